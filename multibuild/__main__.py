@@ -1,0 +1,5 @@
+import sys
+
+from multibuild.cli import main
+
+sys.exit(main())

@@ -1,0 +1,9 @@
+"""One module per command (as twine does); each has `register(subparsers)`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from multibuild.commands import build
+
+COMMANDS: list[ModuleType] = [build]

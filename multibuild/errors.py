@@ -1,0 +1,73 @@
+"""Errors the engine reports as one clear message and an exit code (no traceback by default).
+
+Each class of failure has its own exit code so CI scripts and tests can tell them apart.
+"""
+
+from __future__ import annotations
+
+
+class FatalError(Exception):
+    """A failure the user can act on; the message says what went wrong and what to do."""
+
+    return_code = 1
+
+
+class ConfigurationError(FatalError):
+    """Bad flags, a bad settings file, a missing config.sh."""
+
+    return_code = 2
+
+
+class SourceError(FatalError):
+    """The project's source could not be had: bad ref, unreachable repo, bad sdist."""
+
+    return_code = 3
+
+
+class SystemDependencyError(FatalError):
+    """A command-line tool the build needs is not installed."""
+
+    return_code = 4
+
+
+class HookError(FatalError):
+    """config.sh did not load, lacks a hook, or a hook other than run_tests failed."""
+
+    return_code = 5
+
+
+class LibraryError(FatalError):
+    """A library source could not be fetched or verified, or its build failed."""
+
+    return_code = 6
+
+
+class BuildError(FatalError):
+    """The wheel build failed or produced no wheel."""
+
+    return_code = 7
+
+
+class RepairError(FatalError):
+    """The wheel could not be repaired into a self-contained one."""
+
+    return_code = 8
+
+
+class TestFailure(FatalError):
+    """The repaired wheel failed its tests in the clean environment."""
+
+    __test__ = False  # not a pytest test class
+    return_code = 9
+
+
+class UploadError(FatalError):
+    """Uploading to a container failed or was refused."""
+
+    return_code = 10
+
+
+class CredentialsError(UploadError):
+    """A credential the upload needs is missing or was rejected."""
+
+    return_code = 11

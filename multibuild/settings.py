@@ -1,0 +1,168 @@
+"""The repository's pinned settings (settings.toml), read once into frozen objects.
+
+settings.toml is the one source of truth: the CI configs are checked against it and the
+release tools rewrite it. Every `python -m multibuild` flag defaults to a value from here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from multibuild.errors import ConfigurationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SETTINGS_FILE = "settings.toml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectSettings:
+    name: str
+    repo: str
+    build_commit: str
+    daily_commit: str
+    config: Path
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildSettings:
+    config_settings: tuple[str, ...] = ()
+    test_requires: tuple[str, ...] = ()
+    system_tools: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class MatrixSettings:
+    python: tuple[str, ...]
+    linux: tuple[str, ...] = ()
+    macos: tuple[str, ...] = ()
+    windows: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadSettings:
+    # Container URLs per channel: a path (relative to settings.toml), file://, swift://, s3://.
+    pre_release: str = "containers/pre-release"
+    release: str = "containers/release"
+    # fnmatch patterns of branch names.
+    development_branches: tuple[str, ...] = ("master", "main")
+    release_branches: tuple[str, ...] = ("v[0-9]*.[0-9]*.[0-9]*", "maintenance/[0-9]*.[0-9]*.x")
+    # Channel for any other branch: "" (no upload), "pre-release" or "release".
+    other_branches: str = ""
+    # Retention of nightly builds in the pre-release container.
+    keep_nightlies: int = 5
+    keep_days: int = 30
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    path: Path
+    project: ProjectSettings
+    build: BuildSettings
+    matrix: MatrixSettings
+    upload: UploadSettings = field(default_factory=UploadSettings)
+    libraries: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+_KNOWN: dict[str, set[str]] = {
+    "project": {"name", "repo", "BUILD_COMMIT", "DAILY_COMMIT", "config"},
+    "build": {"config_settings", "test_requires", "system_tools"},
+    "matrix": {"python", "linux", "macos", "windows"},
+    "upload": {
+        "pre_release",
+        "release",
+        "development_branches",
+        "release_branches",
+        "other_branches",
+        "keep_nightlies",
+        "keep_days",
+    },
+    "libraries": set(),  # free-form: library name -> version
+}
+
+
+def _check_keys(table: str, data: dict[str, Any], path: Path) -> None:
+    known = _KNOWN[table]
+    if not known:
+        return
+    for key in data:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigurationError(f"{path}: unknown setting [{table}] {key!r}{extra}")
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(f"{where} must be a list of strings")
+    return tuple(value)
+
+
+def find_settings_file(start: Path | None = None) -> Path | None:
+    """settings.toml in `start` (default: the working directory) or a parent of it."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / SETTINGS_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_settings(path: Path) -> Settings:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigurationError(f"cannot read settings file {path}: {error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{path} is not valid TOML: {error}") from None
+    for table, values in data.items():
+        if table not in _KNOWN:
+            raise ConfigurationError(f"{path}: unknown table [{table}]")
+        _check_keys(table, values, path)
+    try:
+        project = data["project"]
+        settings = Settings(
+            path=path.resolve(),
+            project=ProjectSettings(
+                name=str(project["name"]),
+                repo=str(project["repo"]),
+                build_commit=str(project["BUILD_COMMIT"]),
+                daily_commit=str(project.get("DAILY_COMMIT", project["BUILD_COMMIT"])),
+                config=(path.parent / str(project.get("config", "config.sh"))).resolve(),
+            ),
+            build=BuildSettings(
+                **{
+                    key: _strings(value, f"[build] {key}")
+                    for key, value in data.get("build", {}).items()
+                }
+            ),
+            matrix=MatrixSettings(
+                **{
+                    key: _strings(value, f"[matrix] {key}")
+                    for key, value in data.get("matrix", {"python": []}).items()
+                }
+            ),
+            upload=UploadSettings(
+                **{
+                    key: _strings(value, f"[upload] {key}") if isinstance(value, list) else value
+                    for key, value in data.get("upload", {}).items()
+                }
+            ),
+            libraries={str(k): str(v) for k, v in data.get("libraries", {}).items()},
+        )
+    except KeyError as error:
+        raise ConfigurationError(f"{path}: missing required setting {error}") from None
+    except TypeError as error:
+        raise ConfigurationError(f"{path}: {error}") from None
+    return settings
