@@ -1,0 +1,134 @@
+"""Build output: every line goes to the build's log file; the console gets folded groups on CI
+(GitHub Actions, Travis) and, locally, progress lines unless --verbose asks for everything.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+# A quiet step prints a progress line this often, so a watcher (or Travis' 10-minute
+# no-output rule) knows it is alive.
+PROGRESS_INTERVAL = 30.0
+
+
+def ci_provider(environ: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
+    if environ.get("GITHUB_ACTIONS") == "true":
+        return "github"
+    if environ.get("TRAVIS") == "true":
+        return "travis"
+    if environ.get("APPVEYOR", "").lower() == "true":
+        return "appveyor"
+    if environ.get("CI"):
+        return "generic"
+    return None
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+class Logger:
+    """One per build invocation. Thread-safe: subprocess output arrives from reader threads."""
+
+    def __init__(self, *, verbose: bool = False, stream: TextIO | None = None) -> None:
+        self.ci = ci_provider()
+        self.stream = stream or sys.stdout
+        # On CI everything is shown (in folds): the log file is not always at hand there.
+        self.echo_output = verbose or self.ci is not None
+        self._file: TextIO | None = None
+        self._lock = threading.Lock()
+        self._pending: list[str] = []  # lines written before the log file was opened
+        self.tail: deque[str] = deque(maxlen=40)  # last lines of the current command
+
+    def open_file(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = path.open("a", encoding="utf-8", errors="replace")
+        with self._lock:
+            self._file.writelines(self._pending)
+            self._pending.clear()
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _to_file(self, text: str) -> None:
+        if self._file is None:
+            self._pending.append(text)
+        else:
+            self._file.write(text)
+            self._file.flush()
+
+    def _to_console(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+
+    def info(self, message: str) -> None:
+        with self._lock:
+            self._to_file(message + "\n")
+            self._to_console(message + "\n")
+
+    def warning(self, message: str) -> None:
+        text = f"::warning::{message}" if self.ci == "github" else f"warning: {message}"
+        self.info(text)
+
+    def output(self, line: str) -> None:
+        """A line of a command's output."""
+        line = line.rstrip("\r\n")
+        with self._lock:
+            self.tail.append(line)
+            self._to_file(line + "\n")
+            if self.echo_output:
+                self._to_console(line + "\n")
+
+    def progress(self, label: str, elapsed: float) -> None:
+        if self.echo_output:
+            return
+        last = self.tail[-1].strip() if self.tail else ""
+        if len(last) > 70:
+            last = last[:67] + "..."
+        with self._lock:
+            self._to_console(f"    ... {label}: {format_duration(elapsed)} {last}\n")
+
+    @contextmanager
+    def group(self, title: str) -> Iterator[None]:
+        """A named, timed step; folded on CI."""
+        start = time.monotonic()
+        fold_id = "".join(c if c.isalnum() else "_" for c in title.lower())[:40]
+        with self._lock:
+            self._to_file(f"==> {title}\n")
+            if self.ci == "github":
+                self._to_console(f"::group::{title}\n")
+            elif self.ci == "travis":
+                self._to_console(f"travis_fold:start:{fold_id}\r\033[0K==> {title}\n")
+            else:
+                self._to_console(f"==> {title}\n")
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            elapsed = format_duration(time.monotonic() - start)
+            status = "done" if ok else "FAILED"
+            with self._lock:
+                self._to_file(f"<== {title}: {status} in {elapsed}\n")
+                if self.ci == "github":
+                    self._to_console("::endgroup::\n")
+                elif self.ci == "travis":
+                    self._to_console(f"travis_fold:end:{fold_id}\r\033[0K")
+                self._to_console(f"    {title}: {status} in {elapsed}\n")

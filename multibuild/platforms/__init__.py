@@ -1,0 +1,73 @@
+"""What differs between Linux, macOS and Windows, behind one interface."""
+
+from __future__ import annotations
+
+import sys
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+PlatformName = Literal["linux", "macos", "windows"]
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    """The command that repairs one wheel, and the environment it needs."""
+
+    command: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class Platform(ABC):
+    name: PlatformName
+    # Where the dynamic loader looks for libraries: set for build and repair, never for tests.
+    library_path_var: str
+
+    @abstractmethod
+    def machine(self) -> str:
+        """multibuild's PLAT: x86_64, aarch64, arm64, AMD64 ..."""
+
+    @abstractmethod
+    def python_candidates(self, version: str) -> list[Path]: ...
+
+    @abstractmethod
+    def venv_python(self, venv: Path) -> Path: ...
+
+    @abstractmethod
+    def repair_plan(
+        self, wheel: Path, dest_dir: Path, *, prefix: Path, plat: str | None
+    ) -> RepairPlan: ...
+
+    @abstractmethod
+    def prefix_env(self, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
+        """Variables that point compilers, pkg-config and CMake at the library prefix."""
+
+    def library_dirs(self, prefix: Path) -> list[Path]:
+        return [prefix / "lib", prefix / "lib64"]
+
+    def inspect_command(self, wheel: Path) -> list[str] | None:
+        """A command that reports the repaired wheel's platform policy, where one exists."""
+        return None
+
+
+def prepend(environ: Mapping[str, str], name: str, value: str, sep: str) -> str:
+    old = environ.get(name, "")
+    return f"{value}{sep}{old}" if old else value
+
+
+def current() -> Platform:
+    if sys.platform.startswith("linux"):
+        from multibuild.platforms.linux import LinuxPlatform
+
+        return LinuxPlatform()
+    if sys.platform == "darwin":
+        from multibuild.platforms.macos import MacOSPlatform
+
+        return MacOSPlatform()
+    if sys.platform == "win32":
+        from multibuild.platforms.windows import WindowsPlatform
+
+        return WindowsPlatform()
+    raise RuntimeError(f"unsupported platform {sys.platform}")

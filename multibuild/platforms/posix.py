@@ -1,0 +1,48 @@
+"""What Linux and macOS share: compiler flags, pyenv interpreters, venv layout."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+
+from multibuild.platforms import Platform, prepend
+from multibuild.util.pythons import pyenv_candidates
+
+
+class PosixPlatform(Platform):
+    def machine(self) -> str:
+        return platform.machine()
+
+    def python_candidates(self, version: str) -> list[Path]:
+        return pyenv_candidates(version)
+
+    def venv_python(self, venv: Path) -> Path:
+        return venv / "bin" / "python"
+
+    def prefix_env(self, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
+        include = f"-I{prefix / 'include'}"
+        libs = " ".join(f"-L{d}" for d in self.library_dirs(prefix))
+        pkgconfig = os.pathsep.join(
+            str(d) for d in (prefix / "lib/pkgconfig", prefix / "lib64/pkgconfig",
+                             prefix / "share/pkgconfig")
+        )
+        env = {
+            # setuptools ignores CFLAGS for C++ sources; CPPFLAGS reaches every compiler.
+            "CPPFLAGS": prepend(environ, "CPPFLAGS", include, " "),
+            "CFLAGS": prepend(environ, "CFLAGS", include, " "),
+            "CXXFLAGS": prepend(environ, "CXXFLAGS", include, " "),
+            "FFLAGS": prepend(environ, "FFLAGS", include, " "),
+            "LDFLAGS": prepend(environ, "LDFLAGS", libs, " "),
+            "PKG_CONFIG_PATH": prepend(environ, "PKG_CONFIG_PATH", pkgconfig, os.pathsep),
+            "CMAKE_PREFIX_PATH": prepend(environ, "CMAKE_PREFIX_PATH", str(prefix), os.pathsep),
+            "PATH": prepend(environ, "PATH", str(prefix / "bin"), os.pathsep),
+        }
+        env[self.library_path_var] = prepend(
+            environ,
+            self.library_path_var,
+            os.pathsep.join(str(d) for d in self.library_dirs(prefix)),
+            os.pathsep,
+        )
+        return env

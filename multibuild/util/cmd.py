@@ -1,0 +1,104 @@
+"""Running commands with their output streamed into the build log."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from multibuild.log import PROGRESS_INTERVAL, Logger
+
+Command = Sequence[str | Path]
+
+
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    tail: str  # the last lines of output, for error messages
+    duration: float
+
+
+def display(command: Command) -> str:
+    return shlex.join(str(part) for part in command)
+
+
+def run(
+    command: Command,
+    logger: Logger,
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    label: str | None = None,
+    stdin_devnull: bool = True,
+) -> Finished:
+    """Run `command`, stream its merged stdout/stderr into the log, show progress while it runs.
+
+    Never raises on a non-zero exit; the caller turns that into the right error.
+    """
+    args = [str(part) for part in command]
+    logger.output(f"+ {display(args)}" + (f"   (in {cwd})" if cwd else ""))
+    logger.tail.clear()
+    start = time.monotonic()
+    try:
+        process = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL if stdin_devnull else None,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+    except FileNotFoundError:
+        logger.output(f"command not found: {args[0]}")
+        return Finished(127, f"command not found: {args[0]}", 0.0)
+    assert process.stdout is not None
+    stdout = process.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            logger.output(line)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    name = label or Path(args[0]).name
+    while True:
+        try:
+            process.wait(timeout=PROGRESS_INTERVAL)
+            break
+        except subprocess.TimeoutExpired:
+            logger.progress(name, time.monotonic() - start)
+        except KeyboardInterrupt:
+            process.terminate()
+            process.wait()
+            raise
+    reader.join()
+    return Finished(process.returncode, "\n".join(logger.tail), time.monotonic() - start)
+
+
+def capture(command: Command, *, env: Mapping[str, str] | None = None) -> str:
+    """Quick query commands (versions, git rev-parse): stdout as text, '' if it fails."""
+    try:
+        done = subprocess.run(
+            [str(part) for part in command],
+            capture_output=True,
+            text=True,
+            env=dict(env) if env is not None else None,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def base_environment() -> dict[str, str]:
+    return dict(os.environ)

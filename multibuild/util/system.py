@@ -1,0 +1,71 @@
+"""Command-line tools the build needs from the system: check, and install where we may."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from multibuild.errors import SystemDependencyError
+from multibuild.log import Logger
+
+# Debian/Ubuntu package for each tool.
+DEBIAN_PACKAGES = {
+    "gcc": "gcc",
+    "cc": "gcc",
+    "g++": "g++",
+    "c++": "g++",
+    "gfortran": "gfortran",
+    "pkg-config": "pkg-config",
+    "make": "make",
+    "cmake": "cmake",
+    "git": "git",
+    "ccache": "ccache",
+    "patch": "patch",
+    "curl": "curl",
+    "dpkg-source": "dpkg-dev",
+}
+
+
+def missing_tools(tools: list[str] | tuple[str, ...]) -> list[str]:
+    return [tool for tool in tools if shutil.which(tool) is None]
+
+
+def can_install_with_apt() -> bool:
+    return (
+        sys.platform.startswith("linux")
+        and shutil.which("apt-get") is not None
+        and hasattr(os, "geteuid")
+        and os.geteuid() == 0
+    )
+
+
+def ensure_tools(tools: list[str] | tuple[str, ...], logger: Logger, *, install: bool) -> None:
+    """Every tool present, or installed with apt-get (when allowed), or one clear error."""
+    missing = missing_tools(tools)
+    if not missing:
+        return
+    packages = sorted({DEBIAN_PACKAGES.get(tool, tool) for tool in missing})
+    if install and can_install_with_apt():
+        logger.info(f"installing system packages: {' '.join(packages)}")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        for command in (["apt-get", "update", "-qq"],
+                        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]):
+            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SystemDependencyError(
+                    f"`{' '.join(command)}` failed:\n{done.stderr.strip()[-2000:]}"
+                )
+        missing = missing_tools(tools)
+        if not missing:
+            return
+    hint = (
+        f"install them with: apt-get install {' '.join(packages)}"
+        if sys.platform.startswith("linux")
+        else f"install them ({', '.join(packages)}) with your system's package manager"
+    )
+    raise SystemDependencyError(
+        f"the build needs {', '.join(missing)}, not found on PATH; {hint}"
+        + ("" if install else " (or run with --install-system-deps as root on Debian/Ubuntu)")
+    )

@@ -1,0 +1,27 @@
+"""URL helpers shared by source and library fetching."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from pathlib import Path
+
+
+def redact(url: str) -> str:
+    """The URL with any user:password@ part hidden, for messages and records."""
+    return re.sub(r"(?<=://)[^/@\s]+@", "***@", url)
+
+
+def local_path(url_or_path: str) -> Path | None:
+    """The filesystem path a file:// URL or a plain path names; None for remote URLs."""
+    parsed = urllib.parse.urlparse(url_or_path)
+    if parsed.scheme == "file":
+        return Path(urllib.parse.unquote(parsed.path))
+    if parsed.scheme in ("", "c", "d") or len(parsed.scheme) == 1:  # Windows drive letters
+        return Path(url_or_path)
+    return None
+
+
+def basename(url_or_path: str) -> str:
+    path = urllib.parse.urlparse(url_or_path).path or url_or_path
+    return Path(urllib.parse.unquote(path)).name
