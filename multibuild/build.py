@@ -9,7 +9,7 @@ from pathlib import Path
 from multibuild.errors import BuildError
 from multibuild.log import Logger
 from multibuild.platforms import Platform
-from multibuild.util.cmd import capture, run
+from multibuild.util.cmd import capture, excerpt, run
 from multibuild.util.files import remove_tree
 from multibuild.venvs import create_venv, pip_install
 
@@ -58,7 +58,7 @@ def build_wheel(source: Path, venv_python: Path, out_dir: Path, *,
     command.append(source)
     done = run(command, logger, env=env, label="build")
     if done.returncode != 0:
-        tail = "\n".join("    " + line for line in done.tail.splitlines()[-20:])
+        tail = excerpt(done.tail, 20)
         raise BuildError(f"the wheel build failed (exit status {done.returncode}):\n{tail}")
     wheels = sorted(out_dir.glob("*.whl"))
     if len(wheels) != 1:

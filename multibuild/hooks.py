@@ -8,7 +8,7 @@ from pathlib import Path
 
 from multibuild.errors import HookError, TestFailure
 from multibuild.log import Logger
-from multibuild.util.cmd import Finished, run
+from multibuild.util.cmd import Finished, excerpt, run
 
 SHELL_DIR = Path(__file__).parent / "shell"
 RUN_HOOK = SHELL_DIR / "run_hook.sh"
@@ -27,7 +27,7 @@ def run_hook(config: Path, hook: str, *, env: Mapping[str, str], cwd: Path,
         state = state_file.read_text().strip() if state_file.exists() else "syntax"
     if done.returncode == 0:
         return done
-    tail = "\n".join("    " + line for line in done.tail.splitlines()[-15:])
+    tail = excerpt(done.tail, 15)
     match state:
         case "syntax":
             raise HookError(f"{config} has a syntax error (bash -n failed):\n{tail}")

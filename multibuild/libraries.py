@@ -26,7 +26,7 @@ from pathlib import Path
 
 from multibuild.errors import FatalError, LibraryError
 from multibuild.log import Logger
-from multibuild.util.cmd import capture, run
+from multibuild.util.cmd import capture, excerpt, run
 from multibuild.util.files import copy_tree_into, file_lock, remove_tree, sha256_file
 from multibuild.util.urls import basename, local_path, redact
 
@@ -210,7 +210,7 @@ def build_library(recipe: LibraryRecipe, *, prefix: Path, cache_dir: Path,
                     raise LibraryError(
                         f"building {recipe.name} {recipe.version} failed: `{command[0]} "
                         f"{' '.join(command[1:2])}...` exited with status {done.returncode}\n"
-                        + "\n".join("    " + line for line in done.tail.splitlines()[-15:])
+                        + excerpt(done.tail, 15)
                     )
             installed = _staged_prefix(stage, prefix)
             if not installed.is_dir():

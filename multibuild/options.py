@@ -12,6 +12,7 @@ from multibuild.platforms import Platform
 from multibuild.settings import Settings, find_settings_file, load_settings
 from multibuild.source import GitSource, SdistSource
 from multibuild.util.pythons import check_version_string, find_python
+from multibuild.util.urls import redact
 
 TEST_LEVELS = ("fast", "full")
 
@@ -37,7 +38,7 @@ class BuildOptions:
     verbose: bool
 
     def summary(self) -> str:
-        source = (f"git {self.source.url} @ {self.source.ref}"
+        source = (f"git {redact(self.source.url)} @ {self.source.ref}"
                   if isinstance(self.source, GitSource) else f"sdist {self.source.spec}")
         return "\n".join([
             f"project      {self.project}",

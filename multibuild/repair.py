@@ -14,7 +14,7 @@ from packaging.utils import parse_wheel_filename
 from multibuild.errors import RepairError
 from multibuild.log import Logger
 from multibuild.platforms import Platform
-from multibuild.util.cmd import run
+from multibuild.util.cmd import excerpt, run
 from multibuild.util.files import remove_tree
 
 SHARED_LIBRARY = re.compile(r"\.(so(\.\d+)*|dylib|dll)$")
@@ -54,7 +54,7 @@ def repair_wheel(wheel: Path, dest_dir: Path, platform: Platform, *, prefix: Pat
     tool = Path(plan.command[2] if plan.command[1] == "-m" else plan.command[0]).name
     done = run(plan.command, logger, env={**os.environ, **plan.env}, label="repair")
     if done.returncode != 0:
-        tail = "\n".join("    " + line for line in done.tail.splitlines()[-15:])
+        tail = excerpt(done.tail, 15)
         raise RepairError(
             f"{tool} could not repair {wheel.name} (exit status {done.returncode}):\n{tail}"
         )

@@ -59,6 +59,8 @@ class UploadSettings:
     # Retention of nightly builds in the pre-release container.
     keep_nightlies: int = 5
     keep_days: int = 30
+    # owner/name of the repository whose CI may upload ("": not checked); other repos are forks.
+    repository: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +89,7 @@ _KNOWN: dict[str, set[str]] = {
         "other_branches",
         "keep_nightlies",
         "keep_days",
+        "repository",
     },
     "libraries": set(),  # free-form: library name -> version
 }

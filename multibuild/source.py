@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from multibuild.errors import SourceError
 from multibuild.log import Logger
-from multibuild.util.cmd import run
+from multibuild.util.cmd import excerpt, run
 from multibuild.util.files import remove_tree, sha256_file
 from multibuild.util.urls import basename, local_path, redact
 
@@ -77,12 +77,12 @@ def prepare_git(source: GitSource, dest: Path, logger: Logger) -> PreparedSource
                    env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
         if done.returncode != 0:
             remove_tree(dest)
-            raise SourceError(f"cannot clone {shown}:\n{_last_lines(done.tail)}")
+            raise SourceError(f"cannot clone {shown}:\n{excerpt(done.tail, 5)}")
     else:
         done = run(["git", "fetch", "--force", "--tags", "--prune", "origin",
                     "+refs/heads/*:refs/remotes/origin/*"], logger, cwd=dest, label="git fetch")
         if done.returncode != 0:
-            raise SourceError(f"cannot fetch from {shown}:\n{_last_lines(done.tail)}")
+            raise SourceError(f"cannot fetch from {shown}:\n{excerpt(done.tail, 5)}")
     commit = _resolve(dest, source.ref)
     if commit is None:
         # A commit hash that no branch or tag reaches can still be fetched by name.
@@ -99,17 +99,13 @@ def prepare_git(source: GitSource, dest: Path, logger: Logger) -> PreparedSource
         if done.returncode != 0:
             raise SourceError(
                 f"`git {' '.join(args)}` failed in the clone of {shown}:\n"
-                f"{_last_lines(done.tail)}"
+                f"{excerpt(done.tail, 5)}"
             )
     logger.info(f"source: {shown} at {source.ref} = {commit}")
     return PreparedSource(
         path=dest,
         record={"kind": "git", "url": shown, "ref": source.ref, "commit": commit},
     )
-
-
-def _last_lines(text: str, count: int = 5) -> str:
-    return "\n".join("    " + line for line in text.strip().splitlines()[-count:])
 
 
 # -- sdist -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from multibuild.errors import FatalError
 from multibuild.log import Logger
 from multibuild.platforms import Platform
-from multibuild.util.cmd import run
+from multibuild.util.cmd import excerpt, run
 from multibuild.util.files import remove_tree
 
 
@@ -29,5 +29,5 @@ def pip_install(venv_python: Path, requirements: Sequence[str | Path], logger: L
     done = run([venv_python, "-m", "pip", "install", "--disable-pip-version-check",
                 "--no-input", *requirements], logger, env=env, label="pip install")
     if done.returncode != 0:
-        tail = "\n".join("    " + line for line in done.tail.splitlines()[-10:])
+        tail = excerpt(done.tail, 10)
         raise error(f"cannot install {what}:\n{tail}")

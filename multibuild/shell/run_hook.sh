@@ -12,12 +12,13 @@ bash -n "$config" || exit 2
 state loading
 # shellcheck source=/dev/null
 source "$(dirname "${BASH_SOURCE[0]}")/helpers.sh"
+# Like multibuild's docker_build_wrap.sh: errors while loading config.sh are fatal.
+set -eo pipefail
 # shellcheck source=/dev/null
-source "$config" || exit $?
+source "$config"
 if ! declare -F "$hook" >/dev/null; then
     state missing
     exit 127
 fi
 state running
-set -eo pipefail
 "$hook"

@@ -102,3 +102,21 @@ def capture(command: Command, *, env: Mapping[str, str] | None = None) -> str:
 
 def base_environment() -> dict[str, str]:
     return dict(os.environ)
+
+
+def excerpt(output: str, lines: int = 15) -> str:
+    """The last lines of a command's output for an error message, indented. A Python
+    traceback printed by the tool is cut down to its exception line: the engine shows
+    tracebacks only when asked (--debug-traceback), and the full text is in the log."""
+    kept: list[str] = []
+    in_traceback = False
+    for line in output.rstrip().splitlines():
+        if line.lstrip().startswith("Traceback (most recent call last)"):
+            in_traceback = True
+            continue
+        if in_traceback:
+            if line[:1].isspace() or not line.strip():
+                continue
+            in_traceback = False
+        kept.append(line)
+    return "\n".join("    " + line for line in kept[-lines:])
