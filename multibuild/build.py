@@ -43,16 +43,29 @@ def build_environment(python: Path, venv: Path, platform: Platform, logger: Logg
     return venv_python
 
 
-def build_wheel(source: Path, venv_python: Path, out_dir: Path, *,
-                config_settings: Sequence[str], isolation: bool,
-                env: Mapping[str, str], logger: Logger) -> Path:
+def build_wheel(
+    source: Path,
+    venv_python: Path,
+    out_dir: Path,
+    *,
+    config_settings: Sequence[str],
+    isolation: bool,
+    env: Mapping[str, str],
+    logger: Logger,
+) -> Path:
     remove_tree(out_dir)
     out_dir.mkdir(parents=True)
     command: list[str | Path] = [venv_python, "-m", "build", "--wheel", "--outdir", out_dir]
     if not isolation:
         # Fixed paths for the build dependencies (ccache hits); installed into the kept venv.
-        pip_install(venv_python, build_requires(source), logger, BuildError, env=env,
-                    what="the build requirements")
+        pip_install(
+            venv_python,
+            build_requires(source),
+            logger,
+            BuildError,
+            env=env,
+            what="the build requirements",
+        )
         command.append("--no-isolation")
     command += [f"--config-setting={setting}" for setting in config_settings]
     command.append(source)

@@ -14,16 +14,22 @@ SHELL_DIR = Path(__file__).parent / "shell"
 RUN_HOOK = SHELL_DIR / "run_hook.sh"
 
 
-def run_hook(config: Path, hook: str, *, env: Mapping[str, str], cwd: Path,
-             logger: Logger) -> Finished:
+def run_hook(
+    config: Path, hook: str, *, env: Mapping[str, str], cwd: Path, logger: Logger
+) -> Finished:
     """Run HOOK; raise HookError if config.sh is broken or lacks it, or if a hook other than
     run_tests fails (a failing run_tests is a TestFailure)."""
     if not config.is_file():
         raise HookError(f"config file {config} does not exist")
     with tempfile.TemporaryDirectory(prefix="mb-hook-") as tmp:
         state_file = Path(tmp) / "state"
-        done = run(["bash", RUN_HOOK, config, hook], logger, cwd=cwd, label=hook,
-                   env={**env, "MB_HOOK_STATE": str(state_file)})
+        done = run(
+            ["bash", RUN_HOOK, config, hook],
+            logger,
+            cwd=cwd,
+            label=hook,
+            env={**env, "MB_HOOK_STATE": str(state_file)},
+        )
         state = state_file.read_text().strip() if state_file.exists() else "syntax"
     if done.returncode == 0:
         return done

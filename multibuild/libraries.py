@@ -34,8 +34,20 @@ BUILD_SYSTEMS = ("configure", "cmake", "meson", "make")
 # Bump when the way a build system is driven changes: it invalidates every cache entry.
 RECIPE_FORMAT = 1
 # Compiler-related variables that change what a library build produces.
-FLAG_VARIABLES = ("CC", "CXX", "FC", "F77", "CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS",
-                  "FCFLAGS", "LDFLAGS", "MACOSX_DEPLOYMENT_TARGET", "ARCHFLAGS")
+FLAG_VARIABLES = (
+    "CC",
+    "CXX",
+    "FC",
+    "F77",
+    "CPPFLAGS",
+    "CFLAGS",
+    "CXXFLAGS",
+    "FFLAGS",
+    "FCFLAGS",
+    "LDFLAGS",
+    "MACOSX_DEPLOYMENT_TARGET",
+    "ARCHFLAGS",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,7 +82,8 @@ def compiler_identity(environ: Mapping[str, str]) -> dict[str, str]:
     """First line of each compiler's --version: a new compiler means a new build."""
     identity = {}
     for variable, default in (("CC", "cc"), ("CXX", "c++"), ("FC", "gfortran")):
-        compiler = environ.get(variable, default).split()[0]
+        words = [w for w in environ.get(variable, default).split() if w != "ccache"]
+        compiler = words[0] if words else default
         if shutil.which(compiler):
             version = capture([compiler, "--version"])
             identity[variable] = version.splitlines()[0] if version else compiler
@@ -92,8 +105,10 @@ def cache_key(recipe: LibraryRecipe, prefix: Path, environ: Mapping[str, str]) -
 
 # -- fetching sources ----------------------------------------------------------------------------
 
-def fetch_source(url: str, sha256: str, archives: Path, mirrors: Sequence[Path],
-                 logger: Logger) -> Path:
+
+def fetch_source(
+    url: str, sha256: str, archives: Path, mirrors: Sequence[Path], logger: Logger
+) -> Path:
     """The source file, verified: from a mirror directory, the archive cache, or the URL."""
     filename = basename(url)
     archives.mkdir(parents=True, exist_ok=True)
@@ -143,8 +158,10 @@ def unpack(archive: Path, dest: Path) -> Path:
 
 # -- building --------------------------------------------------------------------------------------
 
-def build_commands(recipe: LibraryRecipe, src: Path, prefix: Path, stage: Path,
-                   jobs: int) -> list[tuple[list[str], Path, dict[str, str]]]:
+
+def build_commands(
+    recipe: LibraryRecipe, src: Path, prefix: Path, stage: Path, jobs: int
+) -> list[tuple[list[str], Path, dict[str, str]]]:
     """(command, cwd, extra env) steps that build `src` and install it into stage/prefix."""
     destdir = {"DESTDIR": str(stage)}
     build = src / "_mb_build"
@@ -158,15 +175,39 @@ def build_commands(recipe: LibraryRecipe, src: Path, prefix: Path, stage: Path,
             ]
         case "cmake":
             return [
-                (["cmake", "-S", ".", "-B", str(build), f"-DCMAKE_INSTALL_PREFIX={prefix}",
-                  "-DCMAKE_INSTALL_LIBDIR=lib", "-DCMAKE_BUILD_TYPE=Release", *args], src, {}),
+                (
+                    [
+                        "cmake",
+                        "-S",
+                        ".",
+                        "-B",
+                        str(build),
+                        f"-DCMAKE_INSTALL_PREFIX={prefix}",
+                        "-DCMAKE_INSTALL_LIBDIR=lib",
+                        "-DCMAKE_BUILD_TYPE=Release",
+                        *args,
+                    ],
+                    src,
+                    {},
+                ),
                 (["cmake", "--build", str(build), "--parallel", str(jobs)], src, {}),
                 (["cmake", "--install", str(build)], src, destdir),
             ]
         case "meson":
             return [
-                (["meson", "setup", str(build), f"--prefix={prefix}", "--libdir=lib",
-                  "--buildtype=release", *args], src, {}),
+                (
+                    [
+                        "meson",
+                        "setup",
+                        str(build),
+                        f"--prefix={prefix}",
+                        "--libdir=lib",
+                        "--buildtype=release",
+                        *args,
+                    ],
+                    src,
+                    {},
+                ),
                 (["meson", "compile", "-C", str(build), "-j", str(jobs)], src, {}),
                 (["meson", "install", "-C", str(build), "--destdir", str(stage)], src, {}),
             ]
@@ -184,9 +225,16 @@ def _staged_prefix(stage: Path, prefix: Path) -> Path:
     return stage / prefix.relative_to(prefix.anchor)
 
 
-def build_library(recipe: LibraryRecipe, *, prefix: Path, cache_dir: Path,
-                  mirrors: Sequence[Path], jobs: int, logger: Logger,
-                  environ: Mapping[str, str] | None = None) -> LibraryResult:
+def build_library(
+    recipe: LibraryRecipe,
+    *,
+    prefix: Path,
+    cache_dir: Path,
+    mirrors: Sequence[Path],
+    jobs: int,
+    logger: Logger,
+    environ: Mapping[str, str] | None = None,
+) -> LibraryResult:
     environ = dict(os.environ if environ is None else environ)
     start = time.monotonic()
     key = cache_key(recipe, prefix, environ)
@@ -198,14 +246,20 @@ def build_library(recipe: LibraryRecipe, *, prefix: Path, cache_dir: Path,
             # Leftovers of a build killed half-way: never used, removed here under the lock.
             for stale in libs.glob(f"{entry.name}.tmp-*"):
                 remove_tree(stale)
-            archive = fetch_source(recipe.url, recipe.sha256, cache_dir / "archives",
-                                   mirrors, logger)
+            archive = fetch_source(
+                recipe.url, recipe.sha256, cache_dir / "archives", mirrors, logger
+            )
             tmp = libs / f"{entry.name}.tmp-{os.getpid()}"
             src = unpack(archive, tmp / "src")
             stage = tmp / "stage"
             for command, cwd, extra in build_commands(recipe, src, prefix, stage, jobs):
-                done = run(command, logger, cwd=cwd, env={**environ, **extra},
-                           label=f"{recipe.name} {command[0]}")
+                done = run(
+                    command,
+                    logger,
+                    cwd=cwd,
+                    env={**environ, **extra},
+                    label=f"{recipe.name} {command[0]}",
+                )
                 if done.returncode != 0:
                     raise LibraryError(
                         f"building {recipe.name} {recipe.version} failed: `{command[0]} "
@@ -218,21 +272,29 @@ def build_library(recipe: LibraryRecipe, *, prefix: Path, cache_dir: Path,
             installed.rename(tmp / "tree")
             remove_tree(tmp / "src")
             remove_tree(stage)
-            manifest = {"recipe": asdict(recipe), "key": key, "built": time.time(),
-                        "seconds": round(time.monotonic() - start, 3)}
+            manifest = {
+                "recipe": asdict(recipe),
+                "key": key,
+                "built": time.time(),
+                "seconds": round(time.monotonic() - start, 3),
+            }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
             tmp.rename(entry)  # the one step that makes the entry visible
         prefix.mkdir(parents=True, exist_ok=True)
         files = copy_tree_into(entry / "tree", prefix)
     seconds = time.monotonic() - start
     how = "from cache" if cached else "built"
-    logger.info(f"library {recipe.name} {recipe.version}: {how} ({files} files, key {key}) "
-                f"in {seconds:.2f}s")
-    return LibraryResult(name=recipe.name, version=recipe.version, key=key, cached=cached,
-                         seconds=round(seconds, 3))
+    logger.info(
+        f"library {recipe.name} {recipe.version}: {how} ({files} files, key {key}) "
+        f"in {seconds:.2f}s"
+    )
+    return LibraryResult(
+        name=recipe.name, version=recipe.version, key=key, cached=cached, seconds=round(seconds, 3)
+    )
 
 
 # -- the entry point shell/helpers.sh calls -------------------------------------------------------
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="build_library")
@@ -247,23 +309,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         prefix = Path(os.environ["BUILD_PREFIX"])
         cache_dir = Path(os.environ["MB_CACHE_DIR"])
-        recipe = LibraryRecipe(name=ns.name, version=ns.version, url=ns.url,
-                               sha256=ns.sha256.lower(), system=ns.system,
-                               args=tuple(a for a in ns.args if a != "--"))
+        recipe = LibraryRecipe(
+            name=ns.name,
+            version=ns.version,
+            url=ns.url,
+            sha256=ns.sha256.lower(),
+            system=ns.system,
+            args=tuple(a for a in ns.args if a != "--"),
+        )
         mirrors = [Path(p) for p in os.environ.get("MB_MIRROR_DIRS", "").split(os.pathsep) if p]
-        result = build_library(recipe, prefix=prefix, cache_dir=cache_dir, mirrors=mirrors,
-                               jobs=int(os.environ.get("MB_JOBS", os.cpu_count() or 1)),
-                               logger=logger)
+        result = build_library(
+            recipe,
+            prefix=prefix,
+            cache_dir=cache_dir,
+            mirrors=mirrors,
+            jobs=int(os.environ.get("MB_JOBS", os.cpu_count() or 1)),
+            logger=logger,
+        )
     except KeyError as error:
-        print(f"build_library: {error} is not set; call it from a hook run by multibuild",
-              file=sys.stderr)
+        print(
+            f"build_library: {error} is not set; call it from a hook run by multibuild",
+            file=sys.stderr,
+        )
         return 2
     except FatalError as error:
         print(f"build_library: {error}", file=sys.stderr)
         return error.return_code
     results = os.environ.get("MB_LIBRARY_RESULTS")
     if results:
-        with open(results, "a", encoding="utf-8") as handle:
+        with Path(results).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(asdict(result)) + "\n")
     return 0
 

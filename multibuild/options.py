@@ -32,25 +32,34 @@ class BuildOptions:
     test_requires: tuple[str, ...]
     system_tools: tuple[str, ...]
     isolation: bool
+    ccache: bool
     install_system_deps: bool
     jobs: int
     test_level: str
     verbose: bool
+    # settings' [libraries]: exported to hooks as NAME_VERSION (multibuild's convention)
+    library_versions: tuple[tuple[str, str], ...] = ()
 
     def summary(self) -> str:
-        source = (f"git {redact(self.source.url)} @ {self.source.ref}"
-                  if isinstance(self.source, GitSource) else f"sdist {self.source.spec}")
-        return "\n".join([
-            f"project      {self.project}",
-            f"source       {source}",
-            f"config       {self.config}",
-            f"python       {', '.join(self.pythons)}",
-            f"wheelhouse   {self.wheelhouse}",
-            f"work dir     {self.work_dir}",
-            f"cache dir    {self.cache_dir}",
-            f"isolation    {'yes' if self.isolation else 'no (fixed build env)'}",
-            f"test level   {self.test_level}",
-        ])
+        source = (
+            f"git {redact(self.source.url)} @ {self.source.ref}"
+            if isinstance(self.source, GitSource)
+            else f"sdist {self.source.spec}"
+        )
+        return "\n".join(
+            [
+                f"project      {self.project}",
+                f"source       {source}",
+                f"config       {self.config}",
+                f"python       {', '.join(self.pythons)}",
+                f"wheelhouse   {self.wheelhouse}",
+                f"work dir     {self.work_dir}",
+                f"cache dir    {self.cache_dir}",
+                f"isolation    {'yes' if self.isolation else 'no (fixed build env)'}",
+                f"ccache       {'yes' if self.ccache else 'no'}",
+                f"test level   {self.test_level}",
+            ]
+        )
 
 
 def _settings(args: argparse.Namespace) -> Settings | None:
@@ -72,8 +81,11 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
     source: GitSource | SdistSource
     if args.sdist:
         source = SdistSource(spec=args.sdist)
-        project = args.sdist.partition("==")[0] if "==" in args.sdist else Path(
-            args.sdist).name.rsplit("-", 1)[0]
+        project = (
+            args.sdist.partition("==")[0]
+            if "==" in args.sdist
+            else Path(args.sdist).name.rsplit("-", 1)[0]
+        )
     else:
         repo = args.repo or (settings.project.repo if settings else None)
         commit = args.commit or (settings.project.build_commit if settings else None)
@@ -83,11 +95,17 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
                 "settings.toml pins them"
             )
         source = GitSource(url=repo, ref=commit)
-        project = settings.project.name if settings and not args.repo else Path(
-            repo.rstrip("/")).name.removesuffix(".git")
+        project = (
+            settings.project.name
+            if settings and not args.repo
+            else Path(repo.rstrip("/")).name.removesuffix(".git")
+        )
 
-    config = Path(args.config).resolve() if args.config else (
-        settings.project.config if settings else None)
+    config = (
+        Path(args.config).resolve()
+        if args.config
+        else (settings.project.config if settings else None)
+    )
     if config is None:
         raise ConfigurationError("no config.sh: give --config")
     if not config.is_file():
@@ -115,8 +133,10 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
 
     work_dir = Path(args.work_dir or root / ".multibuild").resolve()
     cache_dir = Path(args.cache_dir or os.environ.get("MB_CACHE_DIR") or work_dir / "cache")
-    mirrors = [*(args.mirror or []),
-               *(p for p in os.environ.get("MB_MIRROR_DIRS", "").split(os.pathsep) if p)]
+    mirrors = [
+        *(args.mirror or []),
+        *(p for p in os.environ.get("MB_MIRROR_DIRS", "").split(os.pathsep) if p),
+    ]
     if args.test_level not in TEST_LEVELS:
         raise ConfigurationError(f"--test-level is one of {', '.join(TEST_LEVELS)}")
     build = settings.build if settings else None
@@ -131,12 +151,17 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
         mirrors=tuple(Path(m).resolve() for m in mirrors),
         plat=args.plat,
         config_settings=tuple(args.config_setting or (build.config_settings if build else ())),
-        test_requires=tuple(args.test_requires.split()) if args.test_requires is not None
+        test_requires=tuple(args.test_requires.split())
+        if args.test_requires is not None
         else (build.test_requires if build else ()),
         system_tools=build.system_tools if build else ("git",),
-        isolation=args.isolation,
+        isolation=args.isolation
+        if args.isolation is not None
+        else (build.isolation if build else True),
+        ccache=args.ccache if args.ccache is not None else (build.ccache if build else True),
         install_system_deps=args.install_system_deps,
         jobs=args.jobs or os.cpu_count() or 1,
         test_level=args.test_level,
         verbose=args.verbose,
+        library_versions=tuple(sorted(settings.libraries.items())) if settings else (),
     )

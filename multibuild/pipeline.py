@@ -19,6 +19,7 @@ from packaging.utils import parse_wheel_filename
 
 from multibuild import __version__
 from multibuild.build import build_environment, build_wheel
+from multibuild.ccache import ccache_env, read_stats, zero_stats
 from multibuild.errors import FatalError
 from multibuild.hooks import SHELL_DIR, run_hook
 from multibuild.log import Logger
@@ -53,11 +54,15 @@ class Pipeline:
         self.options = options
         self.platform = platform
         self.logger = logger
-        self.record = BuildRecord(project=options.project, platform=platform.name,
-                                  plat=platform.machine())
-        self.record.settings = {"test_level": options.test_level,
-                                "isolation": options.isolation,
-                                "config": str(options.config)}
+        self.record = BuildRecord(
+            project=options.project, platform=platform.name, plat=platform.machine()
+        )
+        self.record.settings = {
+            "test_level": options.test_level,
+            "isolation": options.isolation,
+            "ccache": options.ccache,
+            "config": str(options.config),
+        }
         self.prefix = options.work_dir / "prefix"
 
     @contextmanager
@@ -122,25 +127,46 @@ class Pipeline:
         options = self.options
         env = dict(os.environ)
         env.update(self.platform.prefix_env(self.prefix, env))
-        env.update({
-            # multibuild's names
-            "BUILD_PREFIX": str(self.prefix),
-            "PLAT": options.plat or self.platform.machine(),
-            "MB_PYTHON_VERSION": version,
-            "REPO_DIR": str(source),
-            # ours
-            "CONFIG_DIR": str(options.config.parent),
-            "MB_PYTHON": sys.executable,
-            "MB_CACHE_DIR": str(options.cache_dir),
-            "MB_MIRROR_DIRS": os.pathsep.join(str(m) for m in options.mirrors),
-            "MB_JOBS": str(options.jobs),
-            "MB_WORK_DIR": str(options.work_dir),
-            "MB_TEST_LEVEL": options.test_level,
-            "MB_SHELL_DIR": str(SHELL_DIR),
-            "PYTHON_EXE": str(build_python),
-        })
+        for library, pinned in options.library_versions:
+            env.setdefault(f"{library.upper()}_VERSION", pinned)  # the environment wins
+        env.update(
+            {
+                # multibuild's names
+                "BUILD_PREFIX": str(self.prefix),
+                "PLAT": options.plat or self.platform.machine(),
+                "MB_PYTHON_VERSION": version,
+                "REPO_DIR": str(source),
+                # ours
+                "CONFIG_DIR": str(options.config.parent),
+                "MB_PYTHON": sys.executable,
+                "MB_CACHE_DIR": str(options.cache_dir),
+                "MB_MIRROR_DIRS": os.pathsep.join(str(m) for m in options.mirrors),
+                "MB_JOBS": str(options.jobs),
+                "MB_WORK_DIR": str(options.work_dir),
+                "MB_TEST_LEVEL": options.test_level,
+                "MB_SHELL_DIR": str(SHELL_DIR),
+                "PYTHON_EXE": str(build_python),
+            }
+        )
         env["PATH"] = os.pathsep.join([str(build_python.parent), env["PATH"]])
+        if options.ccache:
+            env.update(ccache_env(options.cache_dir, options.work_dir, env))
         return env
+
+    def config_settings(self, tag: str) -> list[str]:
+        """Config settings with {build_dir} (a fixed path, emptied before every build),
+        {work_dir}, {python} and {jobs} filled in."""
+        build_dir = self.options.work_dir / "build-dir" / tag
+        remove_tree(build_dir)
+        return [
+            setting.format(
+                build_dir=build_dir,
+                work_dir=self.options.work_dir,
+                python=tag,
+                jobs=self.options.jobs,
+            )
+            for setting in self.options.config_settings
+        ]
 
     def build_one(self, source: PreparedSource, build: PythonBuild) -> None:
         options, logger, platform = self.options, self.logger, self.platform
@@ -155,34 +181,59 @@ class Pipeline:
         test_log.open_file(work / "logs" / f"{self.record.stamp}-test-env-{tag}.log")
         with ThreadPoolExecutor(max_workers=1) as pool:
             test_env: Future[TestEnvironment] = pool.submit(
-                prepare_test_env, python, work / "venvs" / f"test-{tag}",
-                options.test_requires, platform, test_log)
+                prepare_test_env,
+                python,
+                work / "venvs" / f"test-{tag}",
+                options.test_requires,
+                platform,
+                test_log,
+            )
             try:
                 with self.step(build, "build env"):
-                    build_python = build_environment(python, work / "venvs" / f"build-{tag}",
-                                                     platform, logger)
+                    build_python = build_environment(
+                        python, work / "venvs" / f"build-{tag}", platform, logger
+                    )
                 env = self.hook_env(version, source.path, build_python)
                 with self.step(build, "pre_build"):
                     remove_tree(self.prefix)  # only what this pre_build puts there
                     self.prefix.mkdir(parents=True)
                     results = work / "logs" / f"{self.record.stamp}-libraries-{tag}.jsonl"
-                    run_hook(options.config, "pre_build", cwd=source.path, logger=logger,
-                             env={**env, "MB_LIBRARY_RESULTS": str(results)})
+                    run_hook(
+                        options.config,
+                        "pre_build",
+                        cwd=source.path,
+                        logger=logger,
+                        env={**env, "MB_LIBRARY_RESULTS": str(results)},
+                    )
                     if results.exists():
-                        build.libraries = [json.loads(line) for line in
-                                           results.read_text().splitlines() if line]
+                        build.libraries = [
+                            json.loads(line) for line in results.read_text().splitlines() if line
+                        ]
                 with self.step(build, "build"):
-                    wheel = build_wheel(source.path, build_python, work / "dist" / tag,
-                                        config_settings=options.config_settings,
-                                        isolation=options.isolation, env=env, logger=logger)
+                    zero_stats(env)
+                    wheel = build_wheel(
+                        source.path,
+                        build_python,
+                        work / "dist" / tag,
+                        config_settings=self.config_settings(tag),
+                        isolation=options.isolation,
+                        env=env,
+                        logger=logger,
+                    )
+                    build.ccache = read_stats(env)
                     self.record.project, self.record.version = (
                         str(parse_wheel_filename(wheel.name)[0]),
                         str(parse_wheel_filename(wheel.name)[1]),
                     )
                 with self.step(build, "repair"):
-                    repaired = repair_wheel(wheel, work / "repaired" / tag, platform,
-                                            prefix=self.prefix, plat=options.plat,
-                                            logger=logger)
+                    repaired = repair_wheel(
+                        wheel,
+                        work / "repaired" / tag,
+                        platform,
+                        prefix=self.prefix,
+                        plat=options.plat,
+                        logger=logger,
+                    )
                     build.repair = repaired.to_record()
                 with self.step(build, "test env"):
                     ready = test_env.result()  # usually ready by now
@@ -192,10 +243,16 @@ class Pipeline:
                     (work / "logs" / f"{self.record.stamp}-test-env-{tag}.log").read_text()
                 )
             with self.step(build, "test"):
-                build.tests = test_wheel(repaired.wheel, ready, config=options.config,
-                                         prefix=self.prefix, hook_env=env,
-                                         run_dir=work / "test-run" / tag,
-                                         platform=platform, logger=logger)
+                build.tests = test_wheel(
+                    repaired.wheel,
+                    ready,
+                    config=options.config,
+                    prefix=self.prefix,
+                    hook_env=env,
+                    run_dir=work / "test-run" / tag,
+                    platform=platform,
+                    logger=logger,
+                )
         # Only a tested wheel reaches the wheelhouse, and by one rename.
         final = options.wheelhouse / repaired.wheel.name
         options.wheelhouse.mkdir(parents=True, exist_ok=True)

@@ -36,8 +36,12 @@ class WheelInfo:
     @classmethod
     def of(cls, wheel: Path) -> WheelInfo:
         tags = sorted({tag.platform for tag in parse_wheel_filename(wheel.name)[3]})
-        return cls(name=wheel.name, size=wheel.stat().st_size, sha256=sha256_file(wheel),
-                   platform_tag=".".join(tags))
+        return cls(
+            name=wheel.name,
+            size=wheel.stat().st_size,
+            sha256=sha256_file(wheel),
+            platform_tag=".".join(tags),
+        )
 
 
 @dataclass(kw_only=True)
@@ -50,6 +54,7 @@ class PythonBuild:
     wheels: list[WheelInfo] = field(default_factory=list)
     repair: dict[str, Any] = field(default_factory=dict)
     tests: dict[str, Any] = field(default_factory=dict)
+    ccache: dict[str, float] | None = None
     error: str | None = None
 
 
@@ -74,8 +79,12 @@ class BuildRecord:
 
     @property
     def build_id(self) -> str:
-        parts = [self.project, self.version or "unknown", f"{self.platform}_{self.plat}",
-                 self.stamp]
+        parts = [
+            self.project,
+            self.version or "unknown",
+            f"{self.platform}_{self.plat}",
+            self.stamp,
+        ]
         return "-".join(p.replace("-", "_") for p in parts)
 
     def finish(self, status: str) -> None:
@@ -87,8 +96,7 @@ class BuildRecord:
         data = asdict(self)
         data.pop("_t0")
         data.pop("stamp")
-        return {"schema": SCHEMA, "build_id": self.build_id, **data,
-                "log": f"{self.build_id}.log"}
+        return {"schema": SCHEMA, "build_id": self.build_id, **data, "log": f"{self.build_id}.log"}
 
     def write(self, wheelhouse: Path) -> Path:
         wheelhouse.mkdir(parents=True, exist_ok=True)
@@ -115,16 +123,23 @@ class BuildRecord:
             lines.append(f"python {build.python}: {build.status}  ({steps})")
             for lib in build.libraries:
                 how = "cached" if lib.get("cached") else "built"
-                lines.append(f"    library {lib['name']} {lib['version']}: {how} "
-                             f"{lib['seconds']:.2f}s")
+                lines.append(
+                    f"    library {lib['name']} {lib['version']}: {how} {lib['seconds']:.2f}s"
+                )
             for wheel in build.wheels:
-                lines.append(f"    {wheel.name}  {wheel.size / 1e6:.2f} MB  "
-                             f"sha256 {wheel.sha256[:16]}…")
+                lines.append(
+                    f"    {wheel.name}  {wheel.size / 1e6:.2f} MB  sha256 {wheel.sha256[:16]}…"
+                )
             if build.repair.get("grafted"):
                 grafted = ", ".join(Path(g).name for g in build.repair["grafted"])
                 lines.append(f"    grafted: {grafted}")
             if build.repair.get("policy"):
                 lines.append(f"    policy: {build.repair['policy']}")
+            if build.ccache:
+                lines.append(
+                    f"    ccache: {build.ccache['hits']:.0f} hits, "
+                    f"{build.ccache['misses']:.0f} misses ({build.ccache['hit_rate']:.0%})"
+                )
             if build.tests.get("counts"):
                 counts = ", ".join(f"{n} {k}" for k, n in build.tests["counts"].items())
                 lines.append(f"    tests: {counts}")

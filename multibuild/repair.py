@@ -43,8 +43,15 @@ def shared_libraries(wheel: Path) -> set[str]:
         return {name for name in zf.namelist() if SHARED_LIBRARY.search(name)}
 
 
-def repair_wheel(wheel: Path, dest_dir: Path, platform: Platform, *, prefix: Path,
-                 plat: str | None, logger: Logger) -> RepairResult:
+def repair_wheel(
+    wheel: Path,
+    dest_dir: Path,
+    platform: Platform,
+    *,
+    prefix: Path,
+    plat: str | None,
+    logger: Logger,
+) -> RepairResult:
     if is_pure(wheel):
         logger.info(f"{wheel.name} is a pure-Python wheel: nothing to repair")
         return RepairResult(wheel=wheel, tool="none")
@@ -72,7 +79,8 @@ def repair_wheel(wheel: Path, dest_dir: Path, platform: Platform, *, prefix: Pat
         policy = found.group(1) if found else None
     if policy is None:
         policy = next(iter(parse_wheel_filename(repaired[0].name)[3])).platform
-    logger.info(f"repaired: {repaired[0].name}; policy {policy}; grafted: "
-                f"{', '.join(Path(g).name for g in grafted) or 'nothing'}")
-    return RepairResult(wheel=repaired[0], tool=tool, grafted=grafted, policy=policy,
-                        report=report)
+    logger.info(
+        f"repaired: {repaired[0].name}; policy {policy}; grafted: "
+        f"{', '.join(Path(g).name for g in grafted) or 'nothing'}"
+    )
+    return RepairResult(wheel=repaired[0], tool=tool, grafted=grafted, policy=policy, report=report)

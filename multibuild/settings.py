@@ -36,6 +36,10 @@ class BuildSettings:
     config_settings: tuple[str, ...] = ()
     test_requires: tuple[str, ...] = ()
     system_tools: tuple[str, ...] = ()
+    # Build in a kept venv with fixed paths instead of an isolated temporary one: compiler
+    # caches hit across builds. The build requirements are installed into that venv.
+    isolation: bool = True
+    ccache: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +83,7 @@ class Settings:
 
 _KNOWN: dict[str, set[str]] = {
     "project": {"name", "repo", "BUILD_COMMIT", "DAILY_COMMIT", "config"},
-    "build": {"config_settings", "test_requires", "system_tools"},
+    "build": {"config_settings", "test_requires", "system_tools", "isolation", "ccache"},
     "matrix": {"python", "linux", "macos", "windows"},
     "upload": {
         "pre_release",
@@ -110,6 +114,21 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigurationError(f"{where} must be a list of strings")
     return tuple(value)
+
+
+def _typed_values(name: str, table: dict[str, Any]) -> dict[str, Any]:
+    """Lists become tuples of strings; scalars must have the type of the field's default."""
+    defaults = {"build": BuildSettings(), "upload": UploadSettings()}[name]
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        expected = type(getattr(defaults, key))
+        if expected is tuple:
+            values[key] = _strings(value, f"[{name}] {key}")
+        elif not isinstance(value, expected):
+            raise ConfigurationError(f"[{name}] {key} must be a {expected.__name__}")
+        else:
+            values[key] = value
+    return values
 
 
 def find_settings_file(start: Path | None = None) -> Path | None:
@@ -144,24 +163,14 @@ def load_settings(path: Path) -> Settings:
                 daily_commit=str(project.get("DAILY_COMMIT", project["BUILD_COMMIT"])),
                 config=(path.parent / str(project.get("config", "config.sh"))).resolve(),
             ),
-            build=BuildSettings(
-                **{
-                    key: _strings(value, f"[build] {key}")
-                    for key, value in data.get("build", {}).items()
-                }
-            ),
+            build=BuildSettings(**_typed_values("build", data.get("build", {}))),
             matrix=MatrixSettings(
                 **{
                     key: _strings(value, f"[matrix] {key}")
                     for key, value in data.get("matrix", {"python": []}).items()
                 }
             ),
-            upload=UploadSettings(
-                **{
-                    key: _strings(value, f"[upload] {key}") if isinstance(value, list) else value
-                    for key, value in data.get("upload", {}).items()
-                }
-            ),
+            upload=UploadSettings(**_typed_values("upload", data.get("upload", {}))),
             libraries={str(k): str(v) for k, v in data.get("libraries", {}).items()},
         )
     except KeyError as error:

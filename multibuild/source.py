@@ -45,10 +45,12 @@ class PreparedSource:
 
 # -- git ---------------------------------------------------------------------------------------
 
+
 def _git(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="true")
-    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=False)
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
 
 
 def _resolve(repo: Path, ref: str) -> str | None:
@@ -66,21 +68,36 @@ def prepare_git(source: GitSource, dest: Path, logger: Logger) -> PreparedSource
     url = str(path.resolve()) if path is not None else source.url
     if path is not None and not path.exists():
         raise SourceError(f"cannot clone {shown}: no such directory")
-    same_remote = (
-        (dest / ".git").exists()
-        and _git(["config", "--get", "remote.origin.url"], dest).stdout.strip() == url
-    )
+    same_remote = (dest / ".git").exists() and _git(
+        ["config", "--get", "remote.origin.url"], dest
+    ).stdout.strip() == url
     if not same_remote:
         remove_tree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        done = run(["git", "clone", "--no-checkout", url, dest], logger, label="git clone",
-                   env=dict(os.environ, GIT_TERMINAL_PROMPT="0"))
+        done = run(
+            ["git", "clone", "--no-checkout", url, dest],
+            logger,
+            label="git clone",
+            env=dict(os.environ, GIT_TERMINAL_PROMPT="0"),
+        )
         if done.returncode != 0:
             remove_tree(dest)
             raise SourceError(f"cannot clone {shown}:\n{excerpt(done.tail, 5)}")
     else:
-        done = run(["git", "fetch", "--force", "--tags", "--prune", "origin",
-                    "+refs/heads/*:refs/remotes/origin/*"], logger, cwd=dest, label="git fetch")
+        done = run(
+            [
+                "git",
+                "fetch",
+                "--force",
+                "--tags",
+                "--prune",
+                "origin",
+                "+refs/heads/*:refs/remotes/origin/*",
+            ],
+            logger,
+            cwd=dest,
+            label="git fetch",
+        )
         if done.returncode != 0:
             raise SourceError(f"cannot fetch from {shown}:\n{excerpt(done.tail, 5)}")
     commit = _resolve(dest, source.ref)
@@ -90,16 +107,17 @@ def prepare_git(source: GitSource, dest: Path, logger: Logger) -> PreparedSource
         commit = _resolve(dest, "FETCH_HEAD") if fetched.returncode == 0 else None
         if commit is None:
             raise SourceError(f"{source.ref!r} is not a branch, tag or commit of {shown}")
-    for args in (["checkout", "--quiet", "--force", "--detach", commit],
-                 ["clean", "-fxdq"],
-                 ["submodule", "sync", "--recursive"],
-                 ["submodule", "update", "--init", "--recursive", "--force"],
-                 ["submodule", "foreach", "--recursive", "--quiet", "git clean -fxdq"]):
+    for args in (
+        ["checkout", "--quiet", "--force", "--detach", commit],
+        ["clean", "-fxdq"],
+        ["submodule", "sync", "--recursive"],
+        ["submodule", "update", "--init", "--recursive", "--force"],
+        ["submodule", "foreach", "--recursive", "--quiet", "git clean -fxdq"],
+    ):
         done = run(["git", *args], logger, cwd=dest, label="git")
         if done.returncode != 0:
             raise SourceError(
-                f"`git {' '.join(args)}` failed in the clone of {shown}:\n"
-                f"{excerpt(done.tail, 5)}"
+                f"`git {' '.join(args)}` failed in the clone of {shown}:\n{excerpt(done.tail, 5)}"
             )
     logger.info(f"source: {shown} at {source.ref} = {commit}")
     return PreparedSource(
@@ -109,6 +127,7 @@ def prepare_git(source: GitSource, dest: Path, logger: Logger) -> PreparedSource
 
 
 # -- sdist -------------------------------------------------------------------------------------
+
 
 def prepare_sdist(source: SdistSource, work_dir: Path, logger: Logger) -> PreparedSource:
     downloads = work_dir / "sdists"
@@ -147,7 +166,7 @@ def unpack_sdist(archive: Path, dest: Path) -> Path:
                     tf.extractall(dest)
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
         raise SourceError(f"cannot unpack {archive.name}: {error}") from None
-    entries = [p for p in dest.iterdir()]
+    entries = list(dest.iterdir())
     if len(entries) != 1 or not entries[0].is_dir():
         raise SourceError(f"{archive.name} does not hold one top-level directory")
     return entries[0]
@@ -158,7 +177,9 @@ def pip_index_urls() -> list[str]:
     urls: list[str] = []
     config = subprocess.run(
         [sys.executable, "-m", "pip", "config", "list"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     values: dict[str, str] = {}
     for line in config.splitlines():
@@ -167,9 +188,14 @@ def pip_index_urls() -> list[str]:
     index = os.environ.get("PIP_INDEX_URL") or values.get("index-url")
     if not index:
         index = subprocess.run(
-            [sys.executable, "-c",
-             "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"],
-            capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-c",
+                "from pip._internal.models.index import PyPI; print(PyPI.simple_url)",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         ).stdout.strip()
     if index:
         urls.append(index)
@@ -202,14 +228,13 @@ def _read(url: str, accept: str) -> tuple[str, str]:
 def _sdist_files(index: str, name: str) -> list[tuple[str, str | None]]:
     """(file URL, sha256 or None) of every file the index lists for `name`."""
     page = index.rstrip("/") + f"/{canonicalize_name(name)}/"
-    text, content_type = _read(
-        page, "application/vnd.pypi.simple.v1+json, text/html;q=0.1"
-    )
+    text, content_type = _read(page, "application/vnd.pypi.simple.v1+json, text/html;q=0.1")
     files: list[tuple[str, str | None]] = []
     if "json" in content_type:
         for entry in json.loads(text).get("files", []):
-            files.append((urllib.parse.urljoin(page, entry["url"]),
-                          entry.get("hashes", {}).get("sha256")))
+            files.append(
+                (urllib.parse.urljoin(page, entry["url"]), entry.get("hashes", {}).get("sha256"))
+            )
         return files
     parser = _Links()
     parser.feed(text)
@@ -247,9 +272,10 @@ def fetch_sdist(name: str, version: str, dest: Path, logger: Logger) -> tuple[Pa
                 if local is not None:
                     shutil.copyfile(local, partial)
                 else:
-                    with urllib.request.urlopen(url, timeout=120) as response, partial.open(
-                        "wb"
-                    ) as out:
+                    with (
+                        urllib.request.urlopen(url, timeout=120) as response,
+                        partial.open("wb") as out,
+                    ):
                         shutil.copyfileobj(response, out)
             except (OSError, urllib.error.URLError) as error:
                 raise SourceError(f"cannot download {filename}: {error}") from None

@@ -28,18 +28,23 @@ class TestEnvironment:
     python: Path
 
 
-def prepare_test_env(python: Path, venv: Path, test_requires: Sequence[str],
-                     platform: Platform, logger: Logger) -> TestEnvironment:
+def prepare_test_env(
+    python: Path, venv: Path, test_requires: Sequence[str], platform: Platform, logger: Logger
+) -> TestEnvironment:
     venv_python = create_venv(python, venv, platform, logger, TestFailure)
     pip_install(venv_python, list(test_requires), logger, TestFailure, what="test requirements")
     return TestEnvironment(venv, venv_python)
 
 
-def clean_environment(environ: Mapping[str, str], prefix: Path, platform: Platform,
-                      venv: TestEnvironment) -> dict[str, str]:
+def clean_environment(
+    environ: Mapping[str, str], prefix: Path, platform: Platform, venv: TestEnvironment
+) -> dict[str, str]:
     """The environment minus anything that would let the wheel find the build prefix."""
-    env = {k: v for k, v in environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "LD_PRELOAD", "PIP_REQUIRE_VIRTUALENV")}
+    env = {
+        k: v
+        for k, v in environ.items()
+        if k not in ("PYTHONPATH", "PYTHONHOME", "LD_PRELOAD", "PIP_REQUIRE_VIRTUALENV")
+    }
     prefix_text = str(prefix)
     for name in {platform.library_path_var, "LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"}:
         if name in env:
@@ -70,9 +75,17 @@ def pytest_counts(output: str) -> dict[str, int]:
     return {}
 
 
-def test_wheel(wheel: Path, test_env: TestEnvironment, *, config: Path, prefix: Path,
-               hook_env: Mapping[str, str], run_dir: Path, platform: Platform,
-               logger: Logger) -> dict[str, object]:
+def test_wheel(
+    wheel: Path,
+    test_env: TestEnvironment,
+    *,
+    config: Path,
+    prefix: Path,
+    hook_env: Mapping[str, str],
+    run_dir: Path,
+    platform: Platform,
+    logger: Logger,
+) -> dict[str, object]:
     env = clean_environment(hook_env, prefix, platform, test_env)
     # The venv is fresh; the wheel's own dependencies come from the index, as for a user.
     pip_install(test_env.python, [wheel], logger, TestFailure, env=env, what=wheel.name)

@@ -18,10 +18,16 @@ REPO_ROOT = Path(__file__).parent.parent
 
 
 def git(*args: str, cwd: Path) -> str:
-    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
-               GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          check=True)
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.org",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.org",
+    )
+    done = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
     return done.stdout.strip()
 
 
@@ -69,19 +75,40 @@ class Run:
         return sorted(self.wheelhouse.glob("*.whl"))
 
 
-def run_multibuild(tmp: Path, *args: str, env: dict[str, str] | None = None,
-                   wheelhouse: Path | None = None, work_dir: Path | None = None) -> Run:
+def run_multibuild(
+    tmp: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    wheelhouse: Path | None = None,
+    work_dir: Path | None = None,
+) -> Run:
     """`python -m multibuild build ...` in a directory with no settings.toml above it."""
     wheelhouse = wheelhouse or tmp / "wheelhouse"
     work_dir = work_dir or tmp / "work"
-    run_env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_"))}
+    run_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_"))
+    }
     run_env.pop("CI", None)
     run_env.update(env or {})
     done = subprocess.run(
-        [sys.executable, "-m", "multibuild", *args, "--wheelhouse", str(wheelhouse),
-         "--work-dir", str(work_dir)],
-        cwd=tmp, env=run_env, capture_output=True, text=True, check=False, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "multibuild",
+            *args,
+            "--wheelhouse",
+            str(wheelhouse),
+            "--work-dir",
+            str(work_dir),
+        ],
+        cwd=tmp,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     return Run(done.returncode, done.stdout + done.stderr, wheelhouse, work_dir)
 

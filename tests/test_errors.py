@@ -20,9 +20,21 @@ from tests.conftest import Run, config_copy, git, run_multibuild
 
 
 def build(tmp: Path, repo: Path | str, config: Path, *extra: str, commit: str = "v1.0") -> Run:
-    return run_multibuild(tmp, "build", "--repo", str(repo), "--commit", commit,
-                          "--config", str(config), "--python", "3.11", "--test-requires", "",
-                          *extra)
+    return run_multibuild(
+        tmp,
+        "build",
+        "--repo",
+        str(repo),
+        "--commit",
+        commit,
+        "--config",
+        str(config),
+        "--python",
+        "3.11",
+        "--test-requires",
+        "",
+        *extra,
+    )
 
 
 def assert_failed(run: Run, code: int, *phrases: str) -> None:
@@ -39,8 +51,9 @@ def assert_failed(run: Run, code: int, *phrases: str) -> None:
 
 def test_bad_ref(tmp_path: Path, hello_repo: Path, hello_config: Path) -> None:
     run = build(tmp_path, hello_repo, hello_config, commit="v9.9-no-such-tag")
-    assert_failed(run, SourceError.return_code,
-                  "'v9.9-no-such-tag' is not a branch, tag or commit of")
+    assert_failed(
+        run, SourceError.return_code, "'v9.9-no-such-tag' is not a branch, tag or commit of"
+    )
 
 
 def test_unreachable_repo(tmp_path: Path, hello_config: Path) -> None:
@@ -64,47 +77,54 @@ def test_broken_config_syntax(tmp_path: Path, hello_repo: Path) -> None:
     config = tmp_path / "cfg" / "config.sh"
     config.parent.mkdir()
     config.write_text("pre_build() {\n  echo unterminated\n\nrun_tests() { :; }\n")
-    assert_failed(build(tmp_path, hello_repo, config), HookError.return_code,
-                  "has a syntax error")
+    assert_failed(build(tmp_path, hello_repo, config), HookError.return_code, "has a syntax error")
 
 
 def test_config_failing_while_loading(tmp_path: Path, hello_repo: Path) -> None:
     config = tmp_path / "cfg" / "config.sh"
     config.parent.mkdir()
     config.write_text("source /no/such/env_vars.sh\npre_build() { :; }\nrun_tests() { :; }\n")
-    assert_failed(build(tmp_path, hello_repo, config), HookError.return_code,
-                  "failed while loading")
+    assert_failed(
+        build(tmp_path, hello_repo, config), HookError.return_code, "failed while loading"
+    )
 
 
 def test_missing_hook(tmp_path: Path, hello_repo: Path) -> None:
     config = tmp_path / "cfg" / "config.sh"
     config.parent.mkdir()
     config.write_text("run_tests() { :; }\n")
-    assert_failed(build(tmp_path, hello_repo, config), HookError.return_code,
-                  "does not define the hook pre_build()")
+    assert_failed(
+        build(tmp_path, hello_repo, config),
+        HookError.return_code,
+        "does not define the hook pre_build()",
+    )
 
 
 def test_failing_pre_build(tmp_path: Path, hello_repo: Path) -> None:
     config = tmp_path / "cfg" / "config.sh"
     config.parent.mkdir()
-    config.write_text("pre_build() { echo about to fail; false; echo not reached; }\n"
-                      "run_tests() { :; }\n")
+    config.write_text(
+        "pre_build() { echo about to fail; false; echo not reached; }\nrun_tests() { :; }\n"
+    )
     run = build(tmp_path, hello_repo, config)
-    assert_failed(run, HookError.return_code, "hook pre_build failed with exit status 1",
-                  "about to fail")
+    assert_failed(
+        run, HookError.return_code, "hook pre_build failed with exit status 1", "about to fail"
+    )
     assert "not reached" not in run.output  # hooks run with set -e, as in multibuild
 
 
 def test_library_checksum_mismatch(tmp_path: Path, hello_repo: Path) -> None:
-    config = config_copy("hello-c", tmp_path / "cfg",
-                         edit={"f96326b1": "0000000b"})
+    config = config_copy("hello-c", tmp_path / "cfg", edit={"f96326b1": "0000000b"})
     run = build(tmp_path, hello_repo, config)
     assert_failed(run, HookError.return_code, "hook pre_build failed", "sha256 mismatch")
 
 
 def test_missing_config_file(tmp_path: Path, hello_repo: Path) -> None:
-    assert_failed(build(tmp_path, hello_repo, tmp_path / "absent.sh"),
-                  ConfigurationError.return_code, "absent.sh does not exist")
+    assert_failed(
+        build(tmp_path, hello_repo, tmp_path / "absent.sh"),
+        ConfigurationError.return_code,
+        "absent.sh does not exist",
+    )
 
 
 def test_missing_system_tool(tmp_path: Path, hello_repo: Path, hello_config: Path) -> None:
@@ -115,16 +135,23 @@ def test_missing_system_tool(tmp_path: Path, hello_repo: Path, hello_config: Pat
         '[matrix]\npython = ["3.11"]\n'
     )
     run = build(tmp_path, hello_repo, hello_config, "--settings", str(settings))
-    assert_failed(run, SystemDependencyError.return_code,
-                  "needs no-such-compiler-xyz", "install them with: apt-get install")
+    assert_failed(
+        run,
+        SystemDependencyError.return_code,
+        "needs no-such-compiler-xyz",
+        "install them with: apt-get install",
+    )
 
 
 def test_unknown_setting_suggests_the_right_one(tmp_path: Path) -> None:
     settings = tmp_path / "settings.toml"
     settings.write_text('[project]\nname = "x"\nrepo = "x"\nBUILD_COMIT = "v1"\n')
     run = run_multibuild(tmp_path, "build", "--settings", str(settings))
-    assert_failed(run, ConfigurationError.return_code,
-                  "unknown setting [project] 'BUILD_COMIT' (did you mean 'BUILD_COMMIT'?)")
+    assert_failed(
+        run,
+        ConfigurationError.return_code,
+        "unknown setting [project] 'BUILD_COMIT' (did you mean 'BUILD_COMMIT'?)",
+    )
 
 
 @pytest.mark.slow
@@ -140,31 +167,51 @@ def test_build_failure(tmp_path: Path, hello_repo: Path, hello_config: Path) -> 
 def test_repair_failure(tmp_path: Path, hello_repo: Path) -> None:
     """A library the build links but the repair tool cannot find: repair must fail loudly."""
     setup = hello_repo / "setup.py"
-    setup.write_text(setup.read_text().replace(
-        'libraries=["hello"])',
-        'libraries=["hello"], library_dirs=[__import__("os").environ["BUILD_PREFIX"]'
-        ' + "/private"])'))
+    setup.write_text(
+        setup.read_text().replace(
+            'libraries=["hello"])',
+            'libraries=["hello"], library_dirs=[__import__("os").environ["BUILD_PREFIX"]'
+            ' + "/private"])',
+        )
+    )
     git("commit", "-qam", "link from a private dir", cwd=hello_repo)
-    config = config_copy("hello-c", tmp_path / "cfg", edit={
-        "c3d5e cmake\n": 'c3d5e cmake\n    mkdir -p "$BUILD_PREFIX/private"\n'
-                         '    mv "$BUILD_PREFIX"/lib/libhello.so* "$BUILD_PREFIX/private/"\n'})
+    config = config_copy(
+        "hello-c",
+        tmp_path / "cfg",
+        edit={
+            "c3d5e cmake\n": 'c3d5e cmake\n    mkdir -p "$BUILD_PREFIX/private"\n'
+            '    mv "$BUILD_PREFIX"/lib/libhello.so* "$BUILD_PREFIX/private/"\n'
+        },
+    )
     run = build(tmp_path, hello_repo, config, commit="main")
-    assert_failed(run, RepairError.return_code, "auditwheel could not repair",
-                  "libhello.so.1")
+    assert_failed(run, RepairError.return_code, "auditwheel could not repair", "libhello.so.1")
 
 
 @pytest.mark.slow
 def test_failing_tests(tmp_path: Path, hello_repo: Path) -> None:
-    config = config_copy("hello-c", tmp_path / "cfg",
-                         edit={"hello_c.add(2, 3) == 5": "hello_c.add(2, 3) == 6"})
+    config = config_copy(
+        "hello-c", tmp_path / "cfg", edit={"hello_c.add(2, 3) == 5": "hello_c.add(2, 3) == 6"}
+    )
     run = build(tmp_path, hello_repo, config)
-    assert_failed(run, TestFailure.return_code, "run_tests failed with exit status 1",
-                  "AssertionError")
+    assert_failed(
+        run, TestFailure.return_code, "run_tests failed with exit status 1", "AssertionError"
+    )
     assert run.records()[-1]["builds"][0]["status"] == "failed"
 
 
 def test_traceback_only_when_asked(tmp_path: Path, hello_repo: Path, hello_config: Path) -> None:
-    run = run_multibuild(tmp_path, "--debug-traceback", "build", "--repo", str(hello_repo),
-                         "--commit", "nope", "--config", str(hello_config), "--python", "3.11")
+    run = run_multibuild(
+        tmp_path,
+        "--debug-traceback",
+        "build",
+        "--repo",
+        str(hello_repo),
+        "--commit",
+        "nope",
+        "--config",
+        str(hello_config),
+        "--python",
+        "3.11",
+    )
     assert run.returncode == SourceError.return_code
     assert "Traceback" in run.output

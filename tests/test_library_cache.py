@@ -16,9 +16,14 @@ HELLO_SHA = "f96326b154d6916c85b216a14a39350fc3f05db5b88cbe7ef4ce389daadc3d5e"
 
 
 def recipe(**changes: object) -> LibraryRecipe:
-    fields: dict[str, object] = dict(name="libhello", version="1.0",
-                                     url=str(FIXTURES / "tarballs/libhello-1.0.tar.gz"),
-                                     sha256=HELLO_SHA, system="cmake", args=())
+    fields: dict[str, object] = {
+        "name": "libhello",
+        "version": "1.0",
+        "url": str(FIXTURES / "tarballs/libhello-1.0.tar.gz"),
+        "sha256": HELLO_SHA,
+        "system": "cmake",
+        "args": (),
+    }
     fields.update(changes)
     return LibraryRecipe(**fields)  # type: ignore[arg-type]
 
@@ -27,8 +32,9 @@ def test_cache_key_follows_what_determines_the_output(tmp_path: Path) -> None:
     env = {"CFLAGS": "-O2"}
     base = cache_key(recipe(), tmp_path, env)
     assert cache_key(recipe(), tmp_path, env) == base
-    assert cache_key(recipe(url="https://mirror.invalid/libhello-1.0.tar.gz"), tmp_path,
-                     env) == base  # where it came from does not change what it is
+    assert (
+        cache_key(recipe(url="https://mirror.invalid/libhello-1.0.tar.gz"), tmp_path, env) == base
+    )  # where it came from does not change what it is
     assert cache_key(recipe(args=("-DHELLO_SHOUT=ON",)), tmp_path, env) != base
     assert cache_key(recipe(version="1.1"), tmp_path, env) != base
     assert cache_key(recipe(system="meson"), tmp_path, env) != base
@@ -43,13 +49,15 @@ def test_killed_build_leftovers_are_not_used(tmp_path: Path) -> None:
     stale = cache / "libs" / f"libhello-1.0-{key}.tmp-99999"
     (stale / "tree" / "lib").mkdir(parents=True)
     (stale / "tree" / "lib" / "libhello.so").write_text("half-written")
-    result = build_library(recipe(), prefix=prefix, cache_dir=cache, mirrors=(), jobs=2,
-                           logger=logger)
+    result = build_library(
+        recipe(), prefix=prefix, cache_dir=cache, mirrors=(), jobs=2, logger=logger
+    )
     assert not result.cached
     assert not stale.exists()
     assert (prefix / "lib" / "libhello.so.1.0.0").read_bytes().startswith(b"\x7fELF")
-    again = build_library(recipe(), prefix=prefix, cache_dir=cache, mirrors=(), jobs=2,
-                          logger=logger)
+    again = build_library(
+        recipe(), prefix=prefix, cache_dir=cache, mirrors=(), jobs=2, logger=logger
+    )
     assert again.cached and again.key == result.key
 
 
@@ -57,10 +65,17 @@ def test_mirror_directory_is_used_before_the_url(tmp_path: Path) -> None:
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     (mirror / "libhello-1.0.tar.gz").write_bytes(
-        (FIXTURES / "tarballs/libhello-1.0.tar.gz").read_bytes())
+        (FIXTURES / "tarballs/libhello-1.0.tar.gz").read_bytes()
+    )
     offline = recipe(url="https://unreachable.invalid/dist/libhello-1.0.tar.gz")
-    result = build_library(offline, prefix=tmp_path / "prefix", cache_dir=tmp_path / "cache",
-                           mirrors=[mirror], jobs=2, logger=Logger())
+    result = build_library(
+        offline,
+        prefix=tmp_path / "prefix",
+        cache_dir=tmp_path / "cache",
+        mirrors=[mirror],
+        jobs=2,
+        logger=Logger(),
+    )
     assert not result.cached
 
 
@@ -68,8 +83,19 @@ def test_mirror_directory_is_used_before_the_url(tmp_path: Path) -> None:
 def test_second_build_uses_the_cache_and_a_changed_recipe_rebuilds(tmp_path: Path) -> None:
     repo = make_repo("hello-c", tmp_path / "repo")
     config = config_copy("hello-c", tmp_path / "config")
-    args = ["build", "--repo", str(repo), "--commit", "v1.0", "--config", str(config),
-            "--python", "3.11", "--test-requires", ""]
+    args = [
+        "build",
+        "--repo",
+        str(repo),
+        "--commit",
+        "v1.0",
+        "--config",
+        str(config),
+        "--python",
+        "3.11",
+        "--test-requires",
+        "",
+    ]
 
     def libraries(run_output_dir: Path) -> list[dict[str, object]]:
         newest = sorted(run_output_dir.glob("*.json"))[-1]
@@ -89,11 +115,16 @@ def test_second_build_uses_the_cache_and_a_changed_recipe_rebuilds(tmp_path: Pat
     assert "cmake --build" not in log.split("==> python 3.11: pre_build")[1]
 
     # A changed recipe (a new build flag) is a new cache entry, and the wheel shows it.
-    config_copy("hello-c", tmp_path / "config", edit={
-        "c3d5e cmake": "c3d5e cmake -DHELLO_SHOUT=ON",
-        'print("greeting:", hello_c.greeting())':
-            'assert hello_c.greeting() == "HELLO FROM LIBHELLO 1.0"',
-    })
+    config_copy(
+        "hello-c",
+        tmp_path / "config",
+        edit={
+            "c3d5e cmake": "c3d5e cmake -DHELLO_SHOUT=ON",
+            'print("greeting:", hello_c.greeting())': (
+                'assert hello_c.greeting() == "HELLO FROM LIBHELLO 1.0"'
+            ),
+        },
+    )
     third = run_multibuild(tmp_path, *args)
     assert third.returncode == 0, third.output
     (lib3,) = libraries(third.wheelhouse)

@@ -22,9 +22,22 @@ def hello_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path]:
     tmp = tmp_path_factory.mktemp("hello")
     repo = make_repo("hello-c", tmp / "repo")
     config = config_copy("hello-c", tmp / "config")
-    run = run_multibuild(tmp, "build", "--repo", str(repo), "--commit", "v1.0",
-                         "--config", str(config), "--python", "3.11", "--python", "3.12",
-                         "--test-requires", "")
+    run = run_multibuild(
+        tmp,
+        "build",
+        "--repo",
+        str(repo),
+        "--commit",
+        "v1.0",
+        "--config",
+        str(config),
+        "--python",
+        "3.11",
+        "--python",
+        "3.12",
+        "--test-requires",
+        "",
+    )
     assert run.returncode == 0, run.output
     return run, repo
 
@@ -34,9 +47,20 @@ def fstats_build(tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("fstats")
     repo = make_repo("fstats", tmp / "repo")
     config = config_copy("fstats", tmp / "config")
-    run = run_multibuild(tmp, "build", "--repo", str(repo), "--commit", "main",
-                         "--config", str(config), "--python", "3.11",
-                         "--test-requires", "pytest")
+    run = run_multibuild(
+        tmp,
+        "build",
+        "--repo",
+        str(repo),
+        "--commit",
+        "main",
+        "--config",
+        str(config),
+        "--python",
+        "3.11",
+        "--test-requires",
+        "pytest",
+    )
     assert run.returncode == 0, run.output
     return run
 
@@ -51,8 +75,7 @@ def clean_venv_python(tmp: Path, wheel: Path) -> Path:
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)],
-                   check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True)
     return python
 
 
@@ -63,8 +86,11 @@ def test_c_extension_wheels_for_each_python(hello_build: tuple[Run, Path]) -> No
     assert any("-cp311-cp311-" in n for n in names)
     assert any("-cp312-cp312-" in n for n in names)
     for wheel in run.wheels():
-        grafted = [m for m in wheel_members(wheel)
-                   if m.startswith("mb_hello_c.libs/") and not m.endswith("/")]
+        grafted = [
+            m
+            for m in wheel_members(wheel)
+            if m.startswith("mb_hello_c.libs/") and not m.endswith("/")
+        ]
         assert len(grafted) == 1 and Path(grafted[0]).name.startswith("libhello-"), grafted
 
 
@@ -72,8 +98,12 @@ def test_auditwheel_show_reports_the_policy(hello_build: tuple[Run, Path]) -> No
     run, _ = hello_build
     record = run.record()
     for build, wheel in zip(record["builds"], run.wheels(), strict=True):
-        shown = subprocess.run([sys.executable, "-m", "auditwheel", "show", str(wheel)],
-                               capture_output=True, text=True, check=True).stdout
+        shown = subprocess.run(
+            [sys.executable, "-m", "auditwheel", "show", str(wheel)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         policy = build["repair"]["policy"]
         assert policy.startswith("manylinux_") and policy.endswith("_x86_64")
         assert f'"{policy}"' in " ".join(shown.split()), shown
@@ -85,8 +115,12 @@ def test_record_describes_the_build(hello_build: tuple[Run, Path]) -> None:
     record = run.record()
     assert record["status"] == "success" and record["exit_code"] == 0
     assert record["project"] == "mb-hello-c" and record["version"] == "1.0"
-    assert record["source"] == {"kind": "git", "url": str(repo), "ref": "v1.0",
-                                "commit": git("rev-parse", "v1.0^{commit}", cwd=repo)}
+    assert record["source"] == {
+        "kind": "git",
+        "url": str(repo),
+        "ref": "v1.0",
+        "commit": git("rev-parse", "v1.0^{commit}", cwd=repo),
+    }
     assert {"auditwheel", "build", "patchelf", "python"} <= set(record["tools"])
     for build in record["builds"]:
         assert build["status"] == "success"
@@ -102,8 +136,7 @@ def test_record_describes_the_build(hello_build: tuple[Run, Path]) -> None:
     assert "SUCCESS" in run.output  # the summary
 
 
-def test_wheel_works_with_the_prefix_gone(hello_build: tuple[Run, Path],
-                                          tmp_path: Path) -> None:
+def test_wheel_works_with_the_prefix_gone(hello_build: tuple[Run, Path], tmp_path: Path) -> None:
     run, _ = hello_build
     prefix = run.work_dir / "prefix"
     hidden = run.work_dir / "prefix-hidden"
@@ -113,7 +146,11 @@ def test_wheel_works_with_the_prefix_gone(hello_build: tuple[Run, Path],
         python = clean_venv_python(tmp_path, wheel)
         out = subprocess.run(
             [str(python), "-c", "import hello_c; print(hello_c.add(40, 2), hello_c.greeting())"],
-            capture_output=True, text=True, check=True, cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin"},
         ).stdout
         assert out.strip() == "42 hello from libhello 1.0"
     finally:
@@ -132,14 +169,25 @@ def test_fortran_extension_grafts_libgfortran(fstats_build: Run, tmp_path: Path)
     python = clean_venv_python(tmp_path, wheel)
     ldd = subprocess.run(
         [str(python), "-c", "import fstats_py._fstats as m; print(m.__file__)"],
-        capture_output=True, text=True, check=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     ).stdout.strip()
     deps = subprocess.run(["ldd", ldd], capture_output=True, text=True, check=True).stdout
     gfortran = next(line for line in deps.splitlines() if "libgfortran" in line)
     assert "mb_fstats.libs" in gfortran, deps
-    out = subprocess.run([str(python), "-c", "import fstats_py as f; print(f.format_mean([1, 2]),"
-                          " f.weighted_mean([1, 3], [3, 1]))"],
-                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    out = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import fstats_py as f; print(f.format_mean([1, 2]), f.weighted_mean([1, 3], [3, 1]))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
     assert out.split() == ["1.5000", "1.5"]
 
 
@@ -147,8 +195,11 @@ def test_sdist_route(tmp_path: Path) -> None:
     """--sdist NAME==VERSION from a package index pip is configured with (here an extra
     file:// index), its sha256 checked."""
     repo = make_repo("hello-c", tmp_path / "repo")
-    subprocess.run([sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path / "dist"),
-                    str(repo)], check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path / "dist"), str(repo)],
+        check=True,
+        capture_output=True,
+    )
     (sdist,) = (tmp_path / "dist").glob("*.tar.gz")
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     index = tmp_path / "index" / "mb-hello-c"
@@ -158,9 +209,19 @@ def test_sdist_route(tmp_path: Path) -> None:
         f'<html><body><a href="{sdist.name}#sha256={digest}">{sdist.name}</a></body></html>'
     )
     config = config_copy("hello-c", tmp_path / "config")
-    run = run_multibuild(tmp_path, "build", "--sdist", "mb-hello-c==1.0", "--config",
-                         str(config), "--python", "3.11", "--test-requires", "",
-                         env={"PIP_EXTRA_INDEX_URL": (tmp_path / "index").as_uri()})
+    run = run_multibuild(
+        tmp_path,
+        "build",
+        "--sdist",
+        "mb-hello-c==1.0",
+        "--config",
+        str(config),
+        "--python",
+        "3.11",
+        "--test-requires",
+        "",
+        env={"PIP_EXTRA_INDEX_URL": (tmp_path / "index").as_uri()},
+    )
     assert run.returncode == 0, run.output
     source = run.record()["source"]
     assert source == {"kind": "sdist", "path": sdist.name, "sha256": digest}
@@ -168,8 +229,17 @@ def test_sdist_route(tmp_path: Path) -> None:
 
     # The same index with a wrong hash: refused before anything is built.
     (index / "index.html").write_text(f'<a href="{sdist.name}#sha256={"0" * 64}">x</a>')
-    bad = run_multibuild(tmp_path, "build", "--sdist", "mb-hello-c==1.0", "--config", str(config),
-                         "--python", "3.11", work_dir=tmp_path / "work2",
-                         env={"PIP_EXTRA_INDEX_URL": (tmp_path / "index").as_uri()})
+    bad = run_multibuild(
+        tmp_path,
+        "build",
+        "--sdist",
+        "mb-hello-c==1.0",
+        "--config",
+        str(config),
+        "--python",
+        "3.11",
+        work_dir=tmp_path / "work2",
+        env={"PIP_EXTRA_INDEX_URL": (tmp_path / "index").as_uri()},
+    )
     assert bad.returncode == 3, bad.output
     assert "sha256 mismatch" in bad.output

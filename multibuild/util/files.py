@@ -73,7 +73,7 @@ def copy_tree_into(source: Path, destination: Path) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.is_symlink() or target.exists():
                 target.unlink()
-            target.symlink_to(os.readlink(item))
+            target.symlink_to(item.readlink())
             count += 1
         elif item.is_dir():
             target.mkdir(parents=True, exist_ok=True)

@@ -30,16 +30,25 @@ def pyenv_candidates(version: str) -> list[Path]:
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     if not root.is_dir():
         return []
-    found = [d for d in root.glob(f"{version}.*") if re.fullmatch(rf"{re.escape(version)}\.\d+", d.name)]
+    found = [
+        d for d in root.glob(f"{version}.*") if re.fullmatch(rf"{re.escape(version)}\.\d+", d.name)
+    ]
     return [d / "bin" / f"python{version}" for d in sorted(found, key=_version_key, reverse=True)]
 
 
 def interpreter_version(python: Path) -> str | None:
     try:
         out = subprocess.run(
-            [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2], "
-             "getattr(sys, '_is_gil_enabled', lambda: True)())"],
-            capture_output=True, text=True, timeout=30, check=False,
+            [
+                str(python),
+                "-c",
+                "import sys; print('%d.%d' % sys.version_info[:2], "
+                "getattr(sys, '_is_gil_enabled', lambda: True)())",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -53,7 +62,7 @@ def interpreter_version(python: Path) -> str | None:
 def find_python(version: str, candidates: Iterable[Path]) -> Path:
     check_version_string(version)
     tried: list[str] = []
-    if "%d.%d" % sys.version_info[:2] == version:
+    if "{}.{}".format(*sys.version_info[:2]) == version:
         return Path(sys.executable)
     for candidate in candidates:
         tried.append(str(candidate))

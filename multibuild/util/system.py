@@ -50,8 +50,10 @@ def ensure_tools(tools: list[str] | tuple[str, ...], logger: Logger, *, install:
     if install and can_install_with_apt():
         logger.info(f"installing system packages: {' '.join(packages)}")
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        for command in (["apt-get", "update", "-qq"],
-                        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]):
+        for command in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        ):
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 raise SystemDependencyError(

@@ -1,0 +1,45 @@
+"""Everything CI does, reproducible locally with one command: `nox -s <session>`."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = True
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The main job: build the pinned project's wheels for this machine, repair and test
+    them, and leave them in wheelhouse/ with a build record and log.
+
+    Extra arguments go to `python -m multibuild build`, e.g. `nox -s build -- --python 3.12`.
+    """
+    session.install("-e", ".")
+    session.run("python", "-m", "multibuild", "build", "--install-system-deps", *session.posargs)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (real builds, real repairs, real servers on 127.0.0.1)."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint and format) and mypy --strict."""
+    session.install("-e", ".[lint]")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not part of the tests): figures printed as ratios measured in one run."""
+    session.install("-e", ".[test]")
+    scripts = session.posargs or ["bench/bench_pipeline.py"]
+    for script in scripts:
+        session.run("python", script)
