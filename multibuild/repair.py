@@ -25,12 +25,18 @@ POLICY = re.compile(r'platform tag:\s*"([^"]+)"')
 class RepairResult:
     wheel: Path
     tool: str
+    requested_plat: str | None = None
     grafted: tuple[str, ...] = ()
     policy: str | None = None
     report: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, object]:
-        return {"tool": self.tool, "policy": self.policy, "grafted": list(self.grafted)}
+        return {
+            "tool": self.tool,
+            "requested_plat": self.requested_plat,
+            "policy": self.policy,
+            "grafted": list(self.grafted),
+        }
 
 
 def is_pure(wheel: Path) -> bool:
@@ -83,4 +89,11 @@ def repair_wheel(
         f"repaired: {repaired[0].name}; policy {policy}; grafted: "
         f"{', '.join(Path(g).name for g in grafted) or 'nothing'}"
     )
-    return RepairResult(wheel=repaired[0], tool=tool, grafted=grafted, policy=policy, report=report)
+    return RepairResult(
+        wheel=repaired[0],
+        tool=tool,
+        requested_plat=plat,
+        grafted=grafted,
+        policy=policy,
+        report=report,
+    )

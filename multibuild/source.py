@@ -111,7 +111,16 @@ def prepare_git(source: GitSource, dest: Path, logger: Logger) -> PreparedSource
         ["checkout", "--quiet", "--force", "--detach", commit],
         ["clean", "-fxdq"],
         ["submodule", "sync", "--recursive"],
-        ["submodule", "update", "--init", "--recursive", "--force"],
+        # Submodules of a local clone or mirror are often local paths too, which git refuses
+        # by default since 2.38.1; the user chose this source, so allow the file protocol.
+        [
+            *(["-c", "protocol.file.allow=always"] if path is not None else []),
+            "submodule",
+            "update",
+            "--init",
+            "--recursive",
+            "--force",
+        ],
         ["submodule", "foreach", "--recursive", "--quiet", "git clean -fxdq"],
     ):
         done = run(["git", *args], logger, cwd=dest, label="git")

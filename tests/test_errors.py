@@ -16,7 +16,7 @@ from multibuild.errors import (
     SystemDependencyError,
     TestFailure,
 )
-from tests.conftest import Run, config_copy, git, run_multibuild
+from tests.conftest import Run, config_copy, git, make_repo, run_multibuild
 
 
 def build(tmp: Path, repo: Path | str, config: Path, *extra: str, commit: str = "v1.0") -> Run:
@@ -215,3 +215,14 @@ def test_traceback_only_when_asked(tmp_path: Path, hello_repo: Path, hello_confi
     )
     assert run.returncode == SourceError.return_code
     assert "Traceback" in run.output
+
+
+@pytest.mark.slow
+def test_policy_the_wheel_cannot_reach(tmp_path: Path) -> None:
+    """libgfortran here needs a newer glibc than manylinux2014 allows: the repair says so."""
+    repo = make_repo("fstats", tmp_path / "fstats-repo")
+    config = config_copy("fstats", tmp_path / "cfg")
+    run = build(tmp_path, repo, config, "--plat", "manylinux_2_17_x86_64")
+    assert_failed(
+        run, RepairError.return_code, "auditwheel could not repair", "manylinux_2_17_x86_64"
+    )

@@ -4,6 +4,7 @@ linking a shared library built fresh, through real auditwheel repair and a clean
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -21,7 +22,37 @@ pytestmark = pytest.mark.slow
 def hello_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path]:
     tmp = tmp_path_factory.mktemp("hello")
     repo = make_repo("hello-c", tmp / "repo")
-    config = config_copy("hello-c", tmp / "config")
+    # A submodule (a local path, as in a mirror): the clone must bring it along.
+    vendored = tmp / "vendored"
+    vendored.mkdir()
+    (vendored / "DATA.txt").write_text("vendored data\n")
+    git("init", "-q", "-b", "main", cwd=vendored)
+    git("add", "-A", cwd=vendored)
+    git("commit", "-q", "-m", "data", cwd=vendored)
+    git(
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        str(vendored),
+        "vendor/data",
+        cwd=repo,
+    )
+    git("commit", "-q", "-m", "add a submodule", cwd=repo)
+    git("tag", "-f", "v1.0", cwd=repo)
+    # The hooks write down what they were given.
+    config = config_copy(
+        "hello-c",
+        tmp / "config",
+        edit={
+            "pre_build() {\n": (
+                'pre_build() {\n    env > "$MB_WORK_DIR/env-pre_build-$MB_PYTHON_VERSION"\n'
+            ),
+            "run_tests() {\n": 'run_tests() {\n    { env; echo "PWD=$PWD"; } > '
+            '"$MB_WORK_DIR/env-run_tests-$MB_PYTHON_VERSION"\n',
+        },
+    )
     run = run_multibuild(
         tmp,
         "build",
@@ -42,6 +73,36 @@ def hello_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path]:
     return run, repo
 
 
+def hook_env(run: Run, hook: str, python: str) -> dict[str, str]:
+    text = (run.work_dir / f"env-{hook}-{python}").read_text()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def test_submodules_are_checked_out(hello_build: tuple[Run, Path]) -> None:
+    run, _ = hello_build
+    assert (run.work_dir / "src/vendor/data/DATA.txt").read_text() == "vendored data\n"
+
+
+def test_hooks_get_multibuild_variables(hello_build: tuple[Run, Path]) -> None:
+    run, _ = hello_build
+    prefix = str(run.work_dir / "prefix")
+    pre = hook_env(run, "pre_build", "3.12")
+    assert pre["BUILD_PREFIX"] == prefix
+    assert pre["PLAT"] == "x86_64"
+    assert pre["MB_PYTHON_VERSION"] == "3.12"
+    assert pre["REPO_DIR"] == str(run.work_dir / "src")
+    assert pre["CPPFLAGS"].startswith(f"-I{prefix}/include")
+    assert pre["PKG_CONFIG_PATH"].startswith(f"{prefix}/lib/pkgconfig")
+    assert pre["CMAKE_PREFIX_PATH"].startswith(prefix)
+    assert pre["MB_TEST_LEVEL"] == "fast"
+    tests = hook_env(run, "run_tests", "3.11")
+    # No way back to the prefix or the source tree for the wheel under test.
+    assert prefix not in tests.get("LD_LIBRARY_PATH", "")
+    assert not tests["PWD"].startswith(str(run.work_dir / "src"))
+    assert tests["VIRTUAL_ENV"].endswith("test-cp311")
+    assert tests["MB_WHEEL"].endswith(".whl")
+
+
 @pytest.fixture(scope="module")
 def fstats_build(tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("fstats")
@@ -60,6 +121,8 @@ def fstats_build(tmp_path_factory: pytest.TempPathFactory) -> Run:
         "3.11",
         "--test-requires",
         "pytest",
+        "-C",
+        "setup-args=-Doptimization=1",
     )
     assert run.returncode == 0, run.output
     return run
@@ -164,6 +227,9 @@ def test_fortran_extension_grafts_libgfortran(fstats_build: Run, tmp_path: Path)
     assert any(n.startswith("libfstats-") for n in libs), libs
     record = fstats_build.record()
     assert record["builds"][0]["tests"]["counts"] == {"passed": 4}
+    # -C config settings reach the backend (meson shows the option it was given).
+    log = (fstats_build.wheelhouse / record["log"]).read_text()
+    assert re.search(r"optimization\s*:\s*1", log), "config setting did not reach meson"
     # The Fortran runtime now comes from the wheel, not the system.
     shutil.rmtree(fstats_build.work_dir / "prefix")
     python = clean_venv_python(tmp_path, wheel)
@@ -243,3 +309,30 @@ def test_sdist_route(tmp_path: Path) -> None:
     )
     assert bad.returncode == 3, bad.output
     assert "sha256 mismatch" in bad.output
+
+
+def test_plat_chooses_the_policy(tmp_path: Path) -> None:
+    repo = make_repo("hello-c", tmp_path / "repo")
+    config = config_copy("hello-c", tmp_path / "config")
+    run = run_multibuild(
+        tmp_path,
+        "build",
+        "--repo",
+        str(repo),
+        "--commit",
+        "v1.0",
+        "--config",
+        str(config),
+        "--python",
+        "3.11",
+        "--test-requires",
+        "",
+        "--plat",
+        "manylinux_2_17_x86_64",
+    )
+    assert run.returncode == 0, run.output
+    (wheel,) = run.wheels()
+    # The requested policy is among the wheel's tags (the default build has only 2_5 ones).
+    tags = wheel.name.removesuffix(".whl").split("-")[-1].split(".")
+    assert "manylinux_2_17_x86_64" in tags, wheel.name
+    assert run.record()["builds"][0]["repair"]["requested_plat"] == "manylinux_2_17_x86_64"
