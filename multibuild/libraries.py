@@ -30,7 +30,13 @@ from multibuild.util.cmd import capture, excerpt, run
 from multibuild.util.files import copy_tree_into, file_lock, remove_tree, sha256_file
 from multibuild.util.urls import basename, local_path, redact
 
-BUILD_SYSTEMS = ("configure", "cmake", "meson", "make")
+# Each build system and the tools it runs.
+BUILD_SYSTEMS = {
+    "configure": ("make",),
+    "cmake": ("cmake",),
+    "meson": ("meson", "ninja"),
+    "make": ("make",),
+}
 # Bump when the way a build system is driven changes: it invalidates every cache entry.
 RECIPE_FORMAT = 1
 # Compiler-related variables that change what a library build produces.
@@ -243,6 +249,12 @@ def build_library(
     with file_lock(libs / f"{entry.name}.lock"):
         cached = (entry / "manifest.json").is_file()
         if not cached:
+            missing = [t for t in BUILD_SYSTEMS[recipe.system] if shutil.which(t) is None]
+            if missing:
+                raise LibraryError(
+                    f"building {recipe.name} with {recipe.system} needs "
+                    f"{' and '.join(missing)}, not found on PATH"
+                )
             # Leftovers of a build killed half-way: never used, removed here under the lock.
             for stale in libs.glob(f"{entry.name}.tmp-*"):
                 remove_tree(stale)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from multibuild.errors import LibraryError
 from multibuild.libraries import LibraryRecipe, build_library, cache_key
 from multibuild.log import Logger
 from tests.conftest import FIXTURES, config_copy, make_repo, run_multibuild
@@ -129,3 +130,50 @@ def test_second_build_uses_the_cache_and_a_changed_recipe_rebuilds(tmp_path: Pat
     assert third.returncode == 0, third.output
     (lib3,) = libraries(third.wheelhouse)
     assert lib3["cached"] is False and lib3["key"] != lib["key"]
+
+
+@pytest.mark.parametrize(
+    ("tarball", "sha256", "system"),
+    [
+        (
+            "libtally-1.0.tar.gz",
+            "1cf9d35ed8117e663dbb9739582bb9a7618936b8ff6e9eeba5e6494f04f49fca",
+            "configure",
+        ),
+        (
+            "libtally-meson-1.0.tar.gz",
+            "871f0b950a40f25d9c735f3cb427ff27d73aea936fc9558ea37b24ad75d0ba28",
+            "meson",
+        ),
+    ],
+)
+def test_configure_and_meson_libraries(
+    tmp_path: Path, tarball: str, sha256: str, system: str
+) -> None:
+    """The other build systems, through the same cached path, into the prefix."""
+    prefix = tmp_path / "prefix"
+    lib = LibraryRecipe(
+        name="libtally",
+        version="1.0",
+        url=str(FIXTURES / "tarballs" / tarball),
+        sha256=sha256,
+        system=system,
+    )
+    result = build_library(
+        lib, prefix=prefix, cache_dir=tmp_path / "cache", mirrors=(), jobs=2, logger=Logger()
+    )
+    assert not result.cached
+    assert (prefix / "lib" / "libtally.so.1").exists() or (
+        prefix / "lib" / "libtally.so.1.0.0"
+    ).exists()
+    assert (prefix / "include" / "tally.h").is_file()
+    if system == "meson":
+        pc = (prefix / "lib/pkgconfig/tally.pc").read_text()
+        assert f"prefix={prefix}" in pc
+
+
+def test_unknown_build_system_is_a_clear_error() -> None:
+    with pytest.raises(LibraryError, match="unknown build system 'scons'"):
+        recipe(system="scons")
+    with pytest.raises(LibraryError, match="is not a sha256 hex digest"):
+        recipe(sha256="abc")
