@@ -176,19 +176,21 @@ class Pipeline:
         python = find_python(version, platform.python_candidates(version))
         tag = f"cp{version.replace('.', '')}"
 
-        # The test venv is prepared while the wheel builds; its output is kept apart.
+        # The test venv is prepared while the wheel builds; its output is kept apart and
+        # joins the build log once it is done.
+        test_log_path = work / "logs" / f"{self.record.stamp}-test-env-{tag}.log"
         test_log = Logger(stream=io.StringIO())
-        test_log.open_file(work / "logs" / f"{self.record.stamp}-test-env-{tag}.log")
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            test_env: Future[TestEnvironment] = pool.submit(
-                prepare_test_env,
-                python,
-                work / "venvs" / f"test-{tag}",
-                options.test_requires,
-                platform,
-                test_log,
-            )
-            try:
+        test_log.open_file(test_log_path)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                test_env: Future[TestEnvironment] = pool.submit(
+                    prepare_test_env,
+                    python,
+                    work / "venvs" / f"test-{tag}",
+                    options.test_requires,
+                    platform,
+                    test_log,
+                )
                 with self.step(build, "build env"):
                     build_python = build_environment(
                         python, work / "venvs" / f"build-{tag}", platform, logger
@@ -221,10 +223,8 @@ class Pipeline:
                         logger=logger,
                     )
                     build.ccache = read_stats(env)
-                    self.record.project, self.record.version = (
-                        str(parse_wheel_filename(wheel.name)[0]),
-                        str(parse_wheel_filename(wheel.name)[1]),
-                    )
+                    name, wheel_version, _, _ = parse_wheel_filename(wheel.name)
+                    self.record.project, self.record.version = str(name), str(wheel_version)
                 with self.step(build, "repair"):
                     repaired = repair_wheel(
                         wheel,
@@ -237,22 +237,20 @@ class Pipeline:
                     build.repair = repaired.to_record()
                 with self.step(build, "test env"):
                     ready = test_env.result()  # usually ready by now
-            finally:
-                test_log.close()
-                logger.output(
-                    (work / "logs" / f"{self.record.stamp}-test-env-{tag}.log").read_text()
-                )
-            with self.step(build, "test"):
-                build.tests = test_wheel(
-                    repaired.wheel,
-                    ready,
-                    config=options.config,
-                    prefix=self.prefix,
-                    hook_env=env,
-                    run_dir=work / "test-run" / tag,
-                    platform=platform,
-                    logger=logger,
-                )
+        finally:
+            test_log.close()
+            logger.output(test_log_path.read_text())
+        with self.step(build, "test"):
+            build.tests = test_wheel(
+                repaired.wheel,
+                ready,
+                config=options.config,
+                prefix=self.prefix,
+                hook_env=env,
+                run_dir=work / "test-run" / tag,
+                platform=platform,
+                logger=logger,
+            )
         # Only a tested wheel reaches the wheelhouse, and by one rename.
         final = options.wheelhouse / repaired.wheel.name
         options.wheelhouse.mkdir(parents=True, exist_ok=True)
