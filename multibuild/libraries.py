@@ -15,20 +15,17 @@ import os
 import platform
 import shutil
 import sys
-import tarfile
 import time
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from multibuild.errors import FatalError, LibraryError
 from multibuild.log import Logger
+from multibuild.util.archives import download, unpack
 from multibuild.util.cmd import capture, excerpt, run
 from multibuild.util.files import copy_tree_into, file_lock, remove_tree, sha256_file
-from multibuild.util.urls import basename, local_path, redact
+from multibuild.util.urls import basename, redact
 
 # Each build system and the tools it runs.
 BUILD_SYSTEMS = {
@@ -124,42 +121,13 @@ def fetch_source(
             if candidate != target:
                 shutil.copyfile(candidate, target)
             return target
-    partial = target.with_name(f"{filename}.part-{os.getpid()}")
     logger.info(f"fetching {redact(url)}")
     try:
-        path = local_path(url)
-        if path is not None:
-            shutil.copyfile(path, partial)
-        else:
-            with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
-                shutil.copyfileobj(response, out)
-    except (OSError, urllib.error.URLError) as error:
-        partial.unlink(missing_ok=True)
-        where = f" or in {', '.join(map(str, mirrors))}" if mirrors else ""
-        raise LibraryError(f"cannot fetch {redact(url)}{where}: {error}") from None
-    actual = sha256_file(partial)
-    if actual != sha256:
-        partial.unlink()
-        raise LibraryError(f"{filename}: sha256 mismatch: expected {sha256}, got {actual}")
-    partial.replace(target)
+        download(url, target, sha256=sha256, error=LibraryError)
+    except LibraryError as error:
+        where = f" (not in the mirrors {', '.join(map(str, mirrors))} either)" if mirrors else ""
+        raise LibraryError(f"{error}{where}") from None
     return target
-
-
-def unpack(archive: Path, dest: Path) -> Path:
-    """Unpack and return the source tree (the single top-level directory, if there is one)."""
-    remove_tree(dest)
-    dest.mkdir(parents=True)
-    try:
-        if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                zf.extractall(dest)
-        else:
-            with tarfile.open(archive) as tf:
-                tf.extractall(dest, filter="data")
-    except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
-        raise LibraryError(f"cannot unpack {archive.name}: {error}") from None
-    entries = list(dest.iterdir())
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
 
 
 # -- building --------------------------------------------------------------------------------------
@@ -262,7 +230,7 @@ def build_library(
                 recipe.url, recipe.sha256, cache_dir / "archives", mirrors, logger
             )
             tmp = libs / f"{entry.name}.tmp-{os.getpid()}"
-            src = unpack(archive, tmp / "src")
+            src = unpack(archive, tmp / "src", error=LibraryError)
             stage = tmp / "stage"
             for command, cwd, extra in build_commands(recipe, src, prefix, stage, jobs):
                 done = run(

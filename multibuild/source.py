@@ -5,14 +5,11 @@ from __future__ import annotations
 import html.parser
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from multibuild.errors import SourceError
 from multibuild.log import Logger
+from multibuild.util.archives import download, unpack
 from multibuild.util.cmd import excerpt, run
 from multibuild.util.files import remove_tree, sha256_file
 from multibuild.util.urls import basename, local_path, redact
@@ -158,27 +156,10 @@ def prepare_sdist(source: SdistSource, work_dir: Path, logger: Logger) -> Prepar
 
 
 def unpack_sdist(archive: Path, dest: Path) -> Path:
-    remove_tree(dest)
-    dest.mkdir(parents=True)
-    try:
-        if archive.name.endswith(".zip"):
-            with zipfile.ZipFile(archive) as zf:
-                for member in zf.namelist():
-                    if member.startswith("/") or ".." in Path(member).parts:
-                        raise SourceError(f"{archive.name}: unsafe path {member!r}")
-                zf.extractall(dest)
-        else:
-            with tarfile.open(archive) as tf:
-                if sys.version_info >= (3, 12) or hasattr(tarfile, "data_filter"):
-                    tf.extractall(dest, filter="data")
-                else:  # pragma: no cover - old patch releases
-                    tf.extractall(dest)
-    except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
-        raise SourceError(f"cannot unpack {archive.name}: {error}") from None
-    entries = list(dest.iterdir())
-    if len(entries) != 1 or not entries[0].is_dir():
+    tree = unpack(archive, dest, error=SourceError)
+    if tree == dest:
         raise SourceError(f"{archive.name} does not hold one top-level directory")
-    return entries[0]
+    return tree
 
 
 def pip_index_urls() -> list[str]:
@@ -275,25 +256,6 @@ def fetch_sdist(name: str, version: str, dest: Path, logger: Logger) -> tuple[Pa
                 continue
             target = dest / filename
             logger.info(f"fetching {filename} from {redact(index)}")
-            partial = target.with_name(filename + ".part")
-            try:
-                local = local_path(url)
-                if local is not None:
-                    shutil.copyfile(local, partial)
-                else:
-                    with (
-                        urllib.request.urlopen(url, timeout=120) as response,
-                        partial.open("wb") as out,
-                    ):
-                        shutil.copyfileobj(response, out)
-            except (OSError, urllib.error.URLError) as error:
-                raise SourceError(f"cannot download {filename}: {error}") from None
-            actual = sha256_file(partial)
-            if digest and actual != digest:
-                partial.unlink()
-                raise SourceError(
-                    f"{filename}: sha256 mismatch (index says {digest}, got {actual})"
-                )
-            partial.replace(target)
+            actual = download(url, target, sha256=digest, error=SourceError)
             return target, actual
     raise SourceError(f"no sdist of {name}=={version} on the package index")

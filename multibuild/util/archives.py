@@ -1,0 +1,58 @@
+"""Fetching files by URL or path (verified, via a partial file) and unpacking archives safely."""
+
+from __future__ import annotations
+
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from multibuild.errors import FatalError
+from multibuild.util.files import remove_tree, sha256_file
+from multibuild.util.urls import basename, local_path, redact
+
+
+def download(url: str, target: Path, *, sha256: str | None, error: type[FatalError]) -> str:
+    """Copy (path, file://) or download `url` to `target`; the name appears only once the
+    content is complete and matches `sha256` (when given). Returns the file's sha256."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.part")
+    try:
+        path = local_path(url)
+        if path is not None:
+            shutil.copyfile(path, partial)
+        else:
+            with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
+                shutil.copyfileobj(response, out)
+    except (OSError, urllib.error.URLError) as problem:
+        partial.unlink(missing_ok=True)
+        raise error(f"cannot fetch {redact(url)}: {problem}") from None
+    actual = sha256_file(partial)
+    if sha256 and actual != sha256:
+        partial.unlink()
+        raise error(f"{basename(url)}: sha256 mismatch: expected {sha256}, got {actual}")
+    partial.replace(target)
+    return actual
+
+
+def unpack(archive: Path, dest: Path, *, error: type[FatalError]) -> Path:
+    """Unpack into a fresh `dest` (no member may land outside it); returns the single
+    top-level directory if the archive has one, else `dest`."""
+    remove_tree(dest)
+    dest.mkdir(parents=True)
+    try:
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for member in zf.namelist():
+                    if member.startswith("/") or ".." in Path(member).parts:
+                        raise error(f"{archive.name}: unsafe path {member!r}")
+                zf.extractall(dest)
+        else:
+            with tarfile.open(archive) as tf:
+                tf.extractall(dest, filter="data")
+    except (tarfile.TarError, zipfile.BadZipFile, OSError) as problem:
+        raise error(f"cannot unpack {archive.name}: {problem}") from None
+    entries = list(dest.iterdir())
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
