@@ -227,7 +227,7 @@ def decide(
     if info.event not in (PUSH, MANUAL, LOCAL):
         return Decision(None, f"{info.provider} event {info.event!r}: no upload")
     if not info.branch:
-        return Decision(None, "no branch (detached HEAD?): no upload")
+        return Decision(None, "no branch (a detached HEAD, or no git checkout): no upload")
     if matches(info.branch, upload.release_branches):
         return Decision("release", f"release branch {info.branch}", commit=commit)
     if matches(info.branch, upload.development_branches):
@@ -267,3 +267,14 @@ def resolve_channel(
         decision.nightly,
         decision.commit,
     )
+
+
+def commit_to_build(
+    environ: Mapping[str, str], upload: UploadSettings, project: ProjectSettings
+) -> tuple[str, bool]:
+    """What a build in this environment builds, and whether it is a nightly: DAILY_COMMIT for
+    scheduled (cron) runs, BUILD_COMMIT otherwise. For the build engine."""
+    decision = decide(detect(environ, git_branch=lambda: None), upload, project)
+    if decision.nightly:
+        return project.daily_commit, True
+    return project.build_commit, False

@@ -318,7 +318,8 @@ def upload(
             report.skipped.append(path.name)
         marker = marker_name(path.name, digest)
         if action != "skip" or marker not in existing_markers:
-            container.put_bytes(marker, b"")
+            # Not empty: an empty PUT leaves SeaweedFS's keep-alive connection hanging.
+            container.put_bytes(marker, b"verified\n")
     # 3. Logs, then records (a record in the container means its log is there too).
     present = {o.name for o in container.list(BUILDS)}
     for name, path, build_record in new_files:

@@ -13,6 +13,9 @@ from typing import Any
 
 import pytest
 
+# Real servers on 127.0.0.1 (Swift, SeaweedFS, a fault-injecting proxy) as fixtures.
+pytest_plugins = ["tests.servers.fixtures"]
+
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_ROOT = Path(__file__).parent.parent
 

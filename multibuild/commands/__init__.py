@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from multibuild.commands import build
+from multibuild.commands import build, prune, upload
 
-COMMANDS: list[ModuleType] = [build]
+COMMANDS: list[ModuleType] = [build, upload, prune]

@@ -40,21 +40,22 @@ class LocalContainer(Container):
         except OSError as error:
             raise UploadError(f"cannot create container directory {self.root}: {error}") from None
 
-    def _write(self, name: str, write: Callable[[Path], None]) -> Path:
+    def _write(self, name: str, write: Callable[[Path], object]) -> Path:
         target = self._path(name)
         self.ensure()
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.root / PARTIAL, prefix="put-")
+        fd, name_of_temp = tempfile.mkstemp(dir=self.root / PARTIAL, prefix="put-")
         os.close(fd)
+        temp = Path(name_of_temp)
         try:
-            write(Path(temp))
-            with open(temp, "rb") as stream:
+            write(temp)
+            with temp.open("rb") as stream:
                 os.fsync(stream.fileno())
-            os.chmod(temp, 0o644)
-            os.replace(temp, target)  # atomic: the name shows the old or the new file
+            temp.chmod(0o644)
+            temp.replace(target)  # atomic: the name shows the old or the new file
         except BaseException:
             with contextlib.suppress(OSError):
-                os.unlink(temp)
+                temp.unlink()
             raise
         return target
 
@@ -101,7 +102,7 @@ class LocalContainer(Container):
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         if not self.root.is_dir():
             return
-        names = []
+        names: list[str] = []
         for directory, subdirs, files in os.walk(self.root):
             rel = Path(directory).relative_to(self.root).as_posix()
             if rel == ".":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -71,6 +72,25 @@ use = egg:swift#{kind}
 """
 
 
+PIPELINE = [
+    "catch_errors",
+    "gatekeeper",
+    "healthcheck",
+    "proxy-logging",
+    "cache",
+    "listing_formats",
+    "bulk",
+    "s3api",
+    "tempauth",
+    "staticweb",
+    "copy",
+    "slo",
+    "dlo",
+    "proxy-logging",
+    "proxy-server",
+]
+
+
 def _proxy_conf(port: int, swift_dir: Path, memcached_port: int, log_port: int) -> str:
     return f"""\
 [DEFAULT]
@@ -84,7 +104,7 @@ log_udp_port = {log_port}
 log_level = WARNING
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk s3api tempauth staticweb copy slo dlo proxy-logging proxy-server
+pipeline = {" ".join(PIPELINE)}
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -128,6 +148,25 @@ use = egg:swift#dlo
 """
 
 
+SHM = "/dev/shm"
+
+
+def _tmpfs_dir() -> Path | None:
+    try:
+        path = Path(tempfile.mkdtemp(prefix="swift-test-", dir=SHM))
+    except OSError:
+        return None
+    probe = path / "probe"
+    try:
+        probe.touch()
+        os.setxattr(probe, "user.swift.test", b"x" * 4096)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    probe.unlink()
+    return path
+
+
 def swift_python() -> str | None:
     """The Python that has Swift installed (the one swift-proxy-server runs with)."""
     proxy = shutil.which("swift-proxy-server")
@@ -140,12 +179,11 @@ def swift_python() -> str | None:
 
 
 def missing_tools() -> list[str]:
-    missing = [
+    return [
         tool
         for tool in ("memcached", *(f"swift-{s}-server" for s in (*SERVERS, "proxy")))
         if shutil.which(tool) is None
     ]
-    return missing
 
 
 @dataclass
@@ -153,6 +191,8 @@ class SwiftServer:
     """A running single-node Swift; `auth_url` is tempauth's v1 endpoint."""
 
     root: Path
+    # The object data: on tmpfs when it takes user xattrs (fast, and no ext4 xattr cap).
+    data_dir: Path | None = None
     proxy_port: int = 0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     startup_s: float = 0.0
@@ -188,7 +228,9 @@ class SwiftServer:
         if python is None:
             raise RuntimeError("swift-proxy-server is not installed")
         etc = self.root / "etc"
-        devices = self.root / "srv"
+        if self.data_dir is None:
+            self.data_dir = _tmpfs_dir() or self.root / "srv"
+        devices = self.data_dir
         logs = self.root / "logs"
         for directory in (etc, devices / "d1", logs):
             directory.mkdir(parents=True, exist_ok=True)
@@ -216,7 +258,9 @@ class SwiftServer:
         self._spawn(["swift-proxy-server", str(conf), "-v"], logs / "proxy.log")
         try:
             wait_for_port(memcached_port, 20, self.processes[0])
-            for proc, port in zip(self.processes[1:], [*ports.values(), self.proxy_port]):
+            for proc, port in zip(
+                self.processes[1:], [*ports.values(), self.proxy_port], strict=True
+            ):
                 wait_for_port(port, 60, proc)
             wait_until(self._authenticates, 30, "Swift tempauth")
         except Exception:
@@ -254,6 +298,8 @@ class SwiftServer:
         for proc in reversed(self.processes):
             stop_process(proc)
         self.processes.clear()
+        if self.data_dir is not None and self.data_dir.parent == Path(SHM):
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     def logs(self) -> str:
         parts = []
