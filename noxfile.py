@@ -18,6 +18,9 @@ def build(session: nox.Session) -> None:
     """
     session.install("-e", ".")
     session.run("python", "-m", "multibuild", "build", "--install-system-deps", *session.posargs)
+    # The container follows from the branch and the event (docs/upload.md); by hand on a
+    # fresh machine that is the local pre-release directory, with no credentials needed.
+    session.run("python", "-m", "multibuild", "upload", "wheelhouse")
 
 
 @nox.session

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from multibuild.ci import commit_to_build
 from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
 from multibuild.settings import Settings, find_settings_file, load_settings
@@ -37,6 +38,7 @@ class BuildOptions:
     jobs: int
     test_level: str
     verbose: bool
+    nightly: bool = False
     # settings' [libraries]: exported to hooks as NAME_VERSION (multibuild's convention)
     library_versions: tuple[tuple[str, str], ...] = ()
 
@@ -79,6 +81,7 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
     if args.sdist and (args.repo or args.commit):
         raise ConfigurationError("--sdist builds from an sdist: it excludes --repo/--commit")
     source: GitSource | SdistSource
+    nightly = False
     if args.sdist:
         source = SdistSource(spec=args.sdist)
         project = (
@@ -88,7 +91,10 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
         )
     else:
         repo = args.repo or (settings.project.repo if settings else None)
-        commit = args.commit or (settings.project.build_commit if settings else None)
+        commit = args.commit
+        if commit is None and settings is not None:
+            # Cron (nightly) builds build DAILY_COMMIT, every other build BUILD_COMMIT.
+            commit, nightly = commit_to_build(os.environ, settings.upload, settings.project)
         if not repo or not commit:
             raise ConfigurationError(
                 "no source: give --repo and --commit (or --sdist), or run where a "
@@ -163,5 +169,6 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
         jobs=args.jobs or os.cpu_count() or 1,
         test_level=args.test_level,
         verbose=args.verbose,
+        nightly=nightly,
         library_versions=tuple(sorted(settings.libraries.items())) if settings else (),
     )

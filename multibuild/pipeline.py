@@ -61,6 +61,7 @@ class Pipeline:
             "test_level": options.test_level,
             "isolation": options.isolation,
             "ccache": options.ccache,
+            "nightly": options.nightly,
             "config": str(options.config),
         }
         self.prefix = options.work_dir / "prefix"

@@ -155,3 +155,51 @@ def test_pytest_counts() -> None:
 def test_redact_hides_credentials() -> None:
     assert redact("https://user:tok@github.com/x.git") == "https://***@github.com/x.git"
     assert redact("/local/path") == "/local/path"
+
+
+@pytest.mark.parametrize(
+    ("environ", "ref", "nightly"),
+    [
+        ({"TRAVIS": "true", "TRAVIS_EVENT_TYPE": "cron", "TRAVIS_BRANCH": "main"}, "daily", True),
+        (
+            {
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_EVENT_NAME": "schedule",
+                "GITHUB_REF": "refs/heads/main",
+                "GITHUB_REF_NAME": "main",
+            },
+            "main",
+            True,
+        ),
+        (
+            {
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_EVENT_NAME": "push",
+                "GITHUB_REF": "refs/heads/main",
+                "GITHUB_REF_NAME": "main",
+            },
+            "v1.17.1",
+            False,
+        ),
+    ],
+)
+def test_cron_builds_build_the_daily_commit(
+    monkeypatch: pytest.MonkeyPatch, environ: dict[str, str], ref: str, nightly: bool
+) -> None:
+    from multibuild.cli import make_parser
+    from multibuild.options import resolve_build_options
+    from multibuild.source import GitSource
+
+    for name in list(__import__("os").environ):
+        if name.startswith(("GITHUB_", "TRAVIS", "APPVEYOR")):
+            monkeypatch.delenv(name)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    args = make_parser().parse_args(
+        ["build", "--settings", str(REPO_ROOT / "settings.toml"), "--python", "3.11"]
+    )
+    options = resolve_build_options(args, LinuxPlatform())
+    assert isinstance(options.source, GitSource)
+    pinned = load_settings(REPO_ROOT / "settings.toml").project
+    assert options.source.ref == (pinned.daily_commit if ref == "daily" else pinned.build_commit)
+    assert options.nightly is nightly
