@@ -168,7 +168,7 @@ def test_redact_hides_credentials() -> None:
                 "GITHUB_REF": "refs/heads/main",
                 "GITHUB_REF_NAME": "main",
             },
-            "main",
+            "daily",
             True,
         ),
         (
@@ -178,7 +178,7 @@ def test_redact_hides_credentials() -> None:
                 "GITHUB_REF": "refs/heads/main",
                 "GITHUB_REF_NAME": "main",
             },
-            "v1.17.1",
+            "build",
             False,
         ),
     ],
