@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.utils import parse_wheel_filename
@@ -18,7 +18,9 @@ from multibuild.util.cmd import excerpt, run
 from multibuild.util.files import remove_tree
 
 SHARED_LIBRARY = re.compile(r"\.(so(\.\d+)*|dylib|dll)$")
-POLICY = re.compile(r'platform tag:\s*"([^"]+)"')
+# The repair tool names the wheel after the policies it meets; PEP 600 names and aliases.
+GLIBC_POLICY = re.compile(r"^(many|musl)linux_(\d+)_(\d+)_")
+LEGACY_ALIASES = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -28,7 +30,6 @@ class RepairResult:
     requested_plat: str | None = None
     grafted: tuple[str, ...] = ()
     policy: str | None = None
-    report: list[str] = field(default_factory=list)
 
     def to_record(self) -> dict[str, object]:
         return {
@@ -42,6 +43,20 @@ class RepairResult:
 def is_pure(wheel: Path) -> bool:
     _, _, _, tags = parse_wheel_filename(wheel.name)
     return all(tag.platform == "any" for tag in tags)
+
+
+def best_policy(wheel: Path) -> str:
+    """The most recent policy among the wheel's platform tags: the one the repair chose
+    (auditwheel adds the older ones it also meets), or the only tag off Linux."""
+    platforms = sorted({tag.platform for tag in parse_wheel_filename(wheel.name)[3]})
+
+    def age(platform: str) -> tuple[int, int, bool]:
+        found = GLIBC_POLICY.match(platform)
+        if found:  # on a tie the PEP 600 name wins over its legacy alias
+            return int(found.group(2)), int(found.group(3)), True
+        return (*LEGACY_ALIASES.get(platform.partition("_")[0], (0, 0)), False)
+
+    return max(platforms, key=age)
 
 
 def shared_libraries(wheel: Path) -> set[str]:
@@ -75,25 +90,11 @@ def repair_wheel(
     if len(repaired) != 1:
         raise RepairError(f"{tool} left {len(repaired)} wheels in {dest_dir}, expected one")
     grafted = tuple(sorted(shared_libraries(repaired[0]) - shared_libraries(wheel)))
-    policy = None
-    report: list[str] = []
-    inspect = platform.inspect_command(repaired[0])
-    if inspect:
-        shown = run(inspect, logger, label="inspect")
-        report = shown.tail.splitlines()
-        found = POLICY.search(shown.tail.replace("\n", " "))
-        policy = found.group(1) if found else None
-    if policy is None:
-        policy = next(iter(parse_wheel_filename(repaired[0].name)[3])).platform
+    policy = best_policy(repaired[0])
     logger.info(
         f"repaired: {repaired[0].name}; policy {policy}; grafted: "
         f"{', '.join(Path(g).name for g in grafted) or 'nothing'}"
     )
     return RepairResult(
-        wheel=repaired[0],
-        tool=tool,
-        requested_plat=plat,
-        grafted=grafted,
-        policy=policy,
-        report=report,
+        wheel=repaired[0], tool=tool, requested_plat=plat, grafted=grafted, policy=policy
     )

@@ -94,6 +94,10 @@ def run_multibuild(
         if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_"))
     }
     run_env.pop("CI", None)
+    # The engine under test is this tree's, whatever else is installed.
+    run_env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
     run_env.update(env or {})
     done = subprocess.run(
         [

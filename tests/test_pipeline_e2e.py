@@ -335,4 +335,5 @@ def test_plat_chooses_the_policy(tmp_path: Path) -> None:
     # The requested policy is among the wheel's tags (the default build has only 2_5 ones).
     tags = wheel.name.removesuffix(".whl").split("-")[-1].split(".")
     assert "manylinux_2_17_x86_64" in tags, wheel.name
-    assert run.record()["builds"][0]["repair"]["requested_plat"] == "manylinux_2_17_x86_64"
+    repair = run.record()["builds"][0]["repair"]
+    assert repair["requested_plat"] == repair["policy"] == "manylinux_2_17_x86_64"

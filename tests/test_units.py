@@ -203,3 +203,24 @@ def test_cron_builds_build_the_daily_commit(
     pinned = load_settings(REPO_ROOT / "settings.toml").project
     assert options.source.ref == (pinned.daily_commit if ref == "daily" else pinned.build_commit)
     assert options.nightly is nightly
+
+
+@pytest.mark.parametrize(
+    ("platforms", "policy"),
+    [
+        ("manylinux1_x86_64.manylinux_2_5_x86_64", "manylinux_2_5_x86_64"),
+        (
+            "manylinux1_x86_64.manylinux2014_x86_64.manylinux_2_17_x86_64.manylinux_2_5_x86_64",
+            "manylinux_2_17_x86_64",
+        ),
+        ("manylinux_2_34_x86_64", "manylinux_2_34_x86_64"),
+        ("manylinux2014_aarch64", "manylinux2014_aarch64"),
+        ("musllinux_1_2_x86_64", "musllinux_1_2_x86_64"),
+        ("macosx_11_0_arm64", "macosx_11_0_arm64"),
+        ("win_amd64", "win_amd64"),
+    ],
+)
+def test_best_policy_is_the_newest_tag(platforms: str, policy: str) -> None:
+    from multibuild.repair import best_policy
+
+    assert best_policy(Path(f"pkg-1.0-cp311-cp311-{platforms}.whl")) == policy

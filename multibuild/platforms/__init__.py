@@ -47,10 +47,6 @@ class Platform(ABC):
     def library_dirs(self, prefix: Path) -> list[Path]:
         return [prefix / "lib", prefix / "lib64"]
 
-    def inspect_command(self, wheel: Path) -> list[str] | None:
-        """A command that reports the repaired wheel's platform policy, where one exists."""
-        return None
-
 
 def prepend(environ: Mapping[str, str], name: str, value: str, sep: str) -> str:
     old = environ.get(name, "")

@@ -27,6 +27,3 @@ class LinuxPlatform(PosixPlatform):
         return RepairPlan(
             command, {self.library_path_var: env[self.library_path_var], "PATH": env["PATH"]}
         )
-
-    def inspect_command(self, wheel: Path) -> list[str] | None:
-        return [sys.executable, "-m", "auditwheel", "show", str(wheel)]
