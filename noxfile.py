@@ -46,3 +46,26 @@ def bench(session: nox.Session) -> None:
     scripts = session.posargs or ["bench/bench_pipeline.py"]
     for script in scripts:
         session.run("python", script)
+
+
+@nox.session(name="release-status")
+def release_status(session: nox.Session) -> None:
+    """The matrix vs the release container: `nox -s release-status -- 1.17.1 [-u URL]`;
+    fails until every wheel is there (docs/release.md)."""
+    session.install("-e", ".")
+    session.run("python", "scripts/release-status", *session.posargs)
+
+
+@nox.session(name="set-build-commit")
+def set_build_commit(session: nox.Session) -> None:
+    """BUILD_COMMIT in every CI config and settings.toml: `nox -s set-build-commit -- v1.17.2`
+    (`-- --daily REF` for the nightly commit, `-- --check` to check)."""
+    session.install("-e", ".")
+    session.run("python", "scripts/set-build-commit", *session.posargs)
+
+
+@nox.session(name="check-config")
+def check_config(session: nox.Session) -> None:
+    """The CI configs against settings.toml (`-- --write` regenerates them)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "multibuild", "check-config", *session.posargs)

@@ -71,3 +71,10 @@ class CredentialsError(UploadError):
     """A credential the upload needs is missing or was rejected."""
 
     return_code = 11
+
+
+class ReleaseError(FatalError):
+    """The release tools (wheel-uploader, release-status, ...) found the release unfit:
+    wheels missing, a checksum mismatch, a refused upload."""
+
+    return_code = 12

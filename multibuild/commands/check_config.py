@@ -1,0 +1,47 @@
+"""`python -m multibuild check-config`: the CI configs (.travis.yml, appveyor.yml,
+.github/workflows/wheels.yml) against settings.toml: the same BUILD_COMMIT and DAILY_COMMIT
+everywhere, the same matrix. `--write` regenerates the CI configs from settings.toml.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from multibuild import ciconfig
+from multibuild.errors import ConfigurationError
+from multibuild.settings import find_settings_file
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check-config",
+        help="check the CI configs against settings.toml (--write: regenerate them)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--write", action="store_true", help="regenerate the CI configs")
+    parser.add_argument("--settings", type=Path, help="settings.toml (default: found)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.settings or find_settings_file()
+    if path is None:
+        raise ConfigurationError("no settings.toml here or above; --settings PATH")
+    root = Path(path).resolve().parent
+    if args.write:
+        for written in ciconfig.write_configs(root):
+            print(f"{'wrote' if written.changed else 'unchanged'}: {written.path}")
+    problems = ciconfig.check(root)
+    for problem in problems:
+        print(f"MISMATCH: {problem}")
+    if problems:
+        raise ConfigurationError(f"{len(problems)} CI config problem(s); see above")
+    commits = ciconfig.read_commits(root)["settings.toml"]
+    print(
+        f"OK: {len(ciconfig.ALL_FILES)} files agree: BUILD_COMMIT={commits['BUILD_COMMIT']} "
+        f"DAILY_COMMIT={commits['DAILY_COMMIT']}; the matrix matches settings.toml"
+    )
+    return 0

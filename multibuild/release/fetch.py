@@ -1,0 +1,287 @@
+"""Download a release's wheels in parallel: each to `NAME.part`, checked against the sha256 the
+build record or the listing gives (else the listing's md5, else its size), then renamed into
+place. Files already present and valid are kept (unless `clobber`); a `.part` left by an
+interrupted run is resumed with a Range request where the server honours it."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import unquote, urlsplit
+
+from multibuild.errors import ReleaseError
+from multibuild.release.http import Http, HttpError
+from multibuild.release.listing import Entry
+
+CHUNK = 1 << 20
+DEFAULT_JOBS = 8
+
+
+class ChecksumError(ReleaseError):
+    """A downloaded file is not what the container or the build record says it is."""
+
+
+class Cancelled(Exception):
+    pass
+
+
+@dataclass
+class Hashes:
+    """sha256 always; md5 only for entries whose one checksum is an md5 (CPU matters)."""
+
+    with_md5: bool = False
+    sha256: hashlib._Hash = field(default_factory=hashlib.sha256)
+    md5: hashlib._Hash = field(default_factory=lambda: hashlib.md5(usedforsecurity=False))
+    size: int = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self.sha256.update(data)
+        if self.with_md5:
+            self.md5.update(data)
+        self.size += len(data)
+
+
+def hashes_for(entry: Entry) -> Hashes:
+    return Hashes(with_md5=bool(entry.md5) and not entry.sha256)
+
+
+def hash_file(path: Path, entry: Entry) -> Hashes:
+    hashes = hashes_for(entry)
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            hashes.update(chunk)
+    return hashes
+
+
+def mismatch(entry: Entry, hashes: Hashes) -> str:
+    """Why the bytes are not the entry's ("" when they are)."""
+    if entry.size is not None and hashes.size != entry.size:
+        return f"size {hashes.size} but {entry.size} expected"
+    if entry.sha256 and hashes.sha256.hexdigest() != entry.sha256:
+        return (
+            f"sha256 {hashes.sha256.hexdigest()} but {entry.sha256} expected "
+            f"({entry.sha256_source})"
+        )
+    if not entry.sha256 and entry.md5 and hashes.md5.hexdigest() != entry.md5:
+        return f"md5 {hashes.md5.hexdigest()} but {entry.md5} expected (the listing)"
+    return ""
+
+
+def verification(entry: Entry) -> str:
+    if entry.sha256:
+        return "sha256"
+    if entry.md5:
+        return "md5"
+    return "size" if entry.size is not None else "none"
+
+
+class Progress:
+    """One self-rewriting line on a terminal; a line per finished file otherwise (verbose)."""
+
+    def __init__(
+        self,
+        files: int,
+        total: int,
+        stream: TextIO | None = None,
+        enabled: bool | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.verbose = verbose
+        self.files, self.total = files, total
+        self.done_files = 0
+        self.done = 0
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._shown = 0.0
+
+    def advance(self, nbytes: int) -> None:
+        with self._lock:
+            self.done += nbytes
+            now = time.monotonic()
+            if self.enabled and now - self._shown > 0.1:
+                self._shown = now
+                self._draw()
+
+    def finished(self, name: str, how: str) -> None:
+        with self._lock:
+            self.done_files += 1
+            if self.enabled:
+                self._draw()
+            elif self.verbose:
+                print(f"  {how}: {name}", file=self.stream, flush=True)
+
+    def _draw(self) -> None:
+        width = 30
+        fraction = self.done / self.total if self.total else 1.0
+        bar = "=" * int(width * min(fraction, 1.0))
+        rate = self.done / max(time.monotonic() - self.started, 1e-6) / (1 << 20)
+        self.stream.write(
+            f"\r[{bar:<{width}}] {self.done_files}/{self.files} files "
+            f"{self.done / (1 << 20):.1f}/{self.total / (1 << 20):.1f} MiB {rate:.1f} MiB/s"
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            with self._lock:
+                self._draw()
+                self.stream.write("\n")
+                self.stream.flush()
+
+
+@dataclass
+class FetchReport:
+    downloaded: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)  # already present and valid
+    resumed: list[Path] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)  # only a size, or nothing, to check
+    nbytes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def paths(self) -> list[Path]:
+        return sorted(self.downloaded + self.kept)
+
+
+class Fetcher:
+    def __init__(
+        self,
+        http: Http,
+        wheelhouse: Path,
+        *,
+        clobber: bool = False,
+        jobs: int = DEFAULT_JOBS,
+        progress: Progress | None = None,
+    ) -> None:
+        self.http = http
+        self.wheelhouse = wheelhouse
+        self.clobber = clobber
+        self.jobs = max(1, jobs)
+        self.progress = progress
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+
+    def fetch(self, entries: Sequence[Entry]) -> FetchReport:
+        report = FetchReport()
+        started = time.monotonic()
+        self.wheelhouse.mkdir(parents=True, exist_ok=True)
+        for entry in entries:
+            if entry.conflict:
+                raise ChecksumError(f"the container contradicts itself: {entry.conflict}")
+            if verification(entry) in ("size", "none"):
+                report.unverified.append(entry.basename)
+        errors: list[BaseException] = []
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="fetch") as pool:
+            futures = [pool.submit(self._one, entry, report) for entry in entries]
+            try:
+                for future in as_completed(futures):
+                    error = future.exception()
+                    if error is not None and not isinstance(error, Cancelled):
+                        errors.append(error)
+                        self._stop.set()
+            except KeyboardInterrupt:
+                # Downloads stop at their next chunk; their .part files stay to be resumed.
+                self._stop.set()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+        if self.progress is not None:
+            self.progress.close()
+        report.seconds = time.monotonic() - started
+        if errors:
+            first = errors[0]
+            if isinstance(first, ReleaseError):
+                more = f" (and {len(errors) - 1} more failures)" if len(errors) > 1 else ""
+                raise type(first)(f"{first}{more}") from None
+            raise ReleaseError(f"download failed: {first!r}") from first
+        return report
+
+    def _note(self, report: FetchReport, bucket: list[Path], path: Path, nbytes: int) -> None:
+        with self._lock:
+            bucket.append(path)
+            report.nbytes += nbytes
+
+    def _one(self, entry: Entry, report: FetchReport) -> None:
+        if self._stop.is_set():
+            raise Cancelled
+        dest = self.wheelhouse / entry.basename
+        part = dest.with_name(dest.name + ".part")
+        if dest.exists() and not self.clobber and not mismatch(entry, hash_file(dest, entry)):
+            self._note(report, report.kept, dest, 0)
+            if self.progress:
+                self.progress.advance(dest.stat().st_size)
+                self.progress.finished(dest.name, "kept")
+            return
+        if self.clobber:
+            part.unlink(missing_ok=True)
+        hashes, resumed = self._download(entry, part)
+        problem = mismatch(entry, hashes)
+        if problem:
+            part.unlink(missing_ok=True)
+            raise ChecksumError(
+                f"{entry.basename}: corrupt download from {entry.url}: {problem}; "
+                "the file was deleted (run again, or check the container)"
+            )
+        part.replace(dest)
+        self._note(report, report.downloaded, dest, hashes.size)
+        if resumed:
+            with self._lock:
+                report.resumed.append(dest)
+        if self.progress:
+            self.progress.finished(dest.name, "resumed" if resumed else "downloaded")
+
+    def _download(self, entry: Entry, part: Path) -> tuple[Hashes, bool]:
+        scheme = urlsplit(entry.url).scheme
+        if scheme == "file":
+            source = Path(unquote(urlsplit(entry.url).path))
+            hashes = hashes_for(entry)
+            with source.open("rb") as src, part.open("wb") as out:
+                while chunk := src.read(CHUNK):
+                    hashes.update(chunk)
+                    out.write(chunk)
+                    if self.progress:
+                        self.progress.advance(len(chunk))
+            return hashes, False
+        hashes = hashes_for(entry)
+        offset = 0
+        headers: dict[str, str] = {}
+        if part.exists():
+            hashes = hash_file(part, entry)
+            offset = hashes.size
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+        with self.http.open(entry.url, headers) as response:
+            if response.status == 416 and offset:  # the .part is already whole
+                return hashes, True
+            if response.status == 206 and offset:
+                mode, resumed = "ab", True
+            elif response.status == 200:
+                mode, resumed, hashes = "wb", False, hashes_for(entry)
+            elif response.status in (401, 403):
+                raise HttpError(f"{entry.url}: {response.status}: not readable", response.status)
+            else:
+                raise HttpError(f"{entry.url}: HTTP {response.status}", response.status)
+            if self.progress and resumed:
+                self.progress.advance(offset)
+            try:
+                with part.open(mode) as out:
+                    # read1: what has arrived (up to CHUNK), so a slow link still writes (and
+                    # shows progress) as it goes, and an interruption keeps what came.
+                    while chunk := response.raw.read1(CHUNK):
+                        if self._stop.is_set():
+                            raise Cancelled
+                        hashes.update(chunk)
+                        out.write(chunk)
+                        if self.progress:
+                            self.progress.advance(len(chunk))
+            except OSError as error:
+                raise HttpError(f"{entry.url}: download interrupted: {error}") from None
+        return hashes, resumed

@@ -1,0 +1,450 @@
+"""What a container holds, read from whatever listing it serves:
+
+- Swift's plain-text and JSON listings (`?format=json`, paginated with `marker`);
+- Swift/Rackspace staticweb HTML (`<td class="colname"><a href=...>`) and the container's own
+  index.html (with `#sha256=` fragments);
+- S3 `ListBucketResult` XML (paginated: `IsTruncated`, `NextMarker`/`marker`);
+- plain `<a>` listings (`python -m http.server`, nginx autoindex);
+- PEP 503 simple pages (a project page, or the root page, whose project link is followed).
+
+Links that leave the container are dropped: other hosts or schemes (`javascript:`, `data:`),
+paths outside the container's (`../`), names that decode to a path (`%2F`, `..`). On a PEP 503
+page the files may live anywhere on the same site (`../../packages/...`), never elsewhere.
+
+Checksums come from the build records (`builds/<build-id>.json` or `<build-id>.json`),
+`#sha256=` fragments and, for whole objects only, the listing's md5 (Swift `hash`, S3 ETag).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
+
+from packaging.utils import canonicalize_name
+
+from multibuild.errors import ReleaseError
+from multibuild.release.http import Http, HttpError
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+MAX_PAGES = 1000
+MAX_RECORDS = 500
+RECORD_DIRS = ("builds/",)
+
+
+@dataclass
+class Entry:
+    """One object of the container (name relative to the container, `/` for pseudo-dirs)."""
+
+    name: str
+    url: str
+    size: int | None = None
+    sha256: str = ""
+    md5: str = ""
+    # Where the sha256 came from (for messages); a disagreement between two sources.
+    sha256_source: str = ""
+    conflict: str = ""
+
+    @property
+    def basename(self) -> str:
+        return self.name.rsplit("/", 1)[-1]
+
+    def add_sha256(self, value: str, source: str) -> None:
+        value = value.lower()
+        if not _HEX64.match(value):
+            return
+        if self.sha256 and self.sha256 != value:
+            self.conflict = (
+                f"{self.name}: sha256 {self.sha256} ({self.sha256_source}) but {value} ({source})"
+            )
+            return
+        self.sha256, self.sha256_source = value, self.sha256_source or source
+
+    def add_size(self, value: Any) -> None:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            if self.size is not None and self.size != value:
+                self.conflict = f"{self.name}: size {self.size} but {value} elsewhere"
+            self.size = value
+
+
+@dataclass
+class Listing:
+    url: str  # the container's base URL (ends with "/")
+    kind: str  # swift-json, swift-text, s3-xml, html, pep503, local
+    entries: dict[str, Entry] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)  # hostile or outside links dropped
+
+    def add(self, entry: Entry) -> Entry:
+        existing = self.entries.get(entry.name)
+        if existing is None:
+            self.entries[entry.name] = entry
+            return entry
+        if entry.sha256:
+            existing.add_sha256(entry.sha256, entry.sha256_source or self.kind)
+        if entry.size is not None:
+            existing.add_size(entry.size)
+        existing.md5 = existing.md5 or entry.md5
+        return existing
+
+    def top_level(self) -> list[Entry]:
+        return [e for e in self.entries.values() if "/" not in e.name]
+
+    def by_basename(self) -> dict[str, Entry]:
+        result: dict[str, Entry] = {}
+        for entry in self.entries.values():
+            if "/" not in entry.name or self.kind == "pep503":
+                result.setdefault(entry.basename, entry)
+        return result
+
+
+def safe_name(name: str) -> bool:
+    """A relative object name with no way out: no `..`/`.`/empty segments, no backslash, no
+    control characters, not absolute."""
+    if not name or name.startswith("/") or "\\" in name:
+        return False
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
+
+
+def base_url(url: str) -> str:
+    """The container's URL with a trailing slash (a page such as .../index.html names its
+    directory)."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    if not path.endswith("/"):
+        last = path.rsplit("/", 1)[-1]
+        path = path.rsplit("/", 1)[0] + "/" if last.endswith((".html", ".htm")) else path + "/"
+    return parts._replace(path=path, query="", fragment="").geturl()
+
+
+def _inside(base: str, target: str, anywhere_on_site: bool) -> str | None:
+    """The object name `target` points to inside the container at `base`, or None when the
+    link leaves it."""
+    b, t = urlsplit(base), urlsplit(target)
+    if t.scheme.lower() != b.scheme.lower() or t.netloc.lower() != b.netloc.lower():
+        return None
+    if anywhere_on_site:
+        name = unquote(t.path.rstrip("/").rsplit("/", 1)[-1]) + (
+            "/" if t.path.endswith("/") else ""
+        )
+        return name if safe_name(name.rstrip("/")) else None
+    if t.query or not t.path.startswith(b.path) or t.path == b.path:
+        return None
+    name = unquote(t.path[len(b.path) :])
+    return name if safe_name(name.rstrip("/")) else None
+
+
+class _Links(HTMLParser):
+    """Every <a href> with its text, whether it sits in a td.colname, and a data-bytes size."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.links: list[dict[str, Any]] = []
+        self.meta: dict[str, str] = {}
+        self._in_a: dict[str, Any] | None = None
+        self._colname = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "meta" and values.get("name"):
+            self.meta[values["name"]] = values.get("content", "")
+        elif tag == "td":
+            classes = values.get("class", "").split()
+            self._colname = "colname" in classes
+            if "colsize" in classes and values.get("data-bytes", "").isdigit() and self.links:
+                self.links[-1]["size"] = int(values["data-bytes"])
+        elif tag == "a" and "href" in values:
+            self._in_a = {"href": values["href"], "text": "", "colname": self._colname}
+            self.links.append(self._in_a)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._in_a = None
+
+    def handle_data(self, data: str) -> None:
+        if self._in_a is not None:
+            self._in_a["text"] += data
+
+
+def _fragment_sha256(href: str) -> str:
+    fragment = urlsplit(href).fragment
+    for part in fragment.split("&"):
+        key, _, value = part.partition("=")
+        if key == "sha256" and _HEX64.match(value.lower()):
+            return value.lower()
+    return ""
+
+
+class Reader:
+    """Reads listings (and the records they point to) with one Http client."""
+
+    def __init__(
+        self, http: Http, verbose: bool = False, page_size: int | None = None, json: bool = True
+    ) -> None:
+        self.http = http
+        self.verbose = verbose
+        # Objects per listing page (Swift `limit`, S3 `max-keys`); None: the server's default.
+        self.page_size = page_size
+        # Ask for Swift's JSON listing first (False: read what a plain GET gives).
+        self.json = json
+
+    def _query(self, size_key: str = "limit", **params: str) -> str:
+        """A listing query; the page size as Swift (`limit`) or S3 (`max-keys`) names it."""
+        if self.page_size:
+            params[size_key] = str(self.page_size)
+        return "?" + urlencode(params) if params else ""
+
+    # -- HTML -------------------------------------------------------------------------------
+
+    def _html(
+        self, listing: Listing, page_url: str, body: bytes, project: str | None, depth: int = 0
+    ) -> None:
+        parser = _Links()
+        parser.feed(body.decode("utf-8", errors="replace"))
+        path = urlsplit(page_url).path
+        simple = (
+            listing.kind == "pep503"
+            or "pypi:repository-version" in parser.meta
+            or "/simple/" in path
+            or "/+simple/" in path
+        )
+        if simple:
+            listing.kind = "pep503"
+        subdirs: list[tuple[str, str, str]] = []
+        for link in parser.links:
+            href = link["href"].strip()
+            target = urljoin(page_url, href)
+            name = _inside(listing.url, target, anywhere_on_site=simple)
+            if name is None:
+                if href and not href.startswith(("#", "?")) and href not in ("../", ".."):
+                    listing.ignored.append(href)
+                continue
+            if name.endswith("/"):
+                subdirs.append((name, target, link["text"].strip()))
+                continue
+            entry = Entry(name=name, url=target.split("#", 1)[0])
+            sha = _fragment_sha256(href)
+            if sha:
+                entry.add_sha256(sha, f"{page_url} link")
+            if "size" in link:
+                entry.add_size(link["size"])
+            listing.add(entry)
+        if depth > 0:
+            return
+        for name, target, text in subdirs:
+            if name in RECORD_DIRS and not simple:
+                status, ctype, sub = self.http.get_bytes(target)
+                if status == 200 and "html" in ctype:
+                    self._html(listing, target, sub, project, depth + 1)
+            elif project and canonicalize_name(text.rstrip("/") or name.rstrip("/")) == (
+                canonicalize_name(project)
+            ):
+                # A PEP 503 root page: the project's page holds the files.
+                status, ctype, sub = self.http.get_bytes(target)
+                if status == 200:
+                    listing.kind = "pep503"
+                    self._html(listing, target, sub, project, depth + 1)
+
+    # -- Swift, S3 --------------------------------------------------------------------------
+
+    def _add_object(self, listing: Listing, name: str, size: Any, md5: str) -> None:
+        if not safe_name(name):
+            listing.ignored.append(name)
+            return
+        entry = Entry(name=name, url=listing.url + quote(name))
+        entry.add_size(size)
+        if _HEX32.match(md5 or ""):
+            entry.md5 = md5
+        listing.add(entry)
+
+    def _swift_json(self, listing: Listing, items: list[Any]) -> str:
+        last = ""
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            if "subdir" in item:
+                continue
+            name = str(item.get("name", ""))
+            last = name
+            whole = "slo_etag" not in item and "swift_bytes" not in str(item.get("content_type"))
+            self._add_object(
+                listing, name, item.get("bytes"), str(item.get("hash", "")) if whole else ""
+            )
+        return last
+
+    def _s3(self, listing: Listing, root: ET.Element) -> tuple[bool, str]:
+        ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+        last = ""
+        for content in root.findall(f"{ns}Contents"):
+            key = content.findtext(f"{ns}Key") or ""
+            size_text = content.findtext(f"{ns}Size") or ""
+            etag = (content.findtext(f"{ns}ETag") or "").strip('"').lower()
+            self._add_object(listing, key, int(size_text) if size_text.isdigit() else None, etag)
+            last = key
+        truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
+        return truncated, root.findtext(f"{ns}NextMarker") or last
+
+    # -- entry point ------------------------------------------------------------------------
+
+    def read(self, url: str, project: str | None = None) -> Listing:
+        """The container's listing (every format above), with checksums from records."""
+        base = base_url(url)
+        plain = url.split("#", maxsplit=1)[0].split("?", maxsplit=1)[0]
+        explicit_page = not plain.endswith("/") and base != plain + "/"
+        listing = Listing(url=base, kind="")
+        json_headers = {"Accept": "application/json", "X-Web-Mode": "false"}
+        if not explicit_page and self.json:
+            query = self._query(format="json")
+            status, ctype, body = self.http.get_bytes(base + query, json_headers)
+            if status == 200 and self._structured(listing, base, ctype, body, json_headers):
+                self._checksums(listing)
+                return listing
+        # S3 takes `max-keys`; Swift, http.server and staticweb ignore it.
+        page = url if explicit_page else base + self._query("max-keys")
+        status, ctype, body = self.http.get_bytes(page, {"Accept": "text/html, */*;q=0.5"})
+        if status in (401, 403):
+            raise HttpError(f"{page}: {status}: the container is not publicly readable", status)
+        if status == 404:
+            raise HttpError(f"{page}: 404: no such container", status)
+        if status != 200:
+            raise HttpError(f"{page}: HTTP {status}", status)
+        if not self._structured(listing, base, ctype, body, {}):
+            listing.kind = "html"
+            self._html(listing, page, body, project)
+        self._checksums(listing)
+        return listing
+
+    def _structured(
+        self, listing: Listing, base: str, ctype: str, body: bytes, headers: dict[str, str]
+    ) -> bool:
+        """Parse a JSON, XML or plain-text listing (following its pages); False for HTML."""
+        text = body.lstrip()
+        if text.startswith(b"["):
+            try:
+                items = json.loads(body)
+            except ValueError:
+                return False
+            if not isinstance(items, list):
+                return False
+            listing.kind = "swift-json"
+            for _ in range(MAX_PAGES):
+                last = self._swift_json(listing, items)
+                if not last:
+                    return True
+                query = self._query(format="json", marker=last)
+                status, _, body = self.http.get_bytes(base + query, headers)
+                items = json.loads(body) if status == 200 else []
+            return True
+        if text.startswith(b"<?xml") or text.startswith(b"<ListBucketResult"):
+            try:
+                root = ET.fromstring(body)
+            except ET.ParseError:
+                return False
+            if not root.tag.endswith("ListBucketResult"):
+                return False
+            listing.kind = "s3-xml"
+            for _ in range(MAX_PAGES):
+                truncated, marker = self._s3(listing, root)
+                if not truncated or not marker:
+                    return True
+                query = self._query("max-keys", marker=marker)
+                status, _, body = self.http.get_bytes(base + query)
+                if status != 200:
+                    raise HttpError(f"{base}: listing page after {marker!r}: HTTP {status}")
+                root = ET.fromstring(body)
+            return True
+        if "text/plain" in ctype:
+            listing.kind = "swift-text"
+            names = body.decode("utf-8", errors="replace").splitlines()
+            for _ in range(MAX_PAGES):
+                names = [n for n in names if n.strip()]
+                if not names:
+                    return True
+                for name in names:
+                    self._add_object(listing, name, None, "")
+                status, ctype, body = self.http.get_bytes(
+                    base + self._query(marker=names[-1]), {"X-Web-Mode": "false"}
+                )
+                if status != 200 or "text/plain" not in ctype:
+                    return True
+                names = body.decode("utf-8", errors="replace").splitlines()
+            return True
+        return False
+
+    def _checksums(self, listing: Listing) -> None:
+        """sha256 and sizes from the build records and the container's index.html."""
+        records = [
+            e
+            for e in listing.entries.values()
+            if e.name.endswith(".json") and ("/" not in e.name or e.name.startswith(RECORD_DIRS))
+        ]
+        by_name = listing.by_basename()
+        for entry in records[-MAX_RECORDS:]:
+            status, _, body = self.http.get_bytes(entry.url)
+            if status != 200:
+                continue
+            try:
+                record = json.loads(body)
+            except ValueError:
+                continue
+            apply_record(by_name, record, entry.name)
+        index = listing.entries.get("index.html")
+        if listing.kind != "html" and index is not None:
+            status, _, body = self.http.get_bytes(index.url)
+            if status == 200:
+                sub = Listing(url=listing.url, kind="html")
+                self._html(sub, index.url, body, None, depth=1)
+                for name, found in sub.entries.items():
+                    if name in listing.entries and found.sha256:
+                        listing.entries[name].add_sha256(found.sha256, "index.html")
+
+
+def apply_record(by_name: dict[str, Entry], record: Any, source: str) -> None:
+    """The sha256 and size a build record gives each of its wheels."""
+    if not isinstance(record, dict):
+        return
+    for build in record.get("builds") or []:
+        if not isinstance(build, dict):
+            continue
+        for wheel in build.get("wheels") or []:
+            if not isinstance(wheel, dict):
+                continue
+            entry = by_name.get(str(wheel.get("name", "")))
+            if entry is not None:
+                entry.add_sha256(str(wheel.get("sha256", "")), f"record {source}")
+                entry.add_size(wheel.get("size"))
+
+
+def read_local(directory: Path) -> Listing:
+    """A container that is a local directory (or file:// URL): the same listing, read directly."""
+    if not directory.is_dir():
+        raise ReleaseError(f"no such container directory: {directory}")
+    listing = Listing(url=directory.resolve().as_uri() + "/", kind="local")
+    for path in sorted(directory.rglob("*")):
+        if path.is_file() and not path.name.endswith(".part"):
+            name = path.relative_to(directory).as_posix()
+            entry = Entry(name=name, url=path.as_uri(), size=path.stat().st_size)
+            listing.add(entry)
+    by_name = listing.by_basename()
+    for entry in [e for e in listing.entries.values() if e.name.endswith(".json")]:
+        if "/" in entry.name and not entry.name.startswith(RECORD_DIRS):
+            continue
+        try:
+            record = json.loads((directory / entry.name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        apply_record(by_name, record, entry.name)
+    return listing
+
+
+def wheel_entries(listing: Listing, names: Iterable[str]) -> list[Entry]:
+    by_name = listing.by_basename()
+    return [by_name[name] for name in names]

@@ -1,0 +1,238 @@
+"""Upload to a package index with twine (`python -m twine`): `twine check` first, then only the
+files the index does not already have.
+
+twine's `--skip-existing` is refused by servers other than PyPI, so the index's PEP 503 simple
+page is read instead: a file already there with the same sha256 is skipped, one with another
+sha256 stops the upload before anything is sent. The repository is a name from `.pypirc`
+(`-r`, default `pypi`) or a URL; credentials come from `.pypirc`, `TWINE_*` or keyring, as
+twine reads them. The simple index is `--index-url`, else found beside the upload URL (devpi's
+`+simple/`, pypiserver's `simple/`), else, for PyPI, the index pip is configured with.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+from packaging.utils import canonicalize_name
+
+from multibuild.errors import ConfigurationError, CredentialsError, ReleaseError
+from multibuild.release.http import Http, HttpError
+from multibuild.release.listing import _fragment_sha256, _Links
+from multibuild.release.matrix import parse
+
+
+class IndexRefusedError(ReleaseError):
+    """The index refused an upload (a file of that name exists with other content, bad
+    metadata, ...)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where files go: twine's repository name or URL, and the simple index to check."""
+
+    repository: str = "pypi"
+    repository_url: str | None = None
+    config_file: str | None = None
+    index_url: str | None = None  # the PEP 503 simple index (found when None)
+
+    def twine_args(self) -> list[str]:
+        args = []
+        if self.repository_url:
+            args += ["--repository-url", self.repository_url]
+        else:
+            args += ["--repository", self.repository]
+        if self.config_file:
+            args += ["--config-file", self.config_file]
+        return args
+
+    def upload_url(self) -> str:
+        if self.repository_url:
+            return self.repository_url
+        from twine.exceptions import InvalidConfiguration
+        from twine.utils import DEFAULT_CONFIG_FILE, get_repository_from_config
+
+        config = str(Path(self.config_file or DEFAULT_CONFIG_FILE).expanduser())
+        try:
+            found = get_repository_from_config(config, self.repository)
+        except InvalidConfiguration as error:
+            raise ConfigurationError(f"repository {self.repository!r}: {error}") from None
+        url = found.get("repository")
+        if not url:
+            raise ConfigurationError(f"repository {self.repository!r} has no URL in {config}")
+        return url
+
+
+@dataclass
+class Plan:
+    upload: list[Path] = field(default_factory=list)
+    skip: list[Path] = field(default_factory=list)  # already on the index, same sha256
+    index_url: str = ""
+
+
+def pip_index_url() -> str:
+    """The index pip is configured with (PIP_INDEX_URL, pip config, else pip's default)."""
+    if os.environ.get("PIP_INDEX_URL"):
+        return os.environ["PIP_INDEX_URL"].split()[0]
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode == 0 and done.stdout.strip():
+        return done.stdout.strip()
+    from pip._internal.models.index import PyPI
+
+    return str(PyPI.simple_url)
+
+
+def _candidates(upload_url: str) -> list[str]:
+    base = upload_url if upload_url.endswith("/") else upload_url + "/"
+    parts = urlsplit(base)
+    root = f"{parts.scheme}://{parts.netloc}/"
+    result = [base + "+simple/", urljoin(base, "simple/"), root + "simple/"]
+    if parts.path.rstrip("/").endswith("/legacy"):
+        result = [pip_index_url().rstrip("/") + "/"]
+    return list(dict.fromkeys(result))
+
+
+def existing_files(http: Http, index_url: str, project: str) -> dict[str, str] | None:
+    """{filename: sha256 or ""} on the index's page for `project`; None when the page is not
+    a simple index (so `index_url` is wrong)."""
+    url = index_url.rstrip("/") + f"/{canonicalize_name(project)}/"
+    status, ctype, body = http.get_bytes(url, {"Accept": "text/html"})
+    if status == 404:
+        return {}
+    if status != 200 or "html" not in ctype:
+        return None
+    parser = _Links()
+    parser.feed(body.decode("utf-8", errors="replace"))
+    files = {}
+    for link in parser.links:
+        path = urlsplit(urljoin(url, link["href"])).path
+        name = path.rsplit("/", 1)[-1]
+        if name:
+            files[name] = _fragment_sha256(link["href"])
+    return files
+
+
+def find_index(http: Http, target: Target, project: str) -> tuple[str, dict[str, str]]:
+    """The simple index (given or found) and the project's files on it."""
+    candidates = [target.index_url] if target.index_url else _candidates(target.upload_url())
+    for candidate in candidates:
+        base = candidate.rstrip("/") + "/"
+        try:
+            status, ctype, _ = http.get_bytes(base, {"Accept": "text/html"})
+        except HttpError:
+            continue
+        if status == 200 and "html" in ctype:
+            files = existing_files(http, base, project)
+            if files is not None:
+                return base, files
+    raise ConfigurationError(
+        f"found no simple index for {target.upload_url()} (tried {', '.join(candidates)}); "
+        "pass --index-url URL-of-its-simple-index"
+    )
+
+
+def plan(
+    http: Http, target: Target, project: str, files: Sequence[Path], sha256s: dict[str, str]
+) -> Plan:
+    """Which files to upload; an error when one is on the index with other content."""
+    index_url, present = find_index(http, target, project)
+    result = Plan(index_url=index_url)
+    clashes = []
+    for path in files:
+        if path.name not in present:
+            result.upload.append(path)
+        elif present[path.name] in ("", sha256s[path.name]):
+            result.skip.append(path)
+        else:
+            clashes.append(
+                f"{path.name} (index: sha256 {present[path.name]}, ours: {sha256s[path.name]})"
+            )
+    if clashes:
+        raise IndexRefusedError(
+            f"already on {index_url} with other content: {'; '.join(clashes)}. A file name can "
+            "be used once on an index: nothing was uploaded. Rebuild with a build tag or a "
+            "new version"
+        )
+    return result
+
+
+def _twine(
+    args: Sequence[str], env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "twine", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def twine_check(files: Sequence[Path]) -> None:
+    wheels = [str(f) for f in files if f.suffix == ".whl"]
+    if not wheels:
+        return
+    done = _twine(["check", *wheels])
+    if done.returncode != 0:
+        output = _plain(done.stdout + done.stderr)
+        raise ReleaseError(f"twine check failed; nothing was uploaded:\n{output}")
+
+
+_STATUS = re.compile(r"HTTPError: (\d{3})")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _plain(text: str) -> str:
+    """twine's output without its colours, trailing blanks trimmed."""
+    return "\n".join(line.rstrip() for line in _ANSI.sub("", text).strip().splitlines())
+
+
+def upload(target: Target, files: Sequence[Path], verbose: bool = False) -> str:
+    """`twine upload` of the wheels (with their `.asc` where present); twine's output."""
+    args = ["upload", "--non-interactive", "--disable-progress-bar", *target.twine_args()]
+    paths = []
+    for path in files:
+        paths.append(str(path))
+        signature = path.with_name(path.name + ".asc")
+        if signature.exists():
+            paths.append(str(signature))
+    if verbose:
+        args.append("--verbose")
+    done = _twine([*args, *paths])
+    output = _plain(done.stdout + done.stderr)
+    if done.returncode == 0:
+        return output
+    match = _STATUS.search(output)
+    status = int(match.group(1)) if match else 0
+    where = target.repository_url or target.repository
+    if status in (401, 403):
+        raise CredentialsError(
+            f"{where} refused the credentials ({status}): check .pypirc, TWINE_USERNAME/"
+            f"TWINE_PASSWORD or keyring\n{output}"
+        )
+    if status in (400, 409):
+        raise IndexRefusedError(
+            f"{where} refused the upload ({status}; a file of that name may exist with "
+            f"other content)\n{output}"
+        )
+    if "credentials" in output.lower() or "username" in output.lower():
+        raise CredentialsError(f"twine has no credentials for {where}\n{output}")
+    raise ReleaseError(f"twine upload to {where} failed\n{output}")
+
+
+def wheel_project(files: Sequence[Path]) -> str:
+    names = {w.name for w in (parse(f.name) for f in files) if w is not None}
+    if len(names) != 1:
+        raise ReleaseError(f"expected the wheels of one project, found {sorted(names)}")
+    return names.pop()

@@ -1,0 +1,81 @@
+"""Detached armored GPG signatures (`NAME.asc`) of the wheels, and a `SHA256SUMS` file (signed
+too), kept in the wheelhouse. The key is `identity` or gpg's default key; GNUPGHOME is
+honoured (gpg reads it from the environment)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from multibuild.errors import ReleaseError
+
+SUMS = "SHA256SUMS"
+
+
+class SigningError(ReleaseError):
+    """gpg is missing, has no usable key, or failed."""
+
+
+def gpg_program() -> str:
+    program = os.environ.get("MB_GPG", "gpg")
+    found = shutil.which(program)
+    if found is None:
+        raise SigningError(f"{program} is not installed (Debian: apt-get install gnupg)")
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_sums(files: Sequence[Path], directory: Path) -> Path:
+    """`SHA256SUMS` in `sha256sum`'s format (two spaces, then the name), sorted by name."""
+    lines = [f"{_sha256(f)}  {f.name}\n" for f in sorted(files, key=lambda p: p.name)]
+    path = directory / SUMS
+    tmp = path.with_name(SUMS + ".part")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def sign_file(path: Path, identity: str | None = None) -> Path:
+    """`path.asc`: a detached armored signature (replaced if it exists)."""
+    signature = path.with_name(path.name + ".asc")
+    argv = [gpg_program(), "--batch", "--yes", "--armor", "--detach-sign"]
+    if identity:
+        argv += ["--local-user", identity]
+    argv += ["--output", str(signature), str(path)]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()
+        last = detail[-1] if detail else f"exit status {done.returncode}"
+        who = f"key {identity!r}" if identity else "the default key"
+        raise SigningError(f"gpg could not sign {path.name} with {who}: {last}")
+    return signature
+
+
+def verify(path: Path, signature: Path | None = None) -> bool:
+    signature = signature or path.with_name(path.name + ".asc")
+    done = subprocess.run(
+        [gpg_program(), "--batch", "--verify", str(signature), str(path)],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+def sign_release(
+    wheels: Sequence[Path], directory: Path, identity: str | None = None
+) -> list[Path]:
+    """Sign every wheel and SHA256SUMS; the signatures, SHA256SUMS and its signature."""
+    made = [sign_file(wheel, identity) for wheel in wheels]
+    sums = write_sums(wheels, directory)
+    return [*made, sums, sign_file(sums, identity)]
