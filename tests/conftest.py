@@ -78,6 +78,21 @@ class Run:
         return sorted(self.wheelhouse.glob("*.whl"))
 
 
+def build_args(
+    repo: Path | str,
+    config: Path,
+    *extra: str,
+    commit: str = "v1.0",
+    pythons: tuple[str, ...] = ("3.11",),
+    test_requires: str = "",
+) -> list[str]:
+    """`build` arguments for a fixture project."""
+    args = ["build", "--repo", str(repo), "--commit", commit, "--config", str(config)]
+    for version in pythons:
+        args += ["--python", version]
+    return [*args, "--test-requires", test_requires, *extra]
+
+
 def run_multibuild(
     tmp: Path,
     *args: str,

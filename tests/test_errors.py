@@ -16,25 +16,11 @@ from multibuild.errors import (
     SystemDependencyError,
     TestFailure,
 )
-from tests.conftest import Run, config_copy, git, make_repo, run_multibuild
+from tests.conftest import Run, build_args, config_copy, git, make_repo, run_multibuild
 
 
 def build(tmp: Path, repo: Path | str, config: Path, *extra: str, commit: str = "v1.0") -> Run:
-    return run_multibuild(
-        tmp,
-        "build",
-        "--repo",
-        str(repo),
-        "--commit",
-        commit,
-        "--config",
-        str(config),
-        "--python",
-        "3.11",
-        "--test-requires",
-        "",
-        *extra,
-    )
+    return run_multibuild(tmp, *build_args(repo, config, *extra, commit=commit))
 
 
 def assert_failed(run: Run, code: int, *phrases: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 from multibuild.errors import LibraryError
 from multibuild.libraries import LibraryRecipe, build_library, cache_key
 from multibuild.log import Logger
-from tests.conftest import FIXTURES, config_copy, make_repo, run_multibuild
+from tests.conftest import FIXTURES, build_args, config_copy, make_repo, run_multibuild
 
 HELLO_SHA = "f96326b154d6916c85b216a14a39350fc3f05db5b88cbe7ef4ce389daadc3d5e"
 
@@ -84,19 +84,7 @@ def test_mirror_directory_is_used_before_the_url(tmp_path: Path) -> None:
 def test_second_build_uses_the_cache_and_a_changed_recipe_rebuilds(tmp_path: Path) -> None:
     repo = make_repo("hello-c", tmp_path / "repo")
     config = config_copy("hello-c", tmp_path / "config")
-    args = [
-        "build",
-        "--repo",
-        str(repo),
-        "--commit",
-        "v1.0",
-        "--config",
-        str(config),
-        "--python",
-        "3.11",
-        "--test-requires",
-        "",
-    ]
+    args = build_args(repo, config)
 
     def libraries(run_output_dir: Path) -> list[dict[str, object]]:
         newest = sorted(run_output_dir.glob("*.json"))[-1]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Run, config_copy, git, make_repo, run_multibuild
+from tests.conftest import Run, build_args, config_copy, git, make_repo, run_multibuild
 
 pytestmark = pytest.mark.slow
 
@@ -55,19 +55,7 @@ def hello_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path]:
     )
     run = run_multibuild(
         tmp,
-        "build",
-        "--repo",
-        str(repo),
-        "--commit",
-        "v1.0",
-        "--config",
-        str(config),
-        "--python",
-        "3.11",
-        "--python",
-        "3.12",
-        "--test-requires",
-        "",
+        *build_args(repo, config, pythons=("3.11", "3.12")),
     )
     assert run.returncode == 0, run.output
     return run, repo
@@ -110,17 +98,7 @@ def fstats_build(tmp_path_factory: pytest.TempPathFactory) -> Run:
     config = config_copy("fstats", tmp / "config")
     run = run_multibuild(
         tmp,
-        "build",
-        "--repo",
-        str(repo),
-        "--commit",
-        "main",
-        "--config",
-        str(config),
-        "--python",
-        "3.11",
-        "--test-requires",
-        "pytest",
+        *build_args(repo, config, commit="main", test_requires="pytest"),
         "-C",
         "setup-args=-Doptimization=1",
     )
@@ -316,17 +294,7 @@ def test_plat_chooses_the_policy(tmp_path: Path) -> None:
     config = config_copy("hello-c", tmp_path / "config")
     run = run_multibuild(
         tmp_path,
-        "build",
-        "--repo",
-        str(repo),
-        "--commit",
-        "v1.0",
-        "--config",
-        str(config),
-        "--python",
-        "3.11",
-        "--test-requires",
-        "",
+        *build_args(repo, config),
         "--plat",
         "manylinux_2_17_x86_64",
     )

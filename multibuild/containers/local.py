@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import tempfile
@@ -12,7 +11,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from multibuild.containers.base import (
-    CHUNK,
     Container,
     FileDigest,
     ObjectInfo,
@@ -21,6 +19,7 @@ from multibuild.containers.base import (
 )
 from multibuild.containers.retry import RetryStats
 from multibuild.errors import UploadError
+from multibuild.util.files import sha256_file
 
 PARTIAL = ".partial"  # files being written; never listed
 
@@ -64,7 +63,7 @@ class LocalContainer(Container):
             target = self._write(name, lambda temp: shutil.copyfile(path, temp))
         except OSError as error:
             raise UploadError(f"cannot write {name} to {self.root}: {error}") from None
-        landed = _sha256(target)
+        landed = sha256_file(target)
         size = target.stat().st_size
         if size != digest.size or landed != digest.sha256:
             raise VerificationError(f"{name}: the copy in {self.root} differs from {path}")
@@ -90,7 +89,7 @@ class LocalContainer(Container):
             name=name,
             size=stat.st_size,
             last_modified=datetime.fromtimestamp(stat.st_mtime, timezone.utc),
-            sha256=_sha256(path),
+            sha256=sha256_file(path),
         )
 
     def get_bytes(self, name: str) -> bytes:
@@ -128,11 +127,3 @@ class LocalContainer(Container):
         if not name:
             return self.root.as_uri() + "/"
         return self._path(name).as_uri()
-
-
-def _sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            sha.update(chunk)
-    return sha.hexdigest()
