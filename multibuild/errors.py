@@ -60,6 +60,10 @@ class TestFailure(FatalError):
     __test__ = False  # not a pytest test class
     return_code = 9
 
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output  # the end of run_tests' output: pass/fail counts are read there
+
 
 class UploadError(FatalError):
     """Uploading to a container failed or was refused."""

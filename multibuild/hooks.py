@@ -44,5 +44,7 @@ def run_hook(
         case "missing":
             raise HookError(f"{config} does not define the hook {hook}() (a bash function)")
     if hook == "run_tests":
-        raise TestFailure(f"run_tests failed with exit status {done.returncode}:\n{tail}")
+        raise TestFailure(
+            f"run_tests failed with exit status {done.returncode}:\n{tail}", output=done.tail
+        )
     raise HookError(f"hook {hook} failed with exit status {done.returncode}:\n{tail}")

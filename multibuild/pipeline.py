@@ -20,7 +20,7 @@ from packaging.utils import parse_wheel_filename
 from multibuild import __version__
 from multibuild.build import build_environment, build_wheel
 from multibuild.ccache import ccache_env, read_stats, zero_stats
-from multibuild.errors import FatalError
+from multibuild.errors import FatalError, TestFailure
 from multibuild.hooks import SHELL_DIR, run_hook
 from multibuild.log import Logger
 from multibuild.options import BuildOptions
@@ -28,7 +28,7 @@ from multibuild.platforms import Platform
 from multibuild.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.repair import repair_wheel
 from multibuild.source import GitSource, PreparedSource, prepare_git, prepare_sdist
-from multibuild.test import TestEnvironment, prepare_test_env, test_wheel
+from multibuild.test import TestEnvironment, failed_tests, prepare_test_env, test_wheel
 from multibuild.util.cmd import capture
 from multibuild.util.files import remove_tree
 from multibuild.util.pythons import find_python
@@ -242,16 +242,20 @@ class Pipeline:
             test_log.close()
             logger.output(test_log_path.read_text())
         with self.step(build, "test"):
-            build.tests = test_wheel(
-                repaired.wheel,
-                ready,
-                config=options.config,
-                prefix=self.prefix,
-                hook_env=env,
-                run_dir=work / "test-run" / tag,
-                platform=platform,
-                logger=logger,
-            )
+            try:
+                build.tests = test_wheel(
+                    repaired.wheel,
+                    ready,
+                    config=options.config,
+                    prefix=self.prefix,
+                    hook_env=env,
+                    run_dir=work / "test-run" / tag,
+                    platform=platform,
+                    logger=logger,
+                )
+            except TestFailure as error:
+                build.tests = failed_tests(error)
+                raise
         # Only a tested wheel reaches the wheelhouse, and by one rename.
         final = options.wheelhouse / repaired.wheel.name
         options.wheelhouse.mkdir(parents=True, exist_ok=True)

@@ -94,3 +94,8 @@ def test_wheel(
     env["MB_WHEEL"] = str(wheel)
     done = run_hook(config, "run_tests", env=env, cwd=run_dir, logger=logger)
     return {"counts": pytest_counts(done.tail), "seconds": round(done.duration, 3)}
+
+
+def failed_tests(error: TestFailure) -> dict[str, object]:
+    """What the record says of a failed run_tests: the counts, when pytest printed them."""
+    return {"counts": pytest_counts(error.output), "failed": True}

@@ -175,14 +175,24 @@ def test_repair_failure(tmp_path: Path, hello_repo: Path) -> None:
 
 @pytest.mark.slow
 def test_failing_tests(tmp_path: Path, hello_repo: Path) -> None:
+    """A failing test suite: exit 9, the wheel kept out, the counts still in the record."""
     config = config_copy(
-        "hello-c", tmp_path / "cfg", edit={"hello_c.add(2, 3) == 5": "hello_c.add(2, 3) == 6"}
+        "hello-c",
+        tmp_path / "cfg",
+        edit={
+            "run_tests() {\n": "run_tests() {\n"
+            "    printf 'import hello_c\\ndef test_ok(): assert hello_c.add(2, 3) == 5\\n"
+            "def test_bad(): assert hello_c.add(2, 3) == 6\\n' > test_x.py\n"
+            "    python -m pytest -q -p no:cacheprovider test_x.py\n",
+        },
     )
-    run = build(tmp_path, hello_repo, config)
+    run = run_multibuild(tmp_path, *build_args(hello_repo, config, test_requires="pytest"))
     assert_failed(
-        run, TestFailure.return_code, "run_tests failed with exit status 1", "AssertionError"
+        run, TestFailure.return_code, "run_tests failed with exit status 1", "1 failed, 1 passed"
     )
-    assert run.records()[-1]["builds"][0]["status"] == "failed"
+    build_record = run.records()[-1]["builds"][0]
+    assert build_record["status"] == "failed"
+    assert build_record["tests"] == {"counts": {"failed": 1, "passed": 1}, "failed": True}
 
 
 def test_traceback_only_when_asked(tmp_path: Path, hello_repo: Path, hello_config: Path) -> None:
