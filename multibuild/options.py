@@ -41,6 +41,8 @@ class BuildOptions:
     nightly: bool = False
     # settings' [libraries]: exported to hooks as NAME_VERSION (multibuild's convention)
     library_versions: tuple[tuple[str, str], ...] = ()
+    # settings' [hook_env]: exported to hooks as they are
+    hook_env: tuple[tuple[str, str], ...] = ()
 
     def summary(self) -> str:
         source = (
@@ -171,4 +173,5 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
         verbose=args.verbose,
         nightly=nightly,
         library_versions=tuple(sorted(settings.libraries.items())) if settings else (),
+        hook_env=tuple(sorted(settings.hook_env.items())) if settings else (),
     )

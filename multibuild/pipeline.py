@@ -130,6 +130,8 @@ class Pipeline:
         env.update(self.platform.prefix_env(self.prefix, env))
         for library, pinned in options.library_versions:
             env.setdefault(f"{library.upper()}_VERSION", pinned)  # the environment wins
+        for variable, value in options.hook_env:
+            env.setdefault(variable, value)
         env.update(
             {
                 # multibuild's names

@@ -75,6 +75,8 @@ class Settings:
     matrix: MatrixSettings
     upload: UploadSettings = field(default_factory=UploadSettings)
     libraries: dict[str, str] = field(default_factory=dict)
+    # Variables given to config.sh's hooks as they are (the environment wins).
+    hook_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -96,6 +98,7 @@ _KNOWN: dict[str, set[str]] = {
         "repository",
     },
     "libraries": set(),  # free-form: library name -> version
+    "hook_env": set(),  # free-form: variable -> value
 }
 
 
@@ -172,6 +175,7 @@ def load_settings(path: Path) -> Settings:
             ),
             upload=UploadSettings(**_typed_values("upload", data.get("upload", {}))),
             libraries={str(k): str(v) for k, v in data.get("libraries", {}).items()},
+            hook_env={str(k): str(v) for k, v in data.get("hook_env", {}).items()},
         )
     except KeyError as error:
         raise ConfigurationError(f"{path}: missing required setting {error}") from None

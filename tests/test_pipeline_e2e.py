@@ -49,7 +49,9 @@ def hello_build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path]:
             "pre_build() {\n": (
                 'pre_build() {\n    env > "$MB_WORK_DIR/env-pre_build-$MB_PYTHON_VERSION"\n'
             ),
-            "run_tests() {\n": 'run_tests() {\n    { env; echo "PWD=$PWD"; } > '
+            "run_tests() {\n": "run_tests() {\n"
+            '    echo "tests left out: none" >> "$MB_TEST_NOTES"\n'
+            '    { env; echo "PWD=$PWD"; } > '
             '"$MB_WORK_DIR/env-run_tests-$MB_PYTHON_VERSION"\n',
         },
     )
@@ -171,6 +173,7 @@ def test_record_describes_the_build(hello_build: tuple[Run, Path]) -> None:
         assert wheel["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert wheel["size"] == path.stat().st_size
         assert build["libraries"][0]["name"] == "libhello"
+        assert build["tests"]["notes"] == ["tests left out: none"]  # what run_tests said
     log = run.wheelhouse / record["log"]
     text = log.read_text()
     assert "==> python 3.11: build" in text and "auditwheel" in text
