@@ -10,12 +10,14 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from multibuild.containers.retry import RetryStats
+from multibuild.containers import retry
+from multibuild.containers.retry import Kind, RetryPolicy, RetryStats
 from multibuild.errors import UploadError
 
 CHUNK = 1 << 20
@@ -142,3 +144,39 @@ class Container(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for backends
         """Release connections."""
+
+
+class ObjectStore(Container):
+    """What the object-store backends (Swift, S3) share: a name prefix inside the container,
+    the retry policy and its statistics, and the number of upload threads."""
+
+    service: str  # names the store in messages: "Swift", "S3"
+
+    def __init__(
+        self, prefix: str, environ: Mapping[str, str], policy: RetryPolicy | None, threads: int
+    ) -> None:
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.policy = policy or RetryPolicy()
+        self.stats = RetryStats()
+        self.threads = max(1, int(environ.get("MB_UPLOAD_THREADS") or threads))
+
+    @abstractmethod
+    def classify(self, error: BaseException) -> Kind:
+        """Transient (retry) or permanent (stop now), for this store's errors."""
+
+    @abstractmethod
+    def describe(self, error: BaseException) -> str:
+        """This store's error as one line for a message (no secrets)."""
+
+    def _call(self, what: str, action: Any) -> Any:
+        return retry.call(
+            action,
+            what=f"{self.service} {what}",
+            classify=self.classify,
+            policy=self.policy,
+            describe=self.describe,
+            stats=self.stats,
+        )
+
+    def _key(self, name: str) -> str:
+        return self.prefix + check_name(name)

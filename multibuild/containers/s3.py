@@ -23,17 +23,16 @@ from botocore.config import Config
 
 from multibuild.containers import retry
 from multibuild.containers.base import (
-    Container,
     FileDigest,
     ObjectInfo,
+    ObjectStore,
     VerificationError,
-    check_name,
     content_type,
     multipart_etag,
     utc,
 )
 from multibuild.containers.credentials import read_variable, require
-from multibuild.containers.retry import Kind, RetryPolicy, RetryStats
+from multibuild.containers.retry import Kind, RetryPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -83,7 +82,9 @@ def _md5_b64(data: bytes) -> tuple[str, str]:
     return digest.hexdigest(), base64.b64encode(digest.digest()).decode()
 
 
-class S3Container(Container):
+class S3Container(ObjectStore):
+    service = "S3"
+
     def __init__(
         self,
         bucket: str,
@@ -93,13 +94,10 @@ class S3Container(Container):
         policy: RetryPolicy | None = None,
         part_size: int = DEFAULT_PART,
     ) -> None:
+        super().__init__(prefix, environ, policy, THREADS)
         self.bucket = bucket
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}"
-        self.policy = policy or RetryPolicy()
         self.part_size = max(part_size, MIN_PART)
-        self.stats = RetryStats()
-        self.threads = max(1, int(environ.get("MB_UPLOAD_THREADS") or THREADS))
         keys = require(environ, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "S3")
         endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
@@ -121,18 +119,11 @@ class S3Container(Container):
         )
         self._client: S3Client = session.client("s3", endpoint_url=endpoint, config=config)
 
-    def _call(self, what: str, action: Any) -> Any:
-        return retry.call(
-            action,
-            what=f"S3 {what}",
-            classify=classify,
-            policy=self.policy,
-            describe=describe,
-            stats=self.stats,
-        )
+    def classify(self, error: BaseException) -> Kind:
+        return classify(error)
 
-    def _key(self, name: str) -> str:
-        return self.prefix + check_name(name)
+    def describe(self, error: BaseException) -> str:
+        return describe(error)
 
     def ensure(self) -> None:
         def ensure() -> None:

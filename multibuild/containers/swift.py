@@ -25,17 +25,16 @@ from swiftclient.utils import LengthWrapper
 
 from multibuild.containers import retry
 from multibuild.containers.base import (
-    Container,
     FileDigest,
     ObjectInfo,
+    ObjectStore,
     VerificationError,
-    check_name,
     content_type,
     slo_etag,
     utc,
 )
 from multibuild.containers.credentials import read_variable, require
-from multibuild.containers.retry import Kind, RetryPolicy, RetryStats
+from multibuild.containers.retry import Kind, RetryPolicy
 from multibuild.errors import CredentialsError
 
 PAGE = 10_000  # Swift's largest listing page
@@ -118,7 +117,9 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-class SwiftContainer(Container):
+class SwiftContainer(ObjectStore):
+    service = "Swift"
+
     def __init__(
         self,
         container: str,
@@ -128,14 +129,11 @@ class SwiftContainer(Container):
         policy: RetryPolicy | None = None,
         segment_size: int = DEFAULT_SEGMENT,
     ) -> None:
+        super().__init__(prefix, environ, policy, THREADS)
         self.container = container
         self.segments = f"{container}_segments"
-        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.url = f"swift://{container}/{self.prefix}"
-        self.policy = policy or RetryPolicy()
         self.segment_size = segment_size
-        self.stats = RetryStats()
-        self.threads = max(1, int(environ.get("MB_UPLOAD_THREADS") or THREADS))
         self._options = connection_options(environ)
         self._conn = self._connect()
         self._local = threading.local()
@@ -161,18 +159,11 @@ class SwiftContainer(Container):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _call(self, what: str, action: Any) -> Any:
-        return retry.call(
-            action,
-            what=f"Swift {what}",
-            classify=classify,
-            policy=self.policy,
-            describe=describe,
-            stats=self.stats,
-        )
+    def classify(self, error: BaseException) -> Kind:
+        return classify(error)
 
-    def _key(self, name: str) -> str:
-        return self.prefix + check_name(name)
+    def describe(self, error: BaseException) -> str:
+        return describe(error)
 
     def _storage_url(self) -> str:
         if not self._conn.url:
