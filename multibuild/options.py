@@ -10,7 +10,7 @@ from pathlib import Path
 from multibuild.ci import commit_to_build
 from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
-from multibuild.settings import Settings, find_settings_file, load_settings
+from multibuild.settings import settings_from
 from multibuild.source import GitSource, SdistSource
 from multibuild.util.pythons import check_version_string, find_python
 from multibuild.util.urls import redact
@@ -66,18 +66,8 @@ class BuildOptions:
         )
 
 
-def _settings(args: argparse.Namespace) -> Settings | None:
-    if args.settings:
-        path = Path(args.settings)
-        if not path.is_file():
-            raise ConfigurationError(f"settings file {path} does not exist")
-        return load_settings(path)
-    found = find_settings_file()
-    return load_settings(found) if found else None
-
-
 def resolve_build_options(args: argparse.Namespace, platform: Platform) -> BuildOptions:
-    settings = _settings(args)
+    settings = settings_from(args.settings)
     root = settings.root if settings else Path.cwd()
 
     if args.sdist and (args.repo or args.commit):

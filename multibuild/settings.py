@@ -144,6 +144,18 @@ def find_settings_file(start: Path | None = None) -> Path | None:
     return None
 
 
+def settings_from(path: str | Path | None, *, fallback: Path | None = None) -> Settings | None:
+    """The settings every command uses: the file given (it must exist), else settings.toml
+    found from the working directory upwards, else from `fallback`; None if there is none."""
+    if path:
+        given = Path(path)
+        if not given.is_file():
+            raise ConfigurationError(f"settings file {given} does not exist")
+        return load_settings(given)
+    found = find_settings_file() or (find_settings_file(fallback) if fallback else None)
+    return load_settings(found) if found else None
+
+
 def load_settings(path: Path) -> Settings:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

@@ -11,7 +11,7 @@ from typing import Any
 
 from multibuild import ciconfig
 from multibuild.errors import ConfigurationError
-from multibuild.settings import find_settings_file
+from multibuild.settings import settings_from
 
 
 def register(subparsers: Any) -> None:
@@ -27,10 +27,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.settings or find_settings_file()
-    if path is None:
+    settings = settings_from(args.settings)
+    if settings is None:
         raise ConfigurationError("no settings.toml here or above; --settings PATH")
-    root = Path(path).resolve().parent
+    root = settings.root
     if args.write:
         for written in ciconfig.write_configs(root):
             print(f"{'wrote' if written.changed else 'unchanged'}: {written.path}")

@@ -19,7 +19,7 @@ from multibuild import ci
 from multibuild.containers import open_container, split_url
 from multibuild.containers.credentials import redact, secret_values
 from multibuild.errors import ConfigurationError, FatalError, UploadError
-from multibuild.settings import Settings, UploadSettings, find_settings_file, load_settings
+from multibuild.settings import Settings, UploadSettings, settings_from
 from multibuild.upload import collect, upload
 
 
@@ -58,10 +58,9 @@ def register(subparsers: Any) -> None:
 
 
 def settings_for(path: Path | None) -> tuple[UploadSettings, Settings | None, Path]:
-    found = path or find_settings_file()
-    if found is None:
+    settings = settings_from(path)
+    if settings is None:
         return UploadSettings(), None, Path.cwd()
-    settings = load_settings(found)
     return settings.upload, settings, settings.root
 
 

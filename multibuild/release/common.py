@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from multibuild.errors import ConfigurationError, FatalError
 from multibuild.release.http import Http
 from multibuild.release.listing import Listing, Reader, read_local
-from multibuild.settings import Settings, find_settings_file, load_settings
+from multibuild.settings import Settings, settings_from
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,10 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def settings(path: str | None) -> Settings | None:
     """settings.toml: the given one, else found from the working directory, else the one of
     this repository; None if there is none."""
-    if path:
-        return load_settings(Path(path))
-    found = find_settings_file() or find_settings_file(REPO_ROOT)
-    return load_settings(found) if found else None
+    return settings_from(path, fallback=REPO_ROOT)
 
 
 def read_listing(

@@ -17,7 +17,7 @@ from pathlib import Path
 from multibuild import ciconfig
 from multibuild.errors import ConfigurationError
 from multibuild.release.common import REPO_ROOT, run
-from multibuild.settings import find_settings_file
+from multibuild.settings import settings_from
 
 PROG = "set-build-commit"
 
@@ -39,10 +39,10 @@ def make_parser() -> argparse.ArgumentParser:
 def _root(given: Path | None) -> Path:
     if given is not None:
         return given.resolve()
-    found = find_settings_file() or find_settings_file(REPO_ROOT)
+    found = settings_from(None, fallback=REPO_ROOT)
     if found is None:
         raise ConfigurationError("no settings.toml found; --root DIR")
-    return found.parent
+    return found.root
 
 
 def _main(args: argparse.Namespace) -> int:
