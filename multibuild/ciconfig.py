@@ -10,16 +10,20 @@ the CI configs from settings.toml (`python -m multibuild check-config --write`).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
-from collections.abc import Callable, Sequence
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from multibuild import cibw
 from multibuild.errors import ConfigurationError
+from multibuild.jobs import APPVEYOR_IMAGE, TRAVIS_OSX_IMAGE, jobs
 from multibuild.settings import SETTINGS_FILE, Settings, load_settings
 
 if sys.version_info >= (3, 11):
@@ -31,8 +35,11 @@ KEYS = ("BUILD_COMMIT", "DAILY_COMMIT")
 TRAVIS = ".travis.yml"
 APPVEYOR = "appveyor.yml"
 GITHUB = ".github/workflows/wheels.yml"
+CIBUILDWHEEL = cibw.CONFIG_FILE
 CI_FILES = (TRAVIS, APPVEYOR, GITHUB)
+# The files that name the commits, and the files generated from settings.toml.
 ALL_FILES = (SETTINGS_FILE, *CI_FILES)
+GENERATED = (*CI_FILES, CIBUILDWHEEL)
 
 # A commit as these files may name it: a branch, a tag or a hash (no spaces, quotes, `#`, `$`).
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+@-]{0,199}$")
@@ -156,78 +163,6 @@ def rewrite_commits(root: Path, changes: dict[str, str]) -> list[str]:
     return list(new_texts)
 
 
-# -- the matrix ----------------------------------------------------------------------------------
-
-
-def settings_cells(
-    settings: Settings, oses: Sequence[str] = ("linux", "macos", "windows")
-) -> set[Cell]:
-    return {
-        (os_name, plat, python)
-        for os_name in oses
-        for plat in getattr(settings.matrix, os_name)
-        for python in settings.matrix.python
-    }
-
-
-def _split_env(text: str) -> dict[str, str]:
-    result = {}
-    for word in str(text).split():
-        key, sep, value = word.partition("=")
-        if sep:
-            result[key] = value.strip("\"'")
-    return result
-
-
-def matrix_cells(path: str, text: str) -> set[Cell]:
-    """The (os, PLAT, python) jobs a CI config runs."""
-    data = yaml.safe_load(text) or {}
-    cells: set[Cell] = set()
-    if path == TRAVIS:
-        for job in (data.get("jobs") or {}).get("include") or []:
-            env = _split_env(job.get("env", ""))
-            os_name = {"osx": "macos", "linux": "linux"}.get(str(job.get("os", "linux")), "?")
-            cells.add((os_name, env.get("PLAT", "?"), env.get("MB_PYTHON_VERSION", "?")))
-    elif path == APPVEYOR:
-        for job in (data.get("environment") or {}).get("matrix") or []:
-            cells.add(("windows", str(job.get("PLAT", "?")), str(job.get("PYTHON_VERSION", "?"))))
-    else:
-        build = ((data.get("jobs") or {}).get("build") or {}).get("strategy") or {}
-        for job in (build.get("matrix") or {}).get("include") or []:
-            cells.add((str(job.get("platform")), str(job.get("plat")), str(job.get("python"))))
-    return cells
-
-
-def check(root: Path) -> list[str]:
-    """What disagrees with settings.toml (commits, matrices); [] when all agree."""
-    settings = load_settings(root / SETTINGS_FILE)
-    problems = []
-    try:
-        commits = read_commits(root)
-    except ConfigurationError as error:
-        return [str(error)]
-    for key in KEYS:
-        values = {path: c[key] for path, c in commits.items()}
-        if len(set(values.values())) != 1:
-            shown = ", ".join(f"{p}: {v}" for p, v in values.items())
-            problems.append(f"{key} differs: {shown} (scripts/set-build-commit fixes it)")
-    expected = {
-        TRAVIS: settings_cells(settings, ("linux", "macos")),
-        APPVEYOR: settings_cells(settings, ("windows",)),
-        GITHUB: settings_cells(settings),
-    }
-    for path, want in expected.items():
-        have = matrix_cells(path, _read(root, path))
-        if have != want:
-            missing = sorted(want - have)
-            extra = sorted(have - want)
-            problems.append(
-                f"{path}: matrix differs from settings.toml (missing {missing}, extra {extra}); "
-                "`python -m multibuild check-config --write` regenerates it"
-            )
-    return problems
-
-
 # -- generation ----------------------------------------------------------------------------------
 
 HEADER = """\
@@ -236,17 +171,17 @@ HEADER = """\
 # (in every CI config and settings.toml at once).
 """
 
-_GH_RUNNERS = {
-    ("linux", "x86_64"): "ubuntu-24.04",
-    ("linux", "aarch64"): "ubuntu-24.04-arm",
-    ("macos", "x86_64"): "macos-13",
-    ("macos", "arm64"): "macos-14",
-    ("macos", "universal2"): "macos-14",
-    ("windows", "AMD64"): "windows-2022",
-    ("windows", "x86"): "windows-2022",
-    ("windows", "ARM64"): "windows-11-arm",
-}
-_ARCH = {"AMD64": "x64", "x86": "x86", "ARM64": "arm64"}
+# The Python that runs the engine on CI runners; cibuildwheel brings each job's own CPython.
+ENGINE_PYTHON = "3.12"
+# Upload credentials the containers read (multibuild/containers): given to the job only as
+# encrypted or secret variables, and never to pull requests.
+UPLOAD_CREDENTIALS = (
+    "ST_AUTH", "ST_USER", "ST_KEY",
+    "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
+)  # fmt: skip
+CI_COMMAND = "python -m multibuild ci"
+NOT_A_PULL_REQUEST = "github.event_name != 'pull_request'"
 
 
 def _commits_block(settings: Settings, style: str, indent: str) -> str:
@@ -266,120 +201,137 @@ def _commits_block(settings: Settings, style: str, indent: str) -> str:
     )
 
 
+def _secure_value(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9+/=_-]+", value):
+        raise ConfigurationError(f"an encrypted value holds characters it cannot: {value[:20]}...")
+    return value
+
+
 def render_travis(settings: Settings) -> str:
-    jobs = []
-    for os_name, travis_os in (("linux", "linux"), ("macos", "osx")):
-        for plat in getattr(settings.matrix, os_name):
-            for python in settings.matrix.python:
-                lines = [f"    - os: {travis_os}"]
-                if travis_os == "linux":
-                    lines += [
-                        "      dist: jammy",
-                        "      language: python",
-                        f'      python: "{python}"',
-                    ]
-                    if plat != "x86_64":
-                        lines.append(f"      arch: {'arm64' if plat == 'aarch64' else plat}")
-                else:
-                    lines += ["      language: shell", "      osx_image: xcode15.4"]
-                lines.append(f'      env: "MB_PYTHON_VERSION={python} PLAT={plat}"')
-                jobs.append("\n".join(lines))
+    entries = []
+    for job in jobs(settings):
+        if job.os == "windows":
+            continue
+        lines = [f"    - name: {job.id}"]
+        if job.os == "linux":
+            lines += [
+                "      os: linux",
+                "      dist: jammy",
+                f"      arch: {'arm64' if job.plat == 'aarch64' else 'amd64'}",
+                "      services: docker",
+                "      language: python",
+                f'      python: "{ENGINE_PYTHON}"',
+            ]
+        else:
+            lines += [
+                "      os: osx",
+                f"      osx_image: {TRAVIS_OSX_IMAGE}",
+                "      language: shell",
+            ]
+            note = job.travis_notes()
+            if note:
+                lines += [f"      # {line}" for line in textwrap.wrap(note, 88)]
+        lines.append(f"      env: MB_JOB={job.id}")
+        entries.append("\n".join(lines))
+    secure = "".join(f'    - secure: "{_secure_value(v)}"\n' for v in settings.ci.travis_secure)
     return (
         HEADER
         + "env:\n  global:\n"
         + _commits_block(settings, "travis", "    ")
-        + "\n# Linux and macOS (Windows: appveyor.yml).\njobs:\n  include:\n"
-        + "\n".join(jobs)
+        + "    # Upload credentials, encrypted (`travis encrypt NAME=value`, kept in\n"
+        + "    # settings.toml [ci] travis_secure). Travis decrypts them for this repository's\n"
+        + "    # pushes and cron builds, never for pull requests.\n"
+        + (secure or "    # (none yet)\n")
+        + """
+# Linux (in manylinux containers) and macOS; Windows: appveyor.yml. Every job runs
+# `python -m multibuild ci`, MB_JOB naming it: `nox -s ci -- <MB_JOB>` runs it on a machine
+# of its kind. Nightly: a Travis cron job on the development branch (README.rst).
+jobs:
+  fast_finish: false
+  include:
+"""
+        + "\n".join(entries)
         + "\n\n"
         + """\
 install:
   - |
     if [ "$TRAVIS_OS_NAME" = osx ]; then
-        brew install "python@$MB_PYTHON_VERSION" gcc pkg-config
+        brew install gcc pkg-config
     fi
   - python3 -m pip install -e .
 
 script:
-  # Cron builds build DAILY_COMMIT, every other build BUILD_COMMIT.
-  - |
-    COMMIT="$BUILD_COMMIT"
-    if [ "$TRAVIS_EVENT_TYPE" = cron ]; then COMMIT="$DAILY_COMMIT"; fi
-    python3 -m multibuild build --commit "$COMMIT" --python "$MB_PYTHON_VERSION" \\
-        --install-system-deps
-  # Wheels, or a failed build's record and log. The channel (pre-release, release, none for
-  # pull requests) is decided from the CI environment; Travis gives pull requests no secure
-  # variables. A failed upload fails the job.
-  - python3 -m multibuild upload wheelhouse
+  # Builds BUILD_COMMIT (cron: DAILY_COMMIT) with cibuildwheel, repairs and tests it, keeps the
+  # build record and log, and uploads by branch (pull requests: never). Fails if any step did.
+  - python3 -m multibuild ci
 """
     )
 
 
 def render_appveyor(settings: Settings) -> str:
-    jobs = []
-    for plat in settings.matrix.windows:
-        for python in settings.matrix.python:
-            suffix = "-x64" if plat == "AMD64" else "-arm64" if plat == "ARM64" else ""
-            folder = f"C:\\\\Python{python.replace('.', '')}{suffix}"
-            jobs.append(
-                f'    - PYTHON_VERSION: "{python}"\n      PLAT: "{plat}"\n      PYTHON: "{folder}"'
-            )
+    matrix_lines = [f"    - MB_JOB: {job.id}" for job in jobs(settings) if job.os == "windows"]
+    secure = []
+    for entry in settings.ci.appveyor_secure:
+        name, _, value = entry.partition("=")
+        secure.append(f"    {name}:\n      secure: {_secure_value(value)}\n")
+    engine = "C:\\\\Python" + ENGINE_PYTHON.replace(".", "") + "-x64"
     return (
         HEADER
+        + f"image: {APPVEYOR_IMAGE}\n\n"
         + "environment:\n  global:\n"
         + _commits_block(settings, "yaml", "    ")
-        + "  # Windows (Linux and macOS: .travis.yml).\n  matrix:\n"
-        + "\n".join(jobs)
+        + "    # The Python that runs the engine (cibuildwheel brings each job's own).\n"
+        + f'    ENGINE_PYTHON: "{engine}"\n'
+        + "    # Upload credentials, encrypted (Appveyor's Encrypt YAML page, kept in\n"
+        + "    # settings.toml [ci] appveyor_secure); not decrypted for pull requests.\n"
+        + "".join(secure)
+        + "  # Windows (Linux and macOS: .travis.yml); `nox -s ci -- <MB_JOB>` runs one.\n"
+        + "  matrix:\n"
+        + "\n".join(matrix_lines)
         + "\n\n"
         + """\
-image: Visual Studio 2022
+# One job's failure does not stop the others. Nightly: a scheduled build of the development
+# branch (README.rst).
+matrix:
+  fast_finish: false
 
 install:
-  - cmd: set "PATH=%PYTHON%;%PYTHON%\\Scripts;%PATH%"
+  - cmd: set "PATH=%ENGINE_PYTHON%;%ENGINE_PYTHON%\\Scripts;%PATH%"
   - python -m pip install -e .
 
 build_script:
-  # Scheduled builds build DAILY_COMMIT, every other build BUILD_COMMIT.
-  - ps: |
-      $commit = $env:BUILD_COMMIT
-      if ($env:APPVEYOR_SCHEDULED_BUILD -eq "True") { $commit = $env:DAILY_COMMIT }
-      python -m multibuild build --commit $commit --python $env:PYTHON_VERSION
-      if ($LASTEXITCODE -ne 0) { throw "build failed" }
+  # Builds BUILD_COMMIT (scheduled: DAILY_COMMIT) with cibuildwheel, repairs and tests it,
+  # keeps the build record and log, and uploads by branch (pull requests: never).
+  - python -m multibuild ci
 
-deploy_script:
-  # The channel is decided from the CI environment (pull requests: none).
-  - python -m multibuild upload wheelhouse
-
-artifacts:
-  - path: wheelhouse\\*
-    name: wheelhouse
+on_finish:
+  # The wheelhouse (wheels, build record, log) stays with the build, failed or not.
+  - ps: >-
+      Get-ChildItem wheelhouse -ErrorAction SilentlyContinue |
+      ForEach-Object { Push-AppveyorArtifact $_.FullName }
 """
     )
 
 
 def render_github(settings: Settings) -> str:
-    jobs = []
-    for os_name in ("linux", "macos", "windows"):
-        for plat in getattr(settings.matrix, os_name):
-            runner = _GH_RUNNERS.get((os_name, plat))
-            if runner is None:
-                raise ConfigurationError(f"no GitHub Actions runner known for {os_name} {plat}")
-            arch = _ARCH.get(plat, "x64" if plat == "x86_64" else "arm64")
-            for python in settings.matrix.python:
-                jobs.append(
-                    f'          - {{platform: {os_name}, plat: {plat}, python: "{python}", '
-                    f"runner: {runner}, arch: {arch}}}"
-                )
+    include = [
+        f"          - {{job: {job.id}, runner: {job.github_runner}}}" for job in jobs(settings)
+    ]
+    credentials = "".join(
+        f"          {name}: ${{{{ {NOT_A_PULL_REQUEST} && secrets.{name} || '' }}}}\n"
+        for name in UPLOAD_CREDENTIALS
+    )
     return (
         HEADER
         + "name: wheels\n\nenv:\n"
         + _commits_block(settings, "yaml", "  ")
         + "\n"
-        + """\
+        + f"""\
 on:
   push:
   pull_request:
   schedule:
-    - cron: "17 3 * * *"  # nightly: DAILY_COMMIT to the pre-release container
+    - cron: "{settings.ci.schedule}"  # nightly: DAILY_COMMIT to the pre-release container
   workflow_dispatch:
 
 permissions:
@@ -387,55 +339,43 @@ permissions:
 
 jobs:
   build:
-    name: ${{ matrix.platform }} ${{ matrix.plat }} Python ${{ matrix.python }}
-    runs-on: ${{ matrix.runner }}
+    # `nox -s ci -- <job>` runs one of these on a machine of its kind.
+    name: ${{{{ matrix.job }}}}
+    runs-on: ${{{{ matrix.runner }}}}
     strategy:
       fail-fast: false
       matrix:
         include:
 """
-        + "\n".join(jobs)
+        + "\n".join(include)
         + "\n"
-        + """\
+        + f"""\
     steps:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
         with:
-          python-version: ${{ matrix.python }}
-          architecture: ${{ matrix.arch }}
-      - name: System tools (macOS; Linux installs its own with --install-system-deps)
+          python-version: "{ENGINE_PYTHON}"  # runs the engine; cibuildwheel brings the job's
+      - name: Fortran and pkg-config (macOS)
         if: runner.os == 'macOS'
         run: brew install gcc pkg-config
       - name: Install the engine
         run: python -m pip install -e .
-      - name: Build, repair and test
-        shell: bash
-        run: |
-          # Scheduled builds build DAILY_COMMIT, every other build BUILD_COMMIT.
-          commit="$BUILD_COMMIT"
-          if [ "${{ github.event_name }}" = schedule ]; then commit="$DAILY_COMMIT"; fi
-          python -m multibuild build --commit "$commit" --python "${{ matrix.python }}" \\
-              --install-system-deps
-      - name: Upload to the container
-        # Wheels, or a failed build's record and log. Credentials only on events that may
-        # upload; the channel is decided from the event.
-        if: ${{ !cancelled() && github.event_name != 'pull_request' }}
+      - name: Build, repair, test, upload
+        # BUILD_COMMIT (scheduled: DAILY_COMMIT) with cibuildwheel; the record and log are kept
+        # and uploaded with the wheels. Credentials are empty for pull requests, which never
+        # upload.
         env:
-          ST_AUTH: ${{ secrets.ST_AUTH }}
-          ST_USER: ${{ secrets.ST_USER }}
-          ST_KEY: ${{ secrets.ST_KEY }}
-          AWS_ACCESS_KEY_ID: ${{ secrets.AWS_ACCESS_KEY_ID }}
-          AWS_SECRET_ACCESS_KEY: ${{ secrets.AWS_SECRET_ACCESS_KEY }}
-        run: python -m multibuild upload wheelhouse
-      - name: Keep the wheelhouse (wheels, build records, logs)
+          MB_JOB: ${{{{ matrix.job }}}}
+"""
+        + credentials
+        + f"""\
+        run: {CI_COMMAND}
+      - name: Keep the wheelhouse (wheels, build record, log)
         if: always()
         uses: actions/upload-artifact@v4
         with:
-          name: wheelhouse-${{ matrix.platform }}-${{ matrix.plat }}-${{ matrix.python }}
-          path: |
-            wheelhouse/*.whl
-            wheelhouse/*.json
-            wheelhouse/*.log
+          name: wheelhouse-${{{{ matrix.job }}}}
+          path: wheelhouse/*
           if-no-files-found: warn
 """
     )
@@ -445,6 +385,7 @@ RENDERERS: dict[str, Callable[[Settings], str]] = {
     TRAVIS: render_travis,
     APPVEYOR: render_appveyor,
     GITHUB: render_github,
+    CIBUILDWHEEL: cibw.render,
 }
 
 
@@ -455,12 +396,12 @@ class Written:
 
 
 def write_configs(root: Path) -> list[Written]:
-    """(Re)generate the three CI configs from settings.toml."""
+    """(Re)generate the CI configs and cibuildwheel.toml from settings.toml."""
     settings = load_settings(root / SETTINGS_FILE)
     result = []
     for path, render in RENDERERS.items():
         text = render(settings)
-        yaml.safe_load(text)  # a renderer bug must not reach CI
+        _parse(path, text)  # a renderer bug must not reach CI
         target = root / path
         old = target.read_text(encoding="utf-8") if target.exists() else None
         if old != text:
@@ -468,3 +409,166 @@ def write_configs(root: Path) -> list[Written]:
             target.write_text(text, encoding="utf-8")
         result.append(Written(path, old != text))
     return result
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+
+def _parse(path: str, text: str) -> Any:
+    try:
+        return tomllib.loads(text) if path.endswith(".toml") else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as error:
+        raise ConfigurationError(f"{path} does not parse: {error}") from None
+
+
+def _line_of(path: str, text: str, key: str) -> str:
+    try:
+        return f"{path}:{_find_line(path, text, key)[0] + 1}"
+    except ConfigurationError:
+        return path
+
+
+def config_jobs(path: str, data: Any) -> list[str]:
+    """The job ids (MB_JOB, cibuildwheel's `build`) a parsed CI config runs."""
+    found: list[str] = []
+    if path == TRAVIS:
+        for job in (data.get("jobs") or {}).get("include") or []:
+            env = dict(w.partition("=")[::2] for w in str(job.get("env", "")).split() if "=" in w)
+            found.append(env.get("MB_JOB", f"(a {job.get('os', 'linux')} job without MB_JOB)"))
+    elif path == APPVEYOR:
+        for job in (data.get("environment") or {}).get("matrix") or []:
+            found.append(str(job.get("MB_JOB", "(a job without MB_JOB)")))
+    elif path == GITHUB:
+        build = ((data.get("jobs") or {}).get("build") or {}).get("strategy") or {}
+        for job in (build.get("matrix") or {}).get("include") or []:
+            found.append(str(job.get("job", "(a job without `job`)")))
+    else:
+        found = list(((data.get("tool") or {}).get("cibuildwheel") or {}).get("build") or [])
+    return found
+
+
+def expected_jobs(settings: Settings, path: str) -> list[str]:
+    oses = {TRAVIS: ("linux", "macos"), APPVEYOR: ("windows",)}.get(
+        path, ("linux", "macos", "windows")
+    )
+    return [job.id for job in jobs(settings) if job.os in oses]
+
+
+# Paths of this repository a config may name, and `python -m multibuild COMMAND`.
+_PATH = re.compile(
+    r"(?<![\w./-])(?:\{project\}/)?((?:scripts|multibuild|\.ci|\.github|docs|tests|bench)/[\w./-]*\w"
+    r"|[\w-]+\.(?:sh|toml|rst|md)\b)"
+)
+_COMMAND = re.compile(r"python3? -m multibuild ([a-z][\w-]*)")
+
+
+def referenced_paths(text: str) -> set[str]:
+    return {m.group(1) for m in _PATH.finditer(text)}
+
+
+def _first_difference(old: str, new: str) -> tuple[int, str, str]:
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    for number, (a, b) in enumerate(zip(old_lines, new_lines, strict=False), start=1):
+        if a != b:
+            return number, a, b
+    number = min(len(old_lines), len(new_lines)) + 1
+
+    def pick(lines: list[str]) -> str:
+        return lines[number - 1] if number <= len(lines) else "(end of file)"
+
+    return number, pick(old_lines), pick(new_lines)
+
+
+class Problem(str):
+    """A message saying what to fix where, and its kind: commit, generated, jobs, path,
+    command, cibuildwheel or read."""
+
+    kind: str
+
+    def __new__(cls, message: str, kind: str) -> Problem:
+        problem = super().__new__(cls, message)
+        problem.kind = kind
+        return problem
+
+
+def _with_commits(settings: Settings, commits: dict[str, str]) -> Settings:
+    project = dataclasses.replace(
+        settings.project,
+        build_commit=commits["BUILD_COMMIT"],
+        daily_commit=commits["DAILY_COMMIT"],
+    )
+    return dataclasses.replace(settings, project=project)
+
+
+def check(root: Path, *, with_cibuildwheel: bool = False) -> list[Problem]:
+    """What disagrees with settings.toml, each with the file and line to fix or the command
+    that fixes it; [] when all agree. `with_cibuildwheel`: also ask cibuildwheel itself which
+    builds cibuildwheel.toml selects on each platform."""
+    settings = load_settings(root / SETTINGS_FILE)
+    problems: list[Problem] = []
+    texts = {}
+    for path in GENERATED:
+        try:
+            texts[path] = _read(root, path)
+        except ConfigurationError as error:
+            message = f"{error}; `python -m multibuild check-config --write` makes it"
+            problems.append(Problem(message, "read"))
+    try:
+        commits = read_commits(root)
+    except ConfigurationError as error:
+        return [*problems, Problem(str(error), "read")]
+    settings_text = _read(root, SETTINGS_FILE)
+    for key in KEYS:
+        want = commits[SETTINGS_FILE][key]
+        flag = "--daily " if key == "DAILY_COMMIT" else ""
+        for path in CI_FILES:
+            if commits[path][key] != want:
+                message = (
+                    f"{_line_of(path, texts.get(path, ''), key)}: {key} is "
+                    f"{commits[path][key]!r} but {_line_of(SETTINGS_FILE, settings_text, key)} "
+                    f"pins {want!r} (`scripts/set-build-commit {flag}{want}` sets it everywhere)"
+                )
+                problems.append(Problem(message, "commit"))
+    for path, text in texts.items():
+        data = _parse(path, text) or {}
+        have, want_jobs = config_jobs(path, data), expected_jobs(settings, path)
+        if sorted(have) != sorted(want_jobs):
+            missing = sorted(set(want_jobs) - set(have))
+            extra = sorted(set(have) - set(want_jobs))
+            message = (
+                f"{path}: its jobs differ from settings.toml's [matrix] (missing {missing}, "
+                f"extra {extra}); `python -m multibuild check-config --write` regenerates it"
+            )
+            problems.append(Problem(message, "jobs"))
+        for name in sorted(referenced_paths(text)):
+            if not (root / name).exists():
+                message = f"{path}: names {name}, which does not exist in {root}"
+                problems.append(Problem(message, "path"))
+        from multibuild.commands import COMMANDS  # (the CLI imports this module)
+
+        names = {c.NAME for c in COMMANDS}
+        for command in sorted(set(_COMMAND.findall(text)) - names):
+            message = f"{path}: runs `python -m multibuild {command}`, no such command"
+            problems.append(Problem(message, "command"))
+        # Commits that differ are reported above, once; here the rest of the file.
+        own = _with_commits(settings, commits[path]) if path in commits else settings
+        rendered = RENDERERS[path](own)
+        if text != rendered:
+            number, found, should = _first_difference(text, rendered)
+            message = (
+                f"{path}:{number}: differs from what settings.toml generates (has "
+                f"{found.strip()!r}, should be {should.strip()!r}); "
+                "`python -m multibuild check-config --write` regenerates it"
+            )
+            problems.append(Problem(message, "generated"))
+    if with_cibuildwheel and CIBUILDWHEEL in texts:
+        for platform in ("linux", "macos", "windows"):
+            selected = cibw.build_identifiers(root / CIBUILDWHEEL, platform)
+            wanted = [job.id for job in jobs(settings) if job.os == platform]
+            if sorted(selected) != sorted(wanted):
+                message = (
+                    f"{CIBUILDWHEEL}: cibuildwheel --print-build-identifiers --platform "
+                    f"{platform} selects {sorted(selected)}, the matrix has {sorted(wanted)}"
+                )
+                problems.append(Problem(message, "cibuildwheel"))
+    return problems

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from multibuild.errors import HookError, TestFailure
@@ -12,6 +14,41 @@ from multibuild.util.cmd import Finished, excerpt, run
 
 SHELL_DIR = Path(__file__).parent / "shell"
 RUN_HOOK = SHELL_DIR / "run_hook.sh"
+
+
+def hook_variables(
+    *,
+    prefix: Path,
+    plat: str,
+    python_version: str,
+    source: Path,
+    config: Path,
+    python_exe: Path,
+    cache_dir: Path,
+    work_dir: Path,
+    jobs: int,
+    test_level: str,
+    mirrors: Sequence[Path] = (),
+) -> dict[str, str]:
+    """The variables every hook sees, wherever it runs (the engine's pipeline, or cibuildwheel's
+    before-build and test-command through scripts/cibw-step)."""
+    return {
+        # multibuild's names
+        "BUILD_PREFIX": str(prefix),
+        "PLAT": plat,
+        "MB_PYTHON_VERSION": python_version,
+        "REPO_DIR": str(source),
+        # ours
+        "CONFIG_DIR": str(config.parent),
+        "MB_PYTHON": sys.executable,
+        "MB_CACHE_DIR": str(cache_dir),
+        "MB_MIRROR_DIRS": os.pathsep.join(str(m) for m in mirrors),
+        "MB_JOBS": str(jobs),
+        "MB_WORK_DIR": str(work_dir),
+        "MB_TEST_LEVEL": test_level,
+        "MB_SHELL_DIR": str(SHELL_DIR),
+        "PYTHON_EXE": str(python_exe),
+    }
 
 
 def run_hook(

@@ -21,7 +21,7 @@ from multibuild import __version__
 from multibuild.build import build_environment, build_wheel
 from multibuild.ccache import ccache_env, read_stats, zero_stats
 from multibuild.errors import FatalError, TestFailure
-from multibuild.hooks import SHELL_DIR, run_hook
+from multibuild.hooks import hook_variables, run_hook
 from multibuild.log import Logger
 from multibuild.options import BuildOptions
 from multibuild.platforms import Platform
@@ -133,23 +133,19 @@ class Pipeline:
         for variable, value in options.hook_env:
             env.setdefault(variable, value)
         env.update(
-            {
-                # multibuild's names
-                "BUILD_PREFIX": str(self.prefix),
-                "PLAT": options.plat or self.platform.machine(),
-                "MB_PYTHON_VERSION": version,
-                "REPO_DIR": str(source),
-                # ours
-                "CONFIG_DIR": str(options.config.parent),
-                "MB_PYTHON": sys.executable,
-                "MB_CACHE_DIR": str(options.cache_dir),
-                "MB_MIRROR_DIRS": os.pathsep.join(str(m) for m in options.mirrors),
-                "MB_JOBS": str(options.jobs),
-                "MB_WORK_DIR": str(options.work_dir),
-                "MB_TEST_LEVEL": options.test_level,
-                "MB_SHELL_DIR": str(SHELL_DIR),
-                "PYTHON_EXE": str(build_python),
-            }
+            hook_variables(
+                prefix=self.prefix,
+                plat=options.plat or self.platform.machine(),
+                python_version=version,
+                source=source,
+                config=options.config,
+                python_exe=build_python,
+                cache_dir=options.cache_dir,
+                work_dir=options.work_dir,
+                jobs=options.jobs,
+                test_level=options.test_level,
+                mirrors=options.mirrors,
+            )
         )
         env["PATH"] = os.pathsep.join([str(build_python.parent), env["PATH"]])
         if options.ccache:

@@ -7,6 +7,7 @@ release tools rewrite it. Every `python -m multibuild` flag defaults to a value 
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,24 @@ class UploadSettings:
     repository: str = ""
 
 
+BUILDERS = ("cibuildwheel", "host")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CISettings:
+    # How CI jobs build: "cibuildwheel" (Linux in manylinux containers, macOS and Windows on
+    # the runner) or "host" (the engine's own pipeline on the runner).
+    builder: str = "cibuildwheel"
+    manylinux_image: str = "manylinux_2_28"
+    # The nightly schedule (cron syntax, UTC) of the GitHub workflow; Travis and Appveyor take
+    # theirs in their web interfaces (README.rst, "Nightly builds").
+    schedule: str = "17 3 * * *"
+    # Encrypted credentials, safe to commit: `travis encrypt NAME=value` outputs, and
+    # "NAME=<encrypted value>" from Appveyor's encrypt page.
+    travis_secure: tuple[str, ...] = ()
+    appveyor_secure: tuple[str, ...] = ()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     path: Path
@@ -74,6 +93,7 @@ class Settings:
     build: BuildSettings
     matrix: MatrixSettings
     upload: UploadSettings = field(default_factory=UploadSettings)
+    ci: CISettings = field(default_factory=CISettings)
     libraries: dict[str, str] = field(default_factory=dict)
     # Variables given to config.sh's hooks as they are (the environment wins).
     hook_env: dict[str, str] = field(default_factory=dict)
@@ -97,6 +117,7 @@ _KNOWN: dict[str, set[str]] = {
         "keep_days",
         "repository",
     },
+    "ci": {"builder", "manylinux_image", "schedule", "travis_secure", "appveyor_secure"},
     "libraries": set(),  # free-form: library name -> version
     "hook_env": set(),  # free-form: variable -> value
 }
@@ -121,7 +142,7 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 
 def _typed_values(name: str, table: dict[str, Any]) -> dict[str, Any]:
     """Lists become tuples of strings; scalars must have the type of the field's default."""
-    defaults = {"build": BuildSettings(), "upload": UploadSettings()}[name]
+    defaults = {"build": BuildSettings(), "upload": UploadSettings(), "ci": CISettings()}[name]
     values: dict[str, Any] = {}
     for key, value in table.items():
         expected = type(getattr(defaults, key))
@@ -186,6 +207,7 @@ def load_settings(path: Path) -> Settings:
                 }
             ),
             upload=UploadSettings(**_typed_values("upload", data.get("upload", {}))),
+            ci=CISettings(**_typed_values("ci", data.get("ci", {}))),
             libraries={str(k): str(v) for k, v in data.get("libraries", {}).items()},
             hook_env={str(k): str(v) for k, v in data.get("hook_env", {}).items()},
         )
@@ -193,4 +215,11 @@ def load_settings(path: Path) -> Settings:
         raise ConfigurationError(f"{path}: missing required setting {error}") from None
     except TypeError as error:
         raise ConfigurationError(f"{path}: {error}") from None
+    if settings.ci.builder not in BUILDERS:
+        raise ConfigurationError(
+            f"{path}: [ci] builder is one of {', '.join(BUILDERS)}, not {settings.ci.builder!r}"
+        )
+    for entry in settings.ci.appveyor_secure:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S+", entry):
+            raise ConfigurationError(f"{path}: [ci] appveyor_secure entries are NAME=ENCRYPTED")
     return settings

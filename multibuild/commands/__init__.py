@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from multibuild.commands import build, check_config, prune, upload
+from multibuild.commands import build, check_config, ci, prune, upload
 
-COMMANDS: list[ModuleType] = [build, upload, prune, check_config]
+COMMANDS: list[ModuleType] = [build, ci, upload, prune, check_config]

@@ -10,15 +10,22 @@ from multibuild.log import Logger
 from multibuild.options import TEST_LEVELS, resolve_build_options
 from multibuild.pipeline import Pipeline
 
+NAME = "build"
+
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "build",
+        NAME,
         help="build, repair and test wheels",
         description="Build the wheels of a commit (or sdist) for each requested CPython, "
         "repair them, test them in a clean venv and put them in the wheelhouse with a "
         "build record and log. Every default comes from settings.toml.",
     )
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("source")
     source.add_argument("--repo", help="git URL, local path or mirror of the project")
     source.add_argument("--commit", help="branch, tag or commit hash to build")
@@ -86,7 +93,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show every line of output (CI always does)"
     )
-    parser.set_defaults(func=run)
+
+
+def default_arguments(**overrides: Any) -> argparse.Namespace:
+    """The build command's arguments as if given none, then `overrides` (for `ci`)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args([])
+    for name, value in overrides.items():
+        if not hasattr(args, name):
+            raise AttributeError(f"the build command has no argument {name!r}")
+        setattr(args, name, value)
+    return args
 
 
 def run(args: argparse.Namespace) -> int:

@@ -18,10 +18,12 @@ from multibuild.containers.credentials import redact, secret_values
 from multibuild.errors import FatalError, UploadError
 from multibuild.retention import prune
 
+NAME = "prune"
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "prune",
+        NAME,
         help="delete old nightly builds from the pre-release container",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -22,10 +22,12 @@ from multibuild.errors import ConfigurationError, FatalError, UploadError
 from multibuild.settings import Settings, UploadSettings, settings_from
 from multibuild.upload import collect, upload
 
+NAME = "upload"
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "upload",
+        NAME,
         help="upload wheels with their build records and logs to a container",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -77,40 +79,90 @@ def same_container(a: str, b: str, base: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    secrets = secret_values(os.environ)
-    try:
-        return _run(args, secrets)
-    except FatalError as error:
-        # Whatever an error says, it never shows a credential.
-        raise type(error)(redact(str(error), secrets)) from None
+    return upload_wheelhouse(
+        args.paths,
+        settings_path=args.settings,
+        container_url=args.container,
+        channel=args.channel,
+        dry_run=args.dry_run,
+    )
 
 
-def _run(args: argparse.Namespace, secrets: list[str]) -> int:
-    upload_settings, settings, base = settings_for(args.settings)
-    info = ci.detect(os.environ, git_branch=lambda: ci.local_git_branch(base))
+def decide(
+    info: ci.CIInfo,
+    upload_settings: UploadSettings,
+    settings: Settings | None,
+    *,
+    channel: str | None = None,
+    container_url: str | None = None,
+) -> tuple[ci.Decision, str | None]:
+    """Where this run's wheels go: the decision (channel or none, and why) and the container."""
     decision = ci.decide(info, upload_settings, settings.project if settings else None)
-    decision = ci.resolve_channel(info, decision, args.channel, upload_settings)
+    decision = ci.resolve_channel(info, decision, channel, upload_settings)
     if (
         decision.channel is None
         and not decision.forbidden
         and info.provider in ("local", "unknown")
-        and (args.container or upload_settings.pre_release)
-        and is_local(args.container or upload_settings.pre_release)
+        and (container_url or upload_settings.pre_release)
+        and is_local(container_url or upload_settings.pre_release)
     ):
         decision = ci.Decision(
             "pre-release",
             f"{decision.reason}; run outside CI: the local pre-release container",
             commit=decision.commit,
         )
+    if decision.channel is None:
+        return decision, None
+    url = container_url or (
+        upload_settings.release if decision.channel == "release" else upload_settings.pre_release
+    )
+    return decision, url or None
+
+
+def upload_wheelhouse(
+    paths: list[Path],
+    *,
+    settings_path: Path | None = None,
+    container_url: str | None = None,
+    channel: str | None = None,
+    dry_run: bool = False,
+) -> int:
+    """Upload wheelhouses to the container the CI environment (or `channel`) decides."""
+    secrets = secret_values(os.environ)
+    try:
+        return _upload(
+            paths,
+            settings_path=settings_path,
+            container_url=container_url,
+            requested=channel,
+            dry_run=dry_run,
+            secrets=secrets,
+        )
+    except FatalError as error:
+        # Whatever an error says, it never shows a credential.
+        raise type(error)(redact(str(error), secrets)) from None
+
+
+def _upload(
+    paths: list[Path],
+    *,
+    settings_path: Path | None,
+    container_url: str | None,
+    requested: str | None,
+    dry_run: bool,
+    secrets: list[str],
+) -> int:
+    upload_settings, settings, base = settings_for(settings_path)
+    info = ci.detect(os.environ, git_branch=lambda: ci.local_git_branch(base))
+    decision, url = decide(
+        info, upload_settings, settings, channel=requested, container_url=container_url
+    )
     what = "run by hand" if info.provider == "local" else f"{info.provider} {info.event}"
     where = what + (f" on {info.branch}" if info.branch else "")
     if decision.channel is None:
         print(f"multibuild upload: not uploading ({where}): {decision.reason}")
         return 0
     channel = decision.channel
-    url = args.container or (
-        upload_settings.release if channel == "release" else upload_settings.pre_release
-    )
     if not url:
         raise ConfigurationError(f"no container for channel {channel} ([upload] in settings.toml)")
     if (
@@ -121,7 +173,7 @@ def _run(args: argparse.Namespace, secrets: list[str]) -> int:
         raise UploadError(
             f"REFUSED: {url} is the release container; only a release upload may write to it"
         )
-    wheelhouse = collect(args.paths)
+    wheelhouse = collect(paths)
     if channel == "release":
         _warn_moving_refs(settings, wheelhouse.records)
     print(f"multibuild upload: {where} -> {channel} ({decision.reason}) -> {url}")
@@ -138,7 +190,7 @@ def _run(args: argparse.Namespace, secrets: list[str]) -> int:
             ci=ci_record,
             title=f"{project or 'wheels'} {channel}".strip(),
             secrets=secrets,
-            dry_run=args.dry_run,
+            dry_run=dry_run,
         )
     finally:
         container.close()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Literal
 
 PlatformName = Literal["linux", "macos", "windows"]
@@ -41,10 +42,13 @@ class Platform(ABC):
     ) -> RepairPlan: ...
 
     @abstractmethod
-    def prefix_env(self, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
-        """Variables that point compilers, pkg-config and CMake at the library prefix."""
+    def prefix_env(
+        self, prefix: PurePath, environ: Mapping[str, str], pathsep: str = os.pathsep
+    ) -> dict[str, str]:
+        """Variables that point compilers, pkg-config and CMake at the library prefix
+        (`pathsep`: the separator of the OS the variables are for)."""
 
-    def library_dirs(self, prefix: Path) -> list[Path]:
+    def library_dirs(self, prefix: PurePath) -> list[PurePath]:
         return [prefix / "lib", prefix / "lib64"]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from multibuild.platforms import Platform, prepend
 from multibuild.util.pythons import pyenv_candidates
@@ -21,10 +21,12 @@ class PosixPlatform(Platform):
     def venv_python(self, venv: Path) -> Path:
         return venv / "bin" / "python"
 
-    def prefix_env(self, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    def prefix_env(
+        self, prefix: PurePath, environ: Mapping[str, str], pathsep: str = os.pathsep
+    ) -> dict[str, str]:
         include = f"-I{prefix / 'include'}"
         libs = " ".join(f"-L{d}" for d in self.library_dirs(prefix))
-        pkgconfig = os.pathsep.join(
+        pkgconfig = pathsep.join(
             str(d)
             for d in (
                 prefix / "lib/pkgconfig",
@@ -39,14 +41,14 @@ class PosixPlatform(Platform):
             "CXXFLAGS": prepend(environ, "CXXFLAGS", include, " "),
             "FFLAGS": prepend(environ, "FFLAGS", include, " "),
             "LDFLAGS": prepend(environ, "LDFLAGS", libs, " "),
-            "PKG_CONFIG_PATH": prepend(environ, "PKG_CONFIG_PATH", pkgconfig, os.pathsep),
-            "CMAKE_PREFIX_PATH": prepend(environ, "CMAKE_PREFIX_PATH", str(prefix), os.pathsep),
-            "PATH": prepend(environ, "PATH", str(prefix / "bin"), os.pathsep),
+            "PKG_CONFIG_PATH": prepend(environ, "PKG_CONFIG_PATH", pkgconfig, pathsep),
+            "CMAKE_PREFIX_PATH": prepend(environ, "CMAKE_PREFIX_PATH", str(prefix), pathsep),
+            "PATH": prepend(environ, "PATH", str(prefix / "bin"), pathsep),
         }
         env[self.library_path_var] = prepend(
             environ,
             self.library_path_var,
-            os.pathsep.join(str(d) for d in self.library_dirs(prefix)),
-            os.pathsep,
+            pathsep.join(str(d) for d in self.library_dirs(prefix)),
+            pathsep,
         )
         return env

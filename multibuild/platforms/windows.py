@@ -6,7 +6,7 @@ import os
 import platform
 import sys
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from multibuild.platforms import Platform, RepairPlan, prepend
 
@@ -26,7 +26,7 @@ class WindowsPlatform(Platform):
     def venv_python(self, venv: Path) -> Path:
         return venv / "Scripts" / "python.exe"
 
-    def library_dirs(self, prefix: Path) -> list[Path]:
+    def library_dirs(self, prefix: PurePath) -> list[PurePath]:
         return [prefix / "bin", prefix / "lib"]
 
     def repair_plan(
@@ -47,18 +47,20 @@ class WindowsPlatform(Platform):
         ]
         return RepairPlan(command)
 
-    def prefix_env(self, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    def prefix_env(
+        self, prefix: PurePath, environ: Mapping[str, str], pathsep: str = os.pathsep
+    ) -> dict[str, str]:
         return {
-            "INCLUDE": prepend(environ, "INCLUDE", str(prefix / "include"), os.pathsep),
-            "LIB": prepend(environ, "LIB", str(prefix / "lib"), os.pathsep),
+            "INCLUDE": prepend(environ, "INCLUDE", str(prefix / "include"), pathsep),
+            "LIB": prepend(environ, "LIB", str(prefix / "lib"), pathsep),
             "PKG_CONFIG_PATH": prepend(
-                environ, "PKG_CONFIG_PATH", str(prefix / "lib" / "pkgconfig"), os.pathsep
+                environ, "PKG_CONFIG_PATH", str(prefix / "lib" / "pkgconfig"), pathsep
             ),
-            "CMAKE_PREFIX_PATH": prepend(environ, "CMAKE_PREFIX_PATH", str(prefix), os.pathsep),
+            "CMAKE_PREFIX_PATH": prepend(environ, "CMAKE_PREFIX_PATH", str(prefix), pathsep),
             "PATH": prepend(
                 environ,
                 "PATH",
-                os.pathsep.join(str(d) for d in self.library_dirs(prefix)),
-                os.pathsep,
+                pathsep.join(str(d) for d in self.library_dirs(prefix)),
+                pathsep,
             ),
         }

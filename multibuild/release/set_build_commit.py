@@ -55,7 +55,7 @@ def _main(args: argparse.Namespace) -> int:
             changes["DAILY_COMMIT"] = ciconfig.check_ref(args.daily)
         problems = ciconfig.check(root)
         if problems:  # fix the layout first: a rewrite must start from agreeing files' shape
-            only_commits = all(p.startswith(ciconfig.KEYS) for p in problems)
+            only_commits = all(p.kind == "commit" for p in problems)
             if not only_commits:
                 raise ConfigurationError("the CI configs disagree already:\n" + "\n".join(problems))
         changed = ciconfig.rewrite_commits(root, changes)
