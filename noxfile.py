@@ -24,6 +24,20 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session
+def ci(session: nox.Session) -> None:
+    """One CI job, as CI runs it (`python -m multibuild ci`): `nox -s ci -- cp312-manylinux_x86_64`
+    builds, repairs, tests and uploads it on this machine with the same steps and hooks;
+    `nox -s ci -- --list` shows the jobs and which this machine can run; `-- JOB --dry-run` the
+    plan. Outside CI the engine builds on the host (`--builder cibuildwheel` needs docker).
+    """
+    session.install("-e", ".")
+    args = list(session.posargs)
+    if args and not args[0].startswith("-"):
+        args = ["--job", *args]
+    session.run("python", "-m", "multibuild", "ci", "--install-system-deps", *args)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The test suite (real builds, real repairs, real servers on 127.0.0.1)."""
     session.install("-e", ".[test]")

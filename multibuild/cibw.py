@@ -58,6 +58,8 @@ def environment(settings: Settings, os_name: str) -> dict[str, str]:
     names = ("CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS", "PKG_CONFIG_PATH",
              "CMAKE_PREFIX_PATH", "PATH", "INCLUDE", "LIB", platform.library_path_var)  # fmt: skip
     env = {
+        # config.sh relative to the repository ({project}; scripts/cibw-step resolves it)
+        "MB_CONFIG": settings.project.config.relative_to(settings.root).as_posix(),
         "MB_PREFIX": str(prefix),
         "MB_CACHE_DIR": str(prefix.parent / "cache"),
         **platform.prefix_env(prefix, {n: f"${n}" for n in names}, pathsep=PATHSEP[os_name]),
@@ -122,8 +124,6 @@ def render(settings: Settings) -> str:
         if os_name == "linux":
             for arch in archs:
                 lines.append(f"manylinux-{arch}-image = {_toml(settings.ci.manylinux_image)}")
-        if os_name == "windows":
-            lines.append(f'before-build = "pip install delvewheel && {STEP} pre_build {{package}}"')
         lines.append(f"repair-wheel-command = {_toml(repairs[os_name])}")
         lines.append(f"[tool.cibuildwheel.{os_name}.environment]")
         lines += [f"{k} = {_toml(v)}" for k, v in environment(settings, os_name).items()]

@@ -31,7 +31,7 @@ def step_environment(
     """The hook's environment, and config.sh."""
     prefix = Path(environ.get("MB_PREFIX") or ROOT / ".multibuild" / "cibw-prefix")
     work_dir = prefix.parent
-    config = Path(environ.get("MB_CONFIG") or ROOT / "config.sh")
+    config = ROOT / (environ.get("MB_CONFIG") or "config.sh")  # relative, or absolute
     env = dict(environ)
     env.update(
         hook_variables(
@@ -47,6 +47,9 @@ def step_environment(
             test_level=environ.get("MB_TEST_LEVEL") or "fast",
         )
     )
+    # The hooks' helpers (build_library) run the engine's modules with this Python, which has
+    # nothing installed: they are found beside this file.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environ.get("PYTHONPATH")]))
     if hook == "run_tests":
         # Tests see the installed wheel only, as in the engine's test step.
         for name in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH"):

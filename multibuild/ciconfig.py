@@ -315,7 +315,8 @@ on_finish:
 
 def render_github(settings: Settings) -> str:
     include = [
-        f"          - {{job: {job.id}, runner: {job.github_runner}}}" for job in jobs(settings)
+        f'          - {{job: {job.id}, runner: {job.github_runner}, python: "{job.python}"}}'
+        for job in jobs(settings)
     ]
     credentials = "".join(
         f"          {name}: ${{{{ {NOT_A_PULL_REQUEST} && secrets.{name} || '' }}}}\n"
@@ -354,7 +355,11 @@ jobs:
       - uses: actions/checkout@v4
       - uses: actions/setup-python@v5
         with:
-          python-version: "{ENGINE_PYTHON}"  # runs the engine; cibuildwheel brings the job's
+          # The job's CPython (for `[ci] builder = "host"`; cibuildwheel brings its own),
+          # then the one that runs the engine.
+          python-version: |
+            ${{{{ matrix.python }}}}
+            {ENGINE_PYTHON}
       - name: Fortran and pkg-config (macOS)
         if: runner.os == 'macOS'
         run: brew install gcc pkg-config
