@@ -28,8 +28,9 @@ from multibuild.containers.credentials import SECRET_VARIABLES
 from multibuild.errors import BuildError, ConfigurationError, FatalError
 from multibuild.jobs import Job, Runnable, find_job, runnable_here
 from multibuild.log import Logger
-from multibuild.options import resolve_build_options
+from multibuild.options import BuildOptions, resolve_build_options
 from multibuild.pipeline import Pipeline, tool_versions
+from multibuild.platforms import Platform
 from multibuild.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.settings import BUILDERS, Settings
 from multibuild.source import GitSource, prepare_git, prepare_sdist
@@ -210,10 +211,15 @@ def run_job(plan: JobPlan, settings: Settings, args: argparse.Namespace) -> int:
     records: list[BuildRecord] = []
     with credentials_withheld(os.environ):
         try:
+            platform = platforms.current()
+            arguments = _build_arguments(plan, settings, args, wheelhouse)
+            options = dataclasses.replace(
+                resolve_build_options(arguments, platform), nightly=plan.nightly
+            )
             if plan.builder == "host":
-                _run_host(plan, settings, args, wheelhouse, records)
+                _run_host(plan, options, platform, records)
             else:
-                _run_cibuildwheel(plan, settings, args, wheelhouse, records)
+                _run_cibuildwheel(plan, settings.root, options, platform, records)
         except FatalError as error:
             failure = error
     products = [p for record in records for p in products_of(record, wheelhouse)]
@@ -253,15 +259,8 @@ def _build_arguments(
 
 
 def _run_host(
-    plan: JobPlan,
-    settings: Settings,
-    args: argparse.Namespace,
-    wheelhouse: Path,
-    records: list[BuildRecord],
+    plan: JobPlan, options: BuildOptions, platform: Platform, records: list[BuildRecord]
 ) -> None:
-    platform = platforms.current()
-    options = resolve_build_options(_build_arguments(plan, settings, args, wheelhouse), platform)
-    options = dataclasses.replace(options, nightly=plan.nightly)
     pipeline = Pipeline(options, platform, Logger(verbose=options.verbose))
     pipeline.record.settings["job"] = plan.job.id
     records.append(pipeline.record)
@@ -270,17 +269,15 @@ def _run_host(
 
 def _run_cibuildwheel(
     plan: JobPlan,
-    settings: Settings,
-    args: argparse.Namespace,
-    wheelhouse: Path,
+    root: Path,
+    options: BuildOptions,
+    platform: Platform,
     records: list[BuildRecord],
 ) -> None:
     """The source step, then cibuildwheel for this job, with a record and log like the
     pipeline's. cibuildwheel copies the working directory into its Linux containers, so
     the source must lie under the repository (the default work dir does)."""
-    platform = platforms.current()
-    options = resolve_build_options(_build_arguments(plan, settings, args, wheelhouse), platform)
-    root = settings.root
+    wheelhouse = options.wheelhouse
     if not options.work_dir.is_relative_to(root):
         raise ConfigurationError(
             f"cibuildwheel needs the source under {root}; --work-dir {options.work_dir} is not"
