@@ -70,7 +70,9 @@ class JobPlan:
         lines = [
             f"job      {self.job.id} (CPython {self.job.python}, {self.job.os} {self.job.plat})",
             f"trigger  {who}: {self.info.event}{branch}",
-            f"commit   {self.commit}"
+            f"commit   (none: {self.source})"
+            if self.source.startswith("sdist ")
+            else f"commit   {self.commit}"
             + (" (DAILY_COMMIT: a nightly build)" if self.nightly else " (BUILD_COMMIT)"),
             f"builder  {self.builder}",
             "steps:",

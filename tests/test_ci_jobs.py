@@ -188,6 +188,11 @@ def test_dry_run_list_and_refusals_from_the_command_line() -> None:
     assert plan["channel"] is None and plan["steps"] == BUILD_STEPS
     assert plan["reason"] == "pull request 12: build and test only, never upload"
 
+    done = multibuild("ci", "--job", "cp311-manylinux_x86_64", "--sdist", "scipy==1.17.1",
+                      "--dry-run", cwd=REPO_ROOT, env={})  # fmt: skip
+    assert "commit   (none: sdist scipy==1.17.1)" in done.stdout
+    assert "1. source    sdist scipy==1.17.1" in done.stdout
+
     done = multibuild("ci", "--list", "--json", cwd=REPO_ROOT, env={})
     listed = {j["job"]: j for j in json.loads(done.stdout)}
     assert set(listed) == {j.id for j in jobs(SETTINGS)}
