@@ -505,6 +505,12 @@ def _with_commits(settings: Settings, commits: dict[str, str]) -> Settings:
     return dataclasses.replace(settings, project=project)
 
 
+def _command_names() -> set[str]:
+    from multibuild.commands import COMMANDS  # imported here: the commands import this module
+
+    return {command.NAME for command in COMMANDS}
+
+
 def check(root: Path, *, with_cibuildwheel: bool = False) -> list[Problem]:
     """What disagrees with settings.toml, each with the file and line to fix or the command
     that fixes it; [] when all agree. `with_cibuildwheel`: also ask cibuildwheel itself which
@@ -549,10 +555,7 @@ def check(root: Path, *, with_cibuildwheel: bool = False) -> list[Problem]:
             if not (root / name).exists():
                 message = f"{path}: names {name}, which does not exist in {root}"
                 problems.append(Problem(message, "path"))
-        from multibuild.commands import COMMANDS  # (the CLI imports this module)
-
-        names = {c.NAME for c in COMMANDS}
-        for command in sorted(set(_COMMAND.findall(text)) - names):
+        for command in sorted(set(_COMMAND.findall(text)) - _command_names()):
             message = f"{path}: runs `python -m multibuild {command}`, no such command"
             problems.append(Problem(message, "command"))
         # Commits that differ are reported above, once; here the rest of the file.
