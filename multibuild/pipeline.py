@@ -49,6 +49,13 @@ def tool_versions(platform: Platform) -> dict[str, str]:
     return versions
 
 
+PYTEST_STOP = (
+    "# Written by multibuild: ends pytest's search for a config file, so that tests of the\n"
+    "# built wheels never take the settings of a repository this directory lies in.\n"
+    "[pytest]\n"
+)
+
+
 class Pipeline:
     def __init__(self, options: BuildOptions, platform: Platform, logger: Logger) -> None:
         self.options = options
@@ -78,6 +85,10 @@ class Pipeline:
     def run(self) -> BuildRecord:
         options, logger = self.options, self.logger
         logger.open_file(options.work_dir / "logs" / f"{self.record.stamp}.log")
+        # The work dir often lies inside a repository with pytest settings of its own (this
+        # one's pyproject.toml): a config file here ends pytest's search for one, so the
+        # tests of the built wheels run with the project's settings, not the repository's.
+        (options.work_dir / "pytest.ini").write_text(PYTEST_STOP)
         logger.info(options.summary())
         current: PythonBuild | None = None
         try:

@@ -210,7 +210,9 @@ def test_dry_run_list_and_refusals_from_the_command_line() -> None:
     assert done.returncode == 2 and "give --job ID or set MB_JOB" in done.stderr
 
 
-def wheels_repo(tmp_path: Path, config_edit: dict[str, str] | None = None) -> Path:
+def wheels_repo(
+    tmp_path: Path, config_edit: dict[str, str] | None = None, test_requires: str = ""
+) -> Path:
     """A wheels repository for the hello-c fixture: settings.toml, config.sh, git."""
     project = make_repo("hello-c", tmp_path / "hello-repo")
     root = tmp_path / "wheels"
@@ -225,7 +227,7 @@ DAILY_COMMIT = "main"
 config = "hello-config/config.sh"
 
 [build]
-test_requires = []
+test_requires = [{test_requires}]
 system_tools = ["gcc", "cmake", "git"]
 
 [matrix]
@@ -246,9 +248,21 @@ SEEN_CREDENTIAL = 'echo "ST_KEY=${ST_KEY:-unset}" > "$MB_WORK_DIR/credential-see
 
 @pytest.mark.slow
 def test_a_job_from_source_to_the_container(tmp_path: Path) -> None:
+    # run_tests runs pytest from the engine's work dir, inside a repository whose own pytest
+    # settings would break it: the wheel's tests must not take them.
+    run_pytest = (
+        "run_tests() {\n"
+        "    printf 'import hello_c\\ndef test_add():\\n    assert hello_c.add(2, 3) == 5\\n'"
+        " > test_hello.py\n"
+        "    python -m pytest -q -p no:cacheprovider test_hello.py\n"
+    )
     root = wheels_repo(
         tmp_path,
-        {"pre_build() {\n": "pre_build() {\n    " + SEEN_CREDENTIAL},
+        {"pre_build() {\n": "pre_build() {\n    " + SEEN_CREDENTIAL, "run_tests() {\n": run_pytest},
+        test_requires='"pytest"',
+    )
+    (root / "pyproject.toml").write_text(
+        '[tool.pytest.ini_options]\naddopts = "--strict-markers --no-such-option"\n'
     )
     push = {
         **EVENTS["github"]["push"],
@@ -272,6 +286,7 @@ def test_a_job_from_source_to_the_container(tmp_path: Path) -> None:
     assert wheel.name in (container / "index.html").read_text()
     [record_file] = (root / "wheelhouse").glob("*.json")
     record = json.loads(record_file.read_text())
+    assert record["builds"][0]["tests"]["counts"] == {"passed": 1}
     assert record["status"] == "success" and record["settings"]["job"] == "cp311-manylinux_x86_64"
     assert record["source"]["ref"] == "v1.0"
     stored = [p.name for p in container.rglob("*") if p.is_file()]
