@@ -18,9 +18,9 @@ import sys
 import tempfile
 from pathlib import Path, PurePosixPath
 
+from multibuild import platforms
 from multibuild.errors import ConfigurationError
 from multibuild.jobs import Job, jobs
-from multibuild.platforms import Platform
 from multibuild.settings import Settings
 
 CONFIG_FILE = "cibuildwheel.toml"
@@ -36,25 +36,11 @@ PATHSEP = {"linux": ":", "macos": ":", "windows": ";"}
 ENGINE_PLACEHOLDERS = ("{build_dir}", "{work_dir}", "{python}", "{jobs}")
 
 
-def _platform(os_name: str) -> Platform:
-    if os_name == "linux":
-        from multibuild.platforms.linux import LinuxPlatform
-
-        return LinuxPlatform()
-    if os_name == "macos":
-        from multibuild.platforms.macos import MacOSPlatform
-
-        return MacOSPlatform()
-    from multibuild.platforms.windows import WindowsPlatform
-
-    return WindowsPlatform()
-
-
 def environment(settings: Settings, os_name: str) -> dict[str, str]:
     """cibuildwheel's `environment` for one OS: prefix variables appended to the runner's own
     ($VAR), then the hooks' variables from settings.toml."""
     prefix = PREFIX[os_name]
-    platform = _platform(os_name)
+    platform = platforms.by_name(os_name)
     names = ("CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS", "PKG_CONFIG_PATH",
              "CMAKE_PREFIX_PATH", "PATH", "INCLUDE", "LIB", platform.library_path_var)  # fmt: skip
     env = {

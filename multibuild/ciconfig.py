@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from multibuild import cibw
+from multibuild.containers.credentials import UPLOAD_CREDENTIALS
 from multibuild.errors import ConfigurationError
 from multibuild.jobs import APPVEYOR_IMAGE, TRAVIS_OSX_IMAGE, jobs
 from multibuild.settings import SETTINGS_FILE, Settings, load_settings
@@ -173,13 +174,6 @@ HEADER = """\
 
 # The Python that runs the engine on CI runners; cibuildwheel brings each job's own CPython.
 ENGINE_PYTHON = "3.12"
-# Upload credentials the containers read (multibuild/containers): given to the job only as
-# encrypted or secret variables, and never to pull requests.
-UPLOAD_CREDENTIALS = (
-    "ST_AUTH", "ST_USER", "ST_KEY",
-    "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
-)  # fmt: skip
 CI_COMMAND = "python -m multibuild ci"
 NOT_A_PULL_REQUEST = "github.event_name != 'pull_request'"
 

@@ -24,25 +24,23 @@ from typing import Any
 from multibuild import ci, cibw, platforms
 from multibuild.commands import build as build_command
 from multibuild.commands.upload import decide, upload_wheelhouse
-from multibuild.containers.credentials import SECRET_VARIABLES
+from multibuild.containers.credentials import SECRET_VARIABLES, UPLOAD_CREDENTIALS
 from multibuild.errors import BuildError, ConfigurationError, FatalError
 from multibuild.jobs import Job, Runnable, find_job, runnable_here
 from multibuild.log import Logger
 from multibuild.options import BuildOptions, resolve_build_options
-from multibuild.pipeline import Pipeline, tool_versions
+from multibuild.pipeline import Pipeline, save_record, tool_versions
 from multibuild.platforms import Platform
 from multibuild.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.settings import BUILDERS, Settings
 from multibuild.source import GitSource, prepare_git, prepare_sdist
 from multibuild.util.cmd import excerpt, run
-from multibuild.util.pythons import find_python
+from multibuild.util.files import copy_into_by_rename
+from multibuild.util.pythons import is_installed
 
 CI_PROVIDERS = ("travis", "appveyor", "github")
-# Variables the build never sees: upload credentials (given back for the upload step).
-CREDENTIAL_VARIABLES = (
-    *SECRET_VARIABLES,
-    "ST_AUTH", "ST_USER", "OS_AUTH_URL", "OS_USERNAME", "AWS_ACCESS_KEY_ID",
-)  # fmt: skip
+# Variables the build never sees (given back for the upload step).
+WITHHELD_FROM_BUILD = frozenset(SECRET_VARIABLES) | frozenset(UPLOAD_CREDENTIALS)
 _REPAIR = {
     "linux": "auditwheel repair (grafts what is outside the manylinux policy)",
     "macos": "delocate-wheel --require-archs (grafts the dylibs)",
@@ -181,11 +179,7 @@ def make_plan(
 
 
 def _has_python(version: str) -> bool:
-    try:
-        find_python(version, platforms.current().python_candidates(version))
-    except ConfigurationError:
-        return False
-    return True
+    return is_installed(version, platforms.current().python_candidates(version))
 
 
 @contextmanager
@@ -195,7 +189,7 @@ def credentials_withheld(environ: os._Environ[str]) -> Iterator[dict[str, str]]:
     held = {}
     for name in list(environ):
         base = name.removesuffix("_FILE")
-        if base in CREDENTIAL_VARIABLES:
+        if base in WITHHELD_FROM_BUILD:
             held[name] = environ.pop(name)
     try:
         yield held
@@ -320,12 +314,8 @@ def _run_cibuildwheel(
         wheels = sorted(output.glob("*.whl"))
         if not wheels:
             raise BuildError(f"cibuildwheel made no wheel for {plan.job.id}")
-        wheelhouse.mkdir(parents=True, exist_ok=True)
         for wheel in wheels:
-            final = wheelhouse / wheel.name
-            partial = final.with_name(f".{final.name}.part")
-            shutil.copyfile(wheel, partial)
-            partial.replace(final)
+            final = copy_into_by_rename(wheel, wheelhouse)
             build.wheels.append(WheelInfo.of(final))
             record.version = wheel.name.split("-")[1]
         build.status = "success"
@@ -337,12 +327,7 @@ def _run_cibuildwheel(
         raise
     finally:
         record.tools = tool_versions(platform)
-        logger.info(record.summary())
-        logger.close()
-        wheelhouse.mkdir(parents=True, exist_ok=True)
-        if log_path.exists():
-            shutil.copyfile(log_path, wheelhouse / f"{record.build_id}.log")
-        print(f"record: {record.write(wheelhouse)}")
+        save_record(record, logger, log_path, wheelhouse)
 
 
 def plan_from_args(settings: Settings, args: argparse.Namespace) -> JobPlan:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import platform as host_platform
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from multibuild import platforms
 from multibuild.errors import ConfigurationError
 from multibuild.release.matrix import Cell, cells
 from multibuild.settings import Settings
@@ -119,15 +119,6 @@ def find_job(settings: Settings, job_id: str) -> Job:
     )
 
 
-def this_os() -> str:
-    system: str = sys.platform
-    if system.startswith("linux"):
-        return "linux"
-    if system == "darwin":
-        return "macos"
-    return "windows" if system == "win32" else system
-
-
 def container_engine() -> str | None:
     """A container engine that answers (cibuildwheel's Linux builds need one), or None."""
     for engine in ("docker", "podman"):
@@ -158,7 +149,7 @@ def runnable_here(
     engine: Callable[[], str | None] = container_engine,
 ) -> Runnable:
     """Whether this machine can run `job` with `builder`, and why not."""
-    os_name = os_name or this_os()
+    os_name = os_name or platforms.current_name()
     machine = (machine or host_platform.machine()).lower()
     if job.os != os_name:
         return Runnable(

@@ -12,7 +12,7 @@ from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
 from multibuild.settings import settings_from
 from multibuild.source import GitSource, SdistSource
-from multibuild.util.pythons import check_version_string, find_python
+from multibuild.util.pythons import check_version_string, is_installed
 from multibuild.util.urls import redact
 
 TEST_LEVELS = ("fast", "full")
@@ -113,13 +113,11 @@ def resolve_build_options(args: argparse.Namespace, platform: Platform) -> Build
         pythons = tuple(check_version_string(v) for v in args.python)
     elif settings and settings.matrix.python:
         # The matrix's Pythons that this machine has.
-        available = []
-        for version in settings.matrix.python:
-            try:
-                find_python(version, platform.python_candidates(version))
-                available.append(version)
-            except ConfigurationError:
-                continue
+        available = [
+            version
+            for version in settings.matrix.python
+            if is_installed(version, platform.python_candidates(version))
+        ]
         if not available:
             raise ConfigurationError(
                 f"none of the matrix's Pythons ({', '.join(settings.matrix.python)}) is "

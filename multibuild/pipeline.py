@@ -30,7 +30,7 @@ from multibuild.repair import repair_wheel
 from multibuild.source import GitSource, PreparedSource, prepare_git, prepare_sdist
 from multibuild.test import TestEnvironment, failed_tests, prepare_test_env, test_wheel
 from multibuild.util.cmd import capture
-from multibuild.util.files import remove_tree
+from multibuild.util.files import copy_into_by_rename, remove_tree
 from multibuild.util.pythons import find_python
 from multibuild.util.system import ensure_tools
 
@@ -54,6 +54,17 @@ PYTEST_STOP = (
     "# built wheels never take the settings of a repository this directory lies in.\n"
     "[pytest]\n"
 )
+
+
+def save_record(record: BuildRecord, logger: Logger, log: Path, wheelhouse: Path) -> None:
+    """Log and record into the wheelhouse, success or not: old builds stay inspectable."""
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    logger.info(record.summary())
+    logger.close()
+    kept_log = wheelhouse / f"{record.build_id}.log"
+    if log.exists():
+        shutil.copyfile(log, kept_log)
+    print(f"record: {record.write(wheelhouse)}\nlog:    {kept_log}")
 
 
 class Pipeline:
@@ -123,17 +134,9 @@ class Pipeline:
         return self.record
 
     def save(self) -> None:
-        """Log and record into the wheelhouse, success or not: old builds stay inspectable."""
         options = self.options
-        options.wheelhouse.mkdir(parents=True, exist_ok=True)
-        build_id = self.record.build_id
-        self.logger.info(self.record.summary())
-        self.logger.close()
         log = options.work_dir / "logs" / f"{self.record.stamp}.log"
-        if log.exists():
-            shutil.copyfile(log, options.wheelhouse / f"{build_id}.log")
-        path = self.record.write(options.wheelhouse)
-        print(f"record: {path}\nlog:    {options.wheelhouse / f'{build_id}.log'}")
+        save_record(self.record, self.logger, log, options.wheelhouse)
 
     def hook_env(self, version: str, source: Path, build_python: Path) -> dict[str, str]:
         options = self.options
@@ -266,11 +269,7 @@ class Pipeline:
                 build.tests = failed_tests(error)
                 raise
         # Only a tested wheel reaches the wheelhouse, and by one rename.
-        final = options.wheelhouse / repaired.wheel.name
-        options.wheelhouse.mkdir(parents=True, exist_ok=True)
-        partial = final.with_name(f".{final.name}.part")
-        shutil.copyfile(repaired.wheel, partial)
-        partial.replace(final)
+        final = copy_into_by_rename(repaired.wheel, options.wheelhouse)
         build.wheels.append(WheelInfo.of(final))
         build.status = "success"
         build.duration_s = round(time.monotonic() - start, 3)

@@ -20,6 +20,13 @@ SECRET_VARIABLES = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
 )
+# Upload credentials the containers read (this package): given to the job only as
+# encrypted or secret variables, and never to pull requests.
+UPLOAD_CREDENTIALS = (
+    "ST_AUTH", "ST_USER", "ST_KEY",
+    "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME",
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
+)  # fmt: skip
 _SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD")
 _MIN_SECRET = 6
 

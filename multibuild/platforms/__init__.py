@@ -57,18 +57,31 @@ def prepend(environ: Mapping[str, str], name: str, value: str, sep: str) -> str:
     return f"{value}{sep}{old}" if old else value
 
 
-def current() -> Platform:
+def current_name() -> str:
+    """linux, macos or windows: the OS this runs on (sys.platform itself for any other)."""
     system: str = sys.platform  # a plain str: every branch is checked on every OS
     if system.startswith("linux"):
+        return "linux"
+    return {"darwin": "macos", "win32": "windows"}.get(system, system)
+
+
+def by_name(name: str) -> Platform:
+    """The platform of an OS by name, whichever OS this runs on (CI configs for all of them
+    are written here)."""
+    if name == "linux":
         from multibuild.platforms.linux import LinuxPlatform
 
         return LinuxPlatform()
-    if system == "darwin":
+    if name == "macos":
         from multibuild.platforms.macos import MacOSPlatform
 
         return MacOSPlatform()
-    if system == "win32":
+    if name == "windows":
         from multibuild.platforms.windows import WindowsPlatform
 
         return WindowsPlatform()
-    raise RuntimeError(f"unsupported platform {system}")
+    raise RuntimeError(f"unsupported platform {name}")
+
+
+def current() -> Platform:
+    return by_name(current_name())

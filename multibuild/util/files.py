@@ -64,6 +64,16 @@ def file_lock(path: Path) -> Iterator[None]:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
+def copy_into_by_rename(source: Path, directory: Path) -> Path:
+    """Copy `source` into `directory` so that the file appears whole or not at all."""
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / source.name
+    partial = final.with_name(f".{final.name}.part")
+    shutil.copyfile(source, partial)
+    partial.replace(final)
+    return final
+
+
 def copy_tree_into(source: Path, destination: Path) -> int:
     """Copy the files of `source` into `destination` (merging); returns the number of files."""
     count = 0

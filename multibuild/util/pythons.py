@@ -76,3 +76,12 @@ def find_python(version: str, candidates: Iterable[Path]) -> Path:
         f"{', '.join(tried) or 'nothing'}, and python{version} on PATH); install it "
         f"(e.g. `pyenv install {version}`) or leave it out with --python"
     )
+
+
+def is_installed(version: str, candidates: Iterable[Path]) -> bool:
+    """Whether find_python finds a CPython `version` here."""
+    try:
+        find_python(version, candidates)
+    except ConfigurationError:
+        return False
+    return True
