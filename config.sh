@@ -173,7 +173,7 @@ openblas_debian_tarball() {
     if [ -f /usr/share/keyrings/debian-keyring.gpg ]; then
         args+=(--require-signature)
     fi
-    out=$("$MB_PYTHON" -m multibuild.debian_source fetch openblas "${args[@]}")
+    out=$(mb_engine multibuild.debian.source fetch openblas "${args[@]}")
     eval "$out"
     # shellcheck disable=SC2154  # set by the eval above
     DEBIAN_PATCHED_FILE=$patched_file

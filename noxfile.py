@@ -39,18 +39,22 @@ def ci(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (real builds, real repairs, real servers on 127.0.0.1)."""
+    """The test suite: tests/unit (in-process, under a minute), tests/integration (real builds
+    and repairs), tests/servers (real servers on 127.0.0.1). `-- tests/unit` runs one suite;
+    MB_REQUIRE_SERVERS=1 (CI) fails a test skipped for a missing server or tool."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
 
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint and format) and mypy --strict."""
+    """ruff (lint and format), mypy --strict (the package, the tests, the benchmarks) and
+    import-linter (dependencies point down: pyproject.toml [tool.importlinter])."""
     session.install("-e", ".[lint]")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports")
 
 
 @nox.session

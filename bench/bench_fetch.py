@@ -38,9 +38,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from multibuild.release.fetch import Fetcher  # noqa: E402
-from multibuild.release.http import Http  # noqa: E402
 from multibuild.release.listing import Reader  # noqa: E402
-from tests.release_servers import ShapingProxy, StaticServer  # noqa: E402
+from multibuild.util.http import Http  # noqa: E402
+from tests.servers.release import ShapingProxy, StaticServer  # noqa: E402
 from tests.servers.swift import ACCOUNT, KEY, USER, SwiftServer  # noqa: E402
 
 MiB = 1 << 20

@@ -22,24 +22,26 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import config_copy, make_repo
+from tests.helpers import config_copy, make_repo
+
+
+@dataclass(frozen=True)
+class Fixture:
+    python: str
+    test: str | None
+    requires: tuple[str, ...]
+    lib: tuple[str, str]  # (tarball stem, build system)
+
 
 FIXTURES = {
-    "hello-c": {
-        "python": "3.11",
-        "test": "import hello_c; assert hello_c.add(2, 3) == 5",
-        "requires": [],
-        "lib": ("libhello-1.0", "cmake"),
-    },
-    "fstats": {
-        "python": "3.11",
-        "test": None,
-        "requires": ["pytest"],
-        "lib": ("libfstats-1.0", "make"),
-    },
+    "hello-c": Fixture(
+        "3.11", "import hello_c; assert hello_c.add(2, 3) == 5", (), ("libhello-1.0", "cmake")
+    ),
+    "fstats": Fixture("3.11", None, ("pytest",), ("libfstats-1.0", "make")),
 }
 
 
@@ -74,9 +76,9 @@ def engine_run(tmp: Path, name: str, repo: Path, config: Path, cache: Path) -> d
         "--config",
         str(config),
         "--python",
-        str(spec["python"]),
+        spec.python,
         "--test-requires",
-        " ".join(spec["requires"]),  # type: ignore[arg-type]
+        " ".join(spec.requires),
         "--wheelhouse",
         str(tmp / "wh"),
         "--work-dir",
@@ -98,7 +100,7 @@ def by_hand(tmp: Path, name: str, repo: Path, tools_python: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir()
     prefix = work / "prefix"
-    tarball, system = spec["lib"]  # type: ignore[misc]
+    tarball, system = spec.lib
     sh(
         "tar",
         "xzf",
@@ -138,11 +140,11 @@ def by_hand(tmp: Path, name: str, repo: Path, tools_python: Path) -> None:
     (fixed,) = (work / "fixed").glob("*.whl")
     sh(sys.executable, "-m", "venv", work / "venv")
     py = work / "venv/bin/python"
-    sh(py, "-m", "pip", "install", "-q", *spec["requires"], fixed)  # type: ignore[misc]
+    sh(py, "-m", "pip", "install", "-q", *spec.requires, fixed)
     run_dir = work / "run"
     run_dir.mkdir()
-    if spec["test"]:
-        sh(py, "-c", spec["test"], cwd=run_dir)  # type: ignore[arg-type]
+    if spec.test:
+        sh(py, "-c", spec.test, cwd=run_dir)
     else:
         sh(py, "-m", "pytest", "--pyargs", "fstats_py", "-q", "-p", "no:cacheprovider", cwd=run_dir)
 

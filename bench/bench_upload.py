@@ -28,10 +28,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from multibuild.containers import open_container  # noqa: E402
-from multibuild.containers.base import digest_file  # noqa: E402
-from multibuild.containers.retry import RetryPolicy  # noqa: E402
-from multibuild.upload import MARKERS, index_entries  # noqa: E402
+from multibuild.options import UploadTuning  # noqa: E402
+from multibuild.publish.containers import open_container  # noqa: E402
+from multibuild.publish.containers.base import digest_file  # noqa: E402
+from multibuild.publish.containers.retry import RetryPolicy  # noqa: E402
+from multibuild.publish.index import MARKERS, index_entries  # noqa: E402
 from tests.servers.faultproxy import FaultProxyProcess  # noqa: E402
 from tests.servers.swift import SwiftServer  # noqa: E402
 from tests.servers.wheelhouse import make_build  # noqa: E402
@@ -55,7 +56,7 @@ def faults(server: SwiftServer, root: Path, count: int) -> None:
                 base_dir=root,
                 environ=env,
                 policy=policy,
-                segment_size=256 << 10 if kind == "swift" else 5 * MiB,
+                tuning=UploadTuning(segment_size=256 << 10 if kind == "swift" else 5 * MiB),
             )
             started = time.monotonic()
             container.ensure()
@@ -190,7 +191,7 @@ def throughput(server: SwiftServer, root: Path, size: int) -> None:
             "swift://tp-bench",
             base_dir=root,
             environ=server.env(),
-            segment_size=segment or 2 * size,
+            tuning=UploadTuning(segment_size=segment or 2 * size),
         )
         container.ensure()
         started = time.monotonic()

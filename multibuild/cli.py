@@ -1,47 +1,124 @@
-"""The command line: a thin layer that parses flags and hands over to one command module."""
+"""The command line: one argparse tree (`python -m multibuild COMMAND`), the release tools'
+own names (`wheel-uploader ...`: the same commands), and the one place a failure becomes a
+message and an exit code."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
+from types import ModuleType
 
 from multibuild import __version__
 from multibuild.commands import COMMANDS
-from multibuild.errors import FatalError
+from multibuild.errors import FatalError, report
+
+PROG = "python -m multibuild"
 
 
-def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m multibuild",
-        description="Build, repair, test and upload binary wheels of a pinned commit.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+def _debug_flag(parser: argparse.ArgumentParser, default: object) -> None:
     parser.add_argument(
         "--debug-traceback",
         action="store_true",
-        default=os.environ.get("MB_DEBUG_TRACEBACK", "") not in ("", "0"),
+        default=default,
         help="show the Python traceback of a failure (also MB_DEBUG_TRACEBACK=1)",
     )
+
+
+def _command(name: str) -> ModuleType:
+    return importlib.import_module(COMMANDS[name][0])
+
+
+def make_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The tree; only `command`'s module is imported (its arguments are the ones parsed)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Build, repair, test and upload binary wheels of a pinned commit."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _debug_flag(parser, False)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in COMMANDS:
-        command.register(subparsers)
+    for name, (_, help_text) in COMMANDS.items():
+        if name != command:
+            subparsers.add_parser(name, help=help_text, add_help=False)
+            continue
+        module = _command(name)
+        sub = subparsers.add_parser(
+            name,
+            help=help_text,
+            description=module.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
+        _debug_flag(sub, argparse.SUPPRESS)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = make_parser()
-    args = parser.parse_args(argv)
+def _standalone_parser(name: str) -> argparse.ArgumentParser:
+    module = _command(name)
+    parser = argparse.ArgumentParser(
+        prog=name, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    module.add_arguments(parser)
+    _debug_flag(parser, False)
+    return parser
+
+
+def _first_command(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if not arg.startswith("-"):
+            return arg if arg in COMMANDS else None
+    return None
+
+
+def main(argv: Sequence[str] | None = None, *, tool: str | None = None) -> int:
+    """`python -m multibuild ARGS`, or (`tool`) one command under its own name."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if tool is not None:
+        parser = _standalone_parser(tool)
+        prefix = tool
+    else:
+        parser = make_parser(_first_command(args_list))
+        prefix = "multibuild"
+    args = parser.parse_args(args_list)
+    module = _command(tool or args.command)
+    check = getattr(module, "check_arguments", None)
+    if check is not None:
+        check(parser, args)
+    from multibuild.options import debug_traceback  # here: `--help` stays light
+
+    debug = bool(getattr(args, "debug_traceback", False)) or debug_traceback(os.environ)
     try:
-        result: int = args.func(args)
+        return int(module.run(args))
     except FatalError as error:
-        if args.debug_traceback:
+        if debug:
             traceback.print_exc()
-        print(f"\nmultibuild: error: {error}", file=sys.stderr)
-        return error.return_code
+        return report(prefix, error, _redacted(str(error)))
     except KeyboardInterrupt:
-        print("\nmultibuild: interrupted", file=sys.stderr)
+        print(f"\n{prefix}: interrupted (a rerun resumes)", file=sys.stderr)
         return 130
-    return result
+
+
+def _redacted(text: str) -> str:
+    """No message shows a credential, whichever command failed."""
+    from multibuild.publish.containers.credentials import redact, secret_values
+
+    return redact(text, secret_values(os.environ))
+
+
+def wheel_uploader() -> int:
+    return main(tool="wheel-uploader")
+
+
+def release_status() -> int:
+    return main(tool="release-status")
+
+
+def set_build_commit() -> int:
+    return main(tool="set-build-commit")
+
+
+def trigger_build() -> int:
+    return main(tool="trigger-build")

@@ -5,6 +5,8 @@ Each class of failure has its own exit code so CI scripts and tests can tell the
 
 from __future__ import annotations
 
+import sys
+
 
 class FatalError(Exception):
     """A failure the user can act on; the message says what went wrong and what to do."""
@@ -82,3 +84,10 @@ class ReleaseError(FatalError):
     wheels missing, a checksum mismatch, a refused upload."""
 
     return_code = 12
+
+
+def report(prog: str, error: FatalError, message: str | None = None) -> int:
+    """The one shape of a failure, for every entry point (the command line, and the helpers
+    hooks run): `PROG: error: MESSAGE` on stderr; returns the exit code."""
+    print(f"\n{prog}: error: {error if message is None else message}", file=sys.stderr)
+    return error.return_code

@@ -1,10 +1,10 @@
 """Build output: every line goes to the build's log file; the console gets folded groups on CI
 (GitHub Actions, Travis) and, locally, progress lines unless --verbose asks for everything.
+A Logger is the sink multibuild.util.cmd.stream writes a command's output to.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -13,22 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
-
-# A quiet step prints a progress line this often, so a watcher (or Travis' 10-minute
-# no-output rule) knows it is alive.
-PROGRESS_INTERVAL = 30.0
-
-
-def ci_provider(environ: dict[str, str] | os._Environ[str] = os.environ) -> str | None:
-    if environ.get("GITHUB_ACTIONS") == "true":
-        return "github"
-    if environ.get("TRAVIS") == "true":
-        return "travis"
-    if environ.get("APPVEYOR", "").lower() == "true":
-        return "appveyor"
-    if environ.get("CI"):
-        return "generic"
-    return None
 
 
 def format_duration(seconds: float) -> str:
@@ -44,11 +28,15 @@ def format_duration(seconds: float) -> str:
 class Logger:
     """One per build invocation. Thread-safe: subprocess output arrives from reader threads."""
 
-    def __init__(self, *, verbose: bool = False, stream: TextIO | None = None) -> None:
-        self.ci = ci_provider()
+    def __init__(
+        self, *, verbose: bool = False, ci: str | None = None, stream: TextIO | None = None
+    ) -> None:
+        # The CI provider this runs on (multibuild.ci.providers), None by hand: GitHub Actions
+        # and Travis get folded groups, and on any CI everything is shown (in folds), since
+        # the log file is not always at hand there.
+        self.ci = ci
         self.stream = stream or sys.stdout
-        # On CI everything is shown (in folds): the log file is not always at hand there.
-        self.echo_output = verbose or self.ci is not None
+        self.echo_output = verbose or ci is not None
         self._file: TextIO | None = None
         self._lock = threading.Lock()
         self._pending: list[str] = []  # lines written before the log file was opened

@@ -1,21 +1,195 @@
-"""Build options, resolved once from the command line and the pinned settings."""
+"""Everything a run is told, resolved once into frozen objects: the build command's arguments
+(typed), settings.toml, and the environment. Every MB_* variable is read here, by
+`Knobs.from_environ` (what a user sets) or `HookContext.from_environ` (what the engine gives
+the hook helpers it starts); nothing below reads os.environ for them.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from multibuild.ci import commit_to_build
 from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
-from multibuild.settings import settings_from
-from multibuild.source import GitSource, SdistSource
-from multibuild.util.pythons import check_version_string, is_installed
-from multibuild.util.urls import redact
+from multibuild.settings import Settings
+from multibuild.util.pythons import PythonVersion, is_installed
+from multibuild.util.urls import hide_userinfo
 
 TEST_LEVELS = ("fast", "full")
+
+
+def _paths(value: str) -> tuple[Path, ...]:
+    return tuple(Path(p) for p in value.split(os.pathsep) if p)
+
+
+def _number(environ: Mapping[str, str], name: str, kind: type[int] | type[float]) -> float | None:
+    text = environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {text!r}") from None
+    if not (0 < value < 1e9):  # also refuses nan and inf
+        raise ConfigurationError(f"{name} must be a positive number, not {text!r}")
+    return value
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    return environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def debug_traceback(environ: Mapping[str, str]) -> bool:
+    """MB_DEBUG_TRACEBACK: show the Python traceback of a failure."""
+    return _flag(environ, "MB_DEBUG_TRACEBACK")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UploadTuning:
+    """How uploads and their retries behave (None: the backend's default)."""
+
+    attempts: int | None = None
+    backoff_s: float | None = None
+    deadline_s: float | None = None
+    timeout_s: float | None = None
+    threads: int | None = None
+    segment_size: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Knobs:
+    """The MB_* variables a user may set (README.rst lists them)."""
+
+    job: str | None = None  # MB_JOB: the CI job `ci` runs
+    cache_dir: Path | None = None  # MB_CACHE_DIR
+    mirror_dirs: tuple[Path, ...] = ()  # MB_MIRROR_DIRS
+    debug_traceback: bool = False  # MB_DEBUG_TRACEBACK
+    gpg: str = "gpg"  # MB_GPG
+    test_level: str | None = None  # MB_TEST_LEVEL (cibuildwheel's test-command)
+    upload: UploadTuning = field(default_factory=UploadTuning)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Knobs:
+        def whole(name: str) -> int | None:
+            value = _number(environ, name, float)
+            if value is not None and value != int(value):
+                raise ConfigurationError(f"{name} must be a whole number, not {value}")
+            return None if value is None else int(value)
+
+        level = environ.get("MB_TEST_LEVEL") or None
+        if level is not None and level not in TEST_LEVELS:
+            raise ConfigurationError(f"MB_TEST_LEVEL is one of {', '.join(TEST_LEVELS)}")
+        return cls(
+            job=environ.get("MB_JOB") or None,
+            cache_dir=Path(environ["MB_CACHE_DIR"]) if environ.get("MB_CACHE_DIR") else None,
+            mirror_dirs=_paths(environ.get("MB_MIRROR_DIRS", "")),
+            debug_traceback=debug_traceback(environ),
+            gpg=environ.get("MB_GPG") or "gpg",
+            test_level=level,
+            upload=UploadTuning(
+                attempts=whole("MB_UPLOAD_ATTEMPTS"),
+                backoff_s=_number(environ, "MB_UPLOAD_BACKOFF", float),
+                deadline_s=_number(environ, "MB_UPLOAD_DEADLINE", float),
+                timeout_s=_number(environ, "MB_UPLOAD_TIMEOUT", float),
+                threads=whole("MB_UPLOAD_THREADS"),
+                segment_size=whole("MB_SEGMENT_SIZE"),
+            ),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HookContext:
+    """What the engine tells the helpers a hook runs (build_library, the Debian source
+    helper, cibuildwheel's steps) through the hook's environment (multibuild.engine.hooks)."""
+
+    prefix: Path | None
+    cache_dir: Path | None
+    mirrors: tuple[Path, ...]
+    jobs: int
+    library_results: Path | None  # where build_library appends what it did (the record)
+    config: str | None  # MB_CONFIG: config.sh relative to the repository (cibuildwheel)
+    plat: str | None
+    test_level: str
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> HookContext:
+        def path(name: str) -> Path | None:
+            return Path(environ[name]) if environ.get(name) else None
+
+        jobs = _number(environ, "MB_JOBS", int)
+        return cls(
+            prefix=path("BUILD_PREFIX") or path("MB_PREFIX"),
+            cache_dir=path("MB_CACHE_DIR"),
+            mirrors=_paths(environ.get("MB_MIRROR_DIRS", "")),
+            jobs=int(jobs) if jobs else os.cpu_count() or 1,
+            library_results=path("MB_LIBRARY_RESULTS"),
+            config=environ.get("MB_CONFIG") or None,
+            plat=environ.get("PLAT") or None,
+            test_level=environ.get("MB_TEST_LEVEL") or "fast",
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class GitSource:
+    url: str
+    ref: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SdistSource:
+    spec: str  # a path to an sdist, or name==version
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildArguments:
+    """The build command's flags (None: not given, the settings decide)."""
+
+    repo: str | None = None
+    commit: str | None = None
+    sdist: str | None = None
+    config: str | None = None
+    settings: str | None = None
+    python: tuple[str, ...] = ()
+    wheelhouse: str | None = None
+    work_dir: str | None = None
+    cache_dir: str | None = None
+    mirror: tuple[str, ...] = ()
+    plat: str | None = None
+    config_setting: tuple[str, ...] = ()
+    test_requires: str | None = None
+    test_level: str = "fast"
+    isolation: bool | None = None
+    ccache: bool | None = None
+    install_system_deps: bool = False
+    jobs: int | None = None
+    verbose: bool = False
+
+    @classmethod
+    def from_namespace(cls, args: argparse.Namespace) -> BuildArguments:
+        return cls(
+            repo=args.repo,
+            commit=args.commit,
+            sdist=args.sdist,
+            config=args.config,
+            settings=args.settings,
+            python=tuple(args.python or ()),
+            wheelhouse=args.wheelhouse,
+            work_dir=args.work_dir,
+            cache_dir=args.cache_dir,
+            mirror=tuple(args.mirror or ()),
+            plat=args.plat,
+            config_setting=tuple(args.config_setting or ()),
+            test_requires=args.test_requires,
+            test_level=args.test_level,
+            isolation=args.isolation,
+            ccache=args.ccache,
+            install_system_deps=args.install_system_deps,
+            jobs=args.jobs,
+            verbose=args.verbose,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -23,7 +197,7 @@ class BuildOptions:
     project: str
     source: GitSource | SdistSource
     config: Path
-    pythons: tuple[str, ...]
+    pythons: tuple[PythonVersion, ...]
     wheelhouse: Path
     work_dir: Path
     cache_dir: Path
@@ -38,15 +212,19 @@ class BuildOptions:
     jobs: int
     test_level: str
     verbose: bool
+    # The environment the build's processes start from (upload credentials already out).
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     nightly: bool = False
     # settings' [libraries]: exported to hooks as NAME_VERSION (multibuild's convention)
     library_versions: tuple[tuple[str, str], ...] = ()
     # settings' [hook_env]: exported to hooks as they are
     hook_env: tuple[tuple[str, str], ...] = ()
+    # What the resolution left out, and why (shown before the build and kept in its record).
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> str:
         source = (
-            f"git {redact(self.source.url)} @ {self.source.ref}"
+            f"git {hide_userinfo(self.source.url)} @ {self.source.ref}"
             if isinstance(self.source, GitSource)
             else f"sdist {self.source.spec}"
         )
@@ -55,111 +233,129 @@ class BuildOptions:
                 f"project      {self.project}",
                 f"source       {source}",
                 f"config       {self.config}",
-                f"python       {', '.join(self.pythons)}",
+                f"python       {', '.join(map(str, self.pythons))}",
                 f"wheelhouse   {self.wheelhouse}",
                 f"work dir     {self.work_dir}",
                 f"cache dir    {self.cache_dir}",
                 f"isolation    {'yes' if self.isolation else 'no (fixed build env)'}",
                 f"ccache       {'yes' if self.ccache else 'no'}",
                 f"test level   {self.test_level}",
+                *(f"note         {note}" for note in self.notes),
             ]
         )
 
 
-def resolve_build_options(args: argparse.Namespace, platform: Platform) -> BuildOptions:
-    settings = settings_from(args.settings)
-    root = settings.root if settings else Path.cwd()
+def _pythons(
+    arguments: BuildArguments, settings: Settings | None, platform: Platform
+) -> tuple[tuple[PythonVersion, ...], tuple[str, ...]]:
+    """The Pythons to build for, and a note for each of the matrix's that is not here."""
+    if arguments.python:
+        return tuple(PythonVersion.parse(v) for v in arguments.python), ()
+    if not settings or not settings.matrix.python:
+        raise ConfigurationError("no Python to build for: give --python X.Y")
+    wanted = [PythonVersion.parse(v) for v in settings.matrix.python]
+    available = tuple(v for v in wanted if is_installed(v, platform.python_candidates(v)))
+    if not available:
+        raise ConfigurationError(
+            f"none of the matrix's Pythons ({', '.join(settings.matrix.python)}) is "
+            "installed here; install one or pass --python"
+        )
+    notes = tuple(
+        f"CPython {v}{' (free-threaded)' if v.free_threaded else ''} of the matrix is not "
+        "installed here: not built"
+        for v in wanted
+        if v not in available
+    )
+    return available, notes
 
-    if args.sdist and (args.repo or args.commit):
+
+def resolve_build_options(
+    arguments: BuildArguments,
+    *,
+    settings: Settings | None,
+    knobs: Knobs,
+    platform: Platform,
+    environ: Mapping[str, str],
+    commit: str | None = None,
+    nightly: bool = False,
+    cwd: Path | None = None,
+) -> BuildOptions:
+    """The options of one build. `commit` is what the caller decided to build when no
+    --commit is given (multibuild.ci.channels: DAILY_COMMIT on nightlies, else BUILD_COMMIT)."""
+    root = settings.root if settings else (cwd or Path.cwd())
+    if arguments.sdist and (arguments.repo or arguments.commit):
         raise ConfigurationError("--sdist builds from an sdist: it excludes --repo/--commit")
     source: GitSource | SdistSource
-    nightly = False
-    if args.sdist:
-        source = SdistSource(spec=args.sdist)
-        project = (
-            args.sdist.partition("==")[0]
-            if "==" in args.sdist
-            else Path(args.sdist).name.rsplit("-", 1)[0]
-        )
+    if arguments.sdist:
+        source = SdistSource(spec=arguments.sdist)
+        spec = arguments.sdist
+        project = spec.partition("==")[0] if "==" in spec else Path(spec).name.rsplit("-", 1)[0]
+        nightly = False
     else:
-        repo = args.repo or (settings.project.repo if settings else None)
-        commit = args.commit
-        if commit is None and settings is not None:
-            # Cron (nightly) builds build DAILY_COMMIT, every other build BUILD_COMMIT.
-            commit, nightly = commit_to_build(os.environ, settings.upload, settings.project)
-        if not repo or not commit:
+        repo = arguments.repo or (settings.project.repo if settings else None)
+        ref = arguments.commit or commit
+        if not repo or not ref:
             raise ConfigurationError(
                 "no source: give --repo and --commit (or --sdist), or run where a "
                 "settings.toml pins them"
             )
-        source = GitSource(url=repo, ref=commit)
+        if arguments.commit:
+            nightly = False
+        source = GitSource(url=repo, ref=ref)
         project = (
             settings.project.name
-            if settings and not args.repo
+            if settings and not arguments.repo
             else Path(repo.rstrip("/")).name.removesuffix(".git")
         )
 
     config = (
-        Path(args.config).resolve()
-        if args.config
+        Path(arguments.config).resolve()
+        if arguments.config
         else (settings.project.config if settings else None)
     )
     if config is None:
         raise ConfigurationError("no config.sh: give --config")
     if not config.is_file():
         raise ConfigurationError(f"config file {config} does not exist")
+    pythons, notes = _pythons(arguments, settings, platform)
 
-    if args.python:
-        pythons = tuple(check_version_string(v) for v in args.python)
-    elif settings and settings.matrix.python:
-        # The matrix's Pythons that this machine has.
-        available = [
-            version
-            for version in settings.matrix.python
-            if is_installed(version, platform.python_candidates(version))
-        ]
-        if not available:
-            raise ConfigurationError(
-                f"none of the matrix's Pythons ({', '.join(settings.matrix.python)}) is "
-                "installed here; install one or pass --python"
-            )
-        pythons = tuple(available)
-    else:
-        raise ConfigurationError("no Python to build for: give --python X.Y")
-
-    work_dir = Path(args.work_dir or root / ".multibuild").resolve()
-    cache_dir = Path(args.cache_dir or os.environ.get("MB_CACHE_DIR") or work_dir / "cache")
-    mirrors = [
-        *(args.mirror or []),
-        *(p for p in os.environ.get("MB_MIRROR_DIRS", "").split(os.pathsep) if p),
-    ]
-    if args.test_level not in TEST_LEVELS:
+    work_dir = Path(arguments.work_dir or root / ".multibuild").resolve()
+    cache_dir = Path(arguments.cache_dir or knobs.cache_dir or work_dir / "cache")
+    if arguments.test_level not in TEST_LEVELS:
         raise ConfigurationError(f"--test-level is one of {', '.join(TEST_LEVELS)}")
+    if arguments.jobs is not None and arguments.jobs < 1:
+        raise ConfigurationError("--jobs must be at least 1")
     build = settings.build if settings else None
     return BuildOptions(
         project=project,
         source=source,
         config=config,
         pythons=pythons,
-        wheelhouse=Path(args.wheelhouse or root / "wheelhouse").resolve(),
+        wheelhouse=Path(arguments.wheelhouse or root / "wheelhouse").resolve(),
         work_dir=work_dir,
         cache_dir=cache_dir.resolve(),
-        mirrors=tuple(Path(m).resolve() for m in mirrors),
-        plat=args.plat,
-        config_settings=tuple(args.config_setting or (build.config_settings if build else ())),
-        test_requires=tuple(args.test_requires.split())
-        if args.test_requires is not None
+        mirrors=tuple(
+            Path(m).resolve() for m in (*map(Path, arguments.mirror), *knobs.mirror_dirs)
+        ),
+        plat=arguments.plat,
+        config_settings=arguments.config_setting or (build.config_settings if build else ()),
+        test_requires=tuple(arguments.test_requires.split())
+        if arguments.test_requires is not None
         else (build.test_requires if build else ()),
         system_tools=build.system_tools if build else ("git",),
-        isolation=args.isolation
-        if args.isolation is not None
+        isolation=arguments.isolation
+        if arguments.isolation is not None
         else (build.isolation if build else True),
-        ccache=args.ccache if args.ccache is not None else (build.ccache if build else True),
-        install_system_deps=args.install_system_deps,
-        jobs=args.jobs or os.cpu_count() or 1,
-        test_level=args.test_level,
-        verbose=args.verbose,
+        ccache=arguments.ccache
+        if arguments.ccache is not None
+        else (build.ccache if build else True),
+        install_system_deps=arguments.install_system_deps,
+        jobs=arguments.jobs or os.cpu_count() or 1,
+        test_level=arguments.test_level,
+        verbose=arguments.verbose,
+        environ=dict(environ),
         nightly=nightly,
         library_versions=tuple(sorted(settings.libraries.items())) if settings else (),
         hook_env=tuple(sorted(settings.hook_env.items())) if settings else (),
+        notes=notes,
     )

@@ -1,35 +1,42 @@
 """The repository's pinned settings (settings.toml), read once into frozen objects.
 
-settings.toml is the one source of truth: the CI configs are checked against it and the
-release tools rewrite it. Every `python -m multibuild` flag defaults to a value from here.
+settings.toml is the one source of truth: the CI configs are generated from it and checked
+against it, and the release tools rewrite it. Every `python -m multibuild` flag defaults to a
+value from here. The keys each table takes are the fields of its dataclass below.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
-import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from multibuild._compat import tomllib
 from multibuild.errors import ConfigurationError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 SETTINGS_FILE = "settings.toml"
+# The repository this package lives in: the release tools find its settings.toml from
+# anywhere.
+PACKAGE_REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def _key(name: str) -> Any:
+    """A field whose TOML key is `name` (settings.toml keeps multibuild's BUILD_COMMIT)."""
+    return field(metadata={"key": name})
 
 
 @dataclass(frozen=True, kw_only=True)
 class ProjectSettings:
     name: str
     repo: str
-    build_commit: str
-    daily_commit: str
-    config: Path
+    build_commit: str = _key("BUILD_COMMIT")
+    daily_commit: str = field(default="", metadata={"key": "DAILY_COMMIT"})
+    # The project's hooks, relative to settings.toml.
+    config: Path = Path("config.sh")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +52,7 @@ class BuildSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class MatrixSettings:
-    python: tuple[str, ...]
+    python: tuple[str, ...] = ()
     linux: tuple[str, ...] = ()
     macos: tuple[str, ...] = ()
     windows: tuple[str, ...] = ()
@@ -86,12 +93,24 @@ class CISettings:
     appveyor_secure: tuple[str, ...] = ()
 
 
+# Tables of free-form string values: [libraries] (name -> version, given to hooks as
+# NAME_VERSION) and [hook_env] (variables given to hooks as they are).
+FREE_FORM = ("libraries", "hook_env")
+TABLES: dict[str, type[Any]] = {
+    "project": ProjectSettings,
+    "build": BuildSettings,
+    "matrix": MatrixSettings,
+    "upload": UploadSettings,
+    "ci": CISettings,
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     path: Path
     project: ProjectSettings
-    build: BuildSettings
-    matrix: MatrixSettings
+    build: BuildSettings = field(default_factory=BuildSettings)
+    matrix: MatrixSettings = field(default_factory=MatrixSettings)
     upload: UploadSettings = field(default_factory=UploadSettings)
     ci: CISettings = field(default_factory=CISettings)
     libraries: dict[str, str] = field(default_factory=dict)
@@ -103,56 +122,72 @@ class Settings:
         return self.path.parent
 
 
-_KNOWN: dict[str, set[str]] = {
-    "project": {"name", "repo", "BUILD_COMMIT", "DAILY_COMMIT", "config"},
-    "build": {"config_settings", "test_requires", "system_tools", "isolation", "ccache"},
-    "matrix": {"python", "linux", "macos", "windows"},
-    "upload": {
-        "pre_release",
-        "release",
-        "development_branches",
-        "release_branches",
-        "other_branches",
-        "keep_nightlies",
-        "keep_days",
-        "repository",
-    },
-    "ci": {"builder", "manylinux_image", "schedule", "travis_secure", "appveyor_secure"},
-    "libraries": set(),  # free-form: library name -> version
-    "hook_env": set(),  # free-form: variable -> value
-}
+def known_keys(table: str) -> dict[str, dataclasses.Field[Any]]:
+    """The TOML keys of a table, each with its dataclass field."""
+    return {f.metadata.get("key", f.name): f for f in dataclasses.fields(TABLES[table])}
 
 
-def _check_keys(table: str, data: dict[str, Any], path: Path) -> None:
-    known = _KNOWN[table]
-    if not known:
-        return
-    for key in data:
-        if key not in known:
-            hint = difflib.get_close_matches(key, known, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
-            raise ConfigurationError(f"{path}: unknown setting [{table}] {key!r}{extra}")
+def _hint(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ConfigurationError(f"{where} must be a list of strings")
-    return tuple(value)
+def _describe(kind: Any) -> str:
+    if kind is bool:
+        return "true or false"
+    if kind is int:
+        return "a whole number"
+    if typing.get_origin(kind) is tuple:
+        return "a list of strings"
+    return "a string"
 
 
-def _typed_values(name: str, table: dict[str, Any]) -> dict[str, Any]:
-    """Lists become tuples of strings; scalars must have the type of the field's default."""
-    defaults = {"build": BuildSettings(), "upload": UploadSettings(), "ci": CISettings()}[name]
+def _convert(value: Any, kind: Any, where: str) -> Any:
+    if typing.get_origin(kind) is tuple:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    elif kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind in (str, Path) and isinstance(value, str):
+        return value
+    raise ConfigurationError(f"{where} must be {_describe(kind)}, not {value!r}")
+
+
+def _table(path: Path, name: str, data: Any) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path}: [{name}] must be a table")
+    cls = TABLES[name]
+    keys = known_keys(name)
+    hints = typing.get_type_hints(cls)
     values: dict[str, Any] = {}
-    for key, value in table.items():
-        expected = type(getattr(defaults, key))
-        if expected is tuple:
-            values[key] = _strings(value, f"[{name}] {key}")
-        elif not isinstance(value, expected):
-            raise ConfigurationError(f"[{name}] {key} must be a {expected.__name__}")
-        else:
-            values[key] = value
-    return values
+    for key, value in data.items():
+        found = keys.get(key)
+        if found is None:
+            raise ConfigurationError(f"{path}: unknown setting [{name}] {key!r}{_hint(key, keys)}")
+        values[found.name] = _convert(value, hints[found.name], f"{path}: [{name}] {key}")
+    missing = [
+        key
+        for key, f in keys.items()
+        if f.name not in values
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigurationError(f"{path}: [{name}] needs {', '.join(missing)}")
+    return cls(**values)
+
+
+def _free_form(path: Path, name: str, data: Any) -> dict[str, str]:
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path}: [{name}] must be a table")
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise ConfigurationError(f"{path}: [{name}] {key} must be a string, not {value!r}")
+    return {str(k): v for k, v in data.items()}
 
 
 def find_settings_file(start: Path | None = None) -> Path | None:
@@ -182,39 +217,26 @@ def load_settings(path: Path) -> Settings:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise ConfigurationError(f"cannot read settings file {path}: {error}") from None
-    except tomllib.TOMLDecodeError as error:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigurationError(f"{path} is not valid TOML: {error}") from None
-    for table, values in data.items():
-        if table not in _KNOWN:
-            raise ConfigurationError(f"{path}: unknown table [{table}]")
-        _check_keys(table, values, path)
-    try:
-        project = data["project"]
-        settings = Settings(
-            path=path.resolve(),
-            project=ProjectSettings(
-                name=str(project["name"]),
-                repo=str(project["repo"]),
-                build_commit=str(project["BUILD_COMMIT"]),
-                daily_commit=str(project.get("DAILY_COMMIT", project["BUILD_COMMIT"])),
-                config=(path.parent / str(project.get("config", "config.sh"))).resolve(),
-            ),
-            build=BuildSettings(**_typed_values("build", data.get("build", {}))),
-            matrix=MatrixSettings(
-                **{
-                    key: _strings(value, f"[matrix] {key}")
-                    for key, value in data.get("matrix", {"python": []}).items()
-                }
-            ),
-            upload=UploadSettings(**_typed_values("upload", data.get("upload", {}))),
-            ci=CISettings(**_typed_values("ci", data.get("ci", {}))),
-            libraries={str(k): str(v) for k, v in data.get("libraries", {}).items()},
-            hook_env={str(k): str(v) for k, v in data.get("hook_env", {}).items()},
-        )
-    except KeyError as error:
-        raise ConfigurationError(f"{path}: missing required setting {error}") from None
-    except TypeError as error:
-        raise ConfigurationError(f"{path}: {error}") from None
+    for table in data:
+        if table not in TABLES and table not in FREE_FORM:
+            known = [*TABLES, *FREE_FORM]
+            raise ConfigurationError(f"{path}: unknown table [{table}]{_hint(table, known)}")
+    if "project" not in data:
+        raise ConfigurationError(f"{path}: the [project] table is missing")
+    project: ProjectSettings = _table(path, "project", data["project"])
+    project = dataclasses.replace(
+        project,
+        daily_commit=project.daily_commit or project.build_commit,
+        config=(path.parent / project.config).resolve(),
+    )
+    tables: dict[str, Any] = {
+        name: _table(path, name, data[name]) for name in TABLES if name in data
+    }
+    tables["project"] = project
+    tables.update({name: _free_form(path, name, data[name]) for name in FREE_FORM if name in data})
+    settings = Settings(path=path.resolve(), **tables)
     if settings.ci.builder not in BUILDERS:
         raise ConfigurationError(
             f"{path}: [ci] builder is one of {', '.join(BUILDERS)}, not {settings.ci.builder!r}"

@@ -1,9 +1,34 @@
-"""One module per command (as twine does); each has `register(subparsers)`."""
+"""One module per subcommand (as twine does), each with `add_arguments(parser)` and
+`run(args) -> int` (and, where argparse cannot check everything, `check_arguments`). The table
+below is all `python -m multibuild --help` needs: a command's module is imported only when it
+runs."""
 
 from __future__ import annotations
 
-from types import ModuleType
-
-from multibuild.commands import build, check_config, ci, prune, upload
-
-COMMANDS: list[ModuleType] = [build, ci, upload, prune, check_config]
+# name: (module, one line of help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "build": ("multibuild.commands.build", "build, repair and test wheels"),
+    "ci": ("multibuild.commands.ci", "run one CI job: build, repair, test, upload (as CI does)"),
+    "upload": ("multibuild.commands.upload", "upload wheels, records and logs to a container"),
+    "prune": ("multibuild.commands.prune", "delete old nightly builds (pre-release container)"),
+    "check-config": (
+        "multibuild.commands.check_config",
+        "check the CI configs against settings.toml (--write: regenerate them)",
+    ),
+    "wheel-uploader": (
+        "multibuild.commands.wheel_uploader",
+        "fetch a release's wheels from a container, check, sign and upload them with twine",
+    ),
+    "release-status": (
+        "multibuild.commands.release_status",
+        "the matrix against a container: exit 0 when every wheel is there",
+    ),
+    "set-build-commit": (
+        "multibuild.commands.set_build_commit",
+        "set BUILD_COMMIT (or DAILY_COMMIT) and regenerate every CI config",
+    ),
+    "trigger-build": (
+        "multibuild.commands.trigger_build",
+        "an empty commit naming what CI builds (--push: push it)",
+    ),
+}

@@ -1,28 +1,19 @@
-"""`python -m multibuild build`: build, repair and test wheels; leave them in the wheelhouse."""
+"""Build the wheels of a commit (or sdist) for each requested CPython, repair them, test them
+in a clean venv and put them in the wheelhouse with a build record and log. Every default
+comes from settings.toml."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+import os
 
 from multibuild import platforms
+from multibuild.ci import channels, providers
+from multibuild.engine.pipeline import Pipeline
 from multibuild.log import Logger
-from multibuild.options import TEST_LEVELS, resolve_build_options
-from multibuild.pipeline import Pipeline
-
-NAME = "build"
-
-
-def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        NAME,
-        help="build, repair and test wheels",
-        description="Build the wheels of a commit (or sdist) for each requested CPython, "
-        "repair them, test them in a clean venv and put them in the wheelhouse with a "
-        "build record and log. Every default comes from settings.toml.",
-    )
-    add_arguments(parser)
-    parser.set_defaults(func=run)
+from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
+from multibuild.publish.containers.credentials import withheld
+from multibuild.settings import settings_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="settings file (default: settings.toml found from the working directory upwards)",
     )
     parser.add_argument(
-        "--python", action="append", metavar="X.Y", help="CPython version to build for (repeatable)"
+        "--python",
+        action="append",
+        metavar="X.Y",
+        help="CPython version to build for, X.Yt for a free-threaded one (repeatable)",
     )
     parser.add_argument("--wheelhouse", help="where tested wheels, records and logs go")
     parser.add_argument("--work-dir", help="build tree, prefix, venvs (default .multibuild)")
@@ -95,21 +89,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def default_arguments(**overrides: Any) -> argparse.Namespace:
-    """The build command's arguments as if given none, then `overrides` (for `ci`)."""
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args([])
-    for name, value in overrides.items():
-        if not hasattr(args, name):
-            raise AttributeError(f"the build command has no argument {name!r}")
-        setattr(args, name, value)
-    return args
-
-
 def run(args: argparse.Namespace) -> int:
+    environ = os.environ
+    arguments = BuildArguments.from_namespace(args)
+    settings = settings_from(arguments.settings)
+    info = providers.detect(environ, git_branch=lambda: None)
+    # Scheduled (nightly) runs build DAILY_COMMIT, every other run BUILD_COMMIT.
+    commit, nightly = channels.build_target(info, settings)
     platform = platforms.current()
-    options = resolve_build_options(args, platform)
-    logger = Logger(verbose=options.verbose)
+    options = resolve_build_options(
+        arguments,
+        settings=settings,
+        knobs=Knobs.from_environ(environ),
+        platform=platform,
+        environ=withheld(environ),  # the build runs the project's code: no credentials
+        commit=commit,
+        nightly=nightly,
+    )
+    logger = Logger(verbose=options.verbose, ci=providers.fold_style(info))
     Pipeline(options, platform, logger).run()
     return 0

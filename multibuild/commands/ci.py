@@ -1,7 +1,7 @@
-"""`python -m multibuild ci`: run one job of the CI matrix, as every CI config does.
+"""Run one job of the CI matrix, as every CI config does.
 
 The job comes from --job or MB_JOB (cibuildwheel's identifier: cp311-manylinux_x86_64); the
-CI environment (Travis, Appveyor, GitHub Actions, or none) decides the commit (cron builds
+CI environment (Travis, Appveyor, GitHub Actions, or none) decides the commit (nightly builds
 build DAILY_COMMIT) and where the wheels go (pull requests: nowhere). On CI the job builds
 with cibuildwheel; on this machine with the engine's own pipeline and the same hooks, which
 reproduces a CI job without a container engine. --list shows the jobs and which of them this
@@ -12,25 +12,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
-from typing import Any
+import os
 
-from multibuild import cijob
+from multibuild import platforms
+from multibuild.ci import channels, job, providers
+from multibuild.ci.jobs import container_engine, find_job, jobs, runnable_here
 from multibuild.errors import ConfigurationError
-from multibuild.jobs import jobs, runnable_here
-from multibuild.options import TEST_LEVELS
+from multibuild.options import TEST_LEVELS, BuildArguments, Knobs
 from multibuild.settings import BUILDERS, Settings, settings_from
 
-NAME = "ci"
 
-
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        NAME,
-        help="run one CI job: build, repair, test, upload by branch (as CI does)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job", help="the job's id (default: MB_JOB); see --list")
     parser.add_argument("--list", action="store_true", help="list the jobs and exit")
     parser.add_argument(
@@ -49,7 +41,7 @@ def register(subparsers: Any) -> None:
         help="by hand: run the job as the nightly (cron) build runs it (DAILY_COMMIT)",
     )
     parser.add_argument("--no-upload", action="store_true", help="build, repair, test only")
-    parser.add_argument("--settings", type=Path, help="settings.toml (default: found)")
+    parser.add_argument("--settings", help="settings.toml (default: found)")
     parser.add_argument("--repo", help="git URL, local path or mirror of the project")
     parser.add_argument("--sdist", help="build from an sdist (path or NAME==VERSION)")
     parser.add_argument("--mirror", action="append", metavar="DIR", help="tarball mirror")
@@ -60,29 +52,67 @@ def register(subparsers: Any) -> None:
         "--install-system-deps", action="store_true", help="apt-get install missing tools"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show every output line")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    environ = os.environ
     settings = settings_from(args.settings)
     if settings is None:
         raise ConfigurationError("no settings.toml here or above; --settings PATH")
+    knobs = Knobs.from_environ(environ)
     if args.list:
         return _list(settings, args)
-    plan = cijob.plan_from_args(settings, args)
+    job_id = args.job or knobs.job
+    if not job_id:
+        raise ConfigurationError(
+            "which job? give --job ID or set MB_JOB (the CI configs do); "
+            "`python -m multibuild ci --list` lists them"
+        )
+    info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(settings.root))
+    if args.nightly and info.provider in ("local", "unknown"):
+        info = channels.as_nightly(info)  # reproduce a nightly by hand
+    decision = channels.decide(info, settings)
+    plan = job.make_plan(
+        settings,
+        find_job(settings, job_id),
+        info,
+        decision,
+        builder=job.chosen_builder(settings, info, args.builder),
+        repo=args.repo,
+        sdist=args.sdist,
+        has_python=platforms.python_installed,
+        engine=container_engine,
+    )
     if args.dry_run:
         print(json.dumps(plan.to_json(), indent=2) if args.json else plan.describe())
         return 0
     print(plan.describe(), flush=True)
-    return cijob.run_job(plan, settings, args)
+    arguments = BuildArguments(
+        repo=args.repo,
+        sdist=args.sdist,
+        mirror=tuple(args.mirror or ()),
+        wheelhouse=args.wheelhouse,
+        work_dir=args.work_dir,
+        test_level=args.test_level,
+        install_system_deps=args.install_system_deps,
+        verbose=args.verbose,
+    )
+    return job.run_job(
+        plan,
+        settings=settings,
+        arguments=arguments,
+        knobs=knobs,
+        environ=environ,
+        upload=not args.no_upload,
+    )
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     builder = args.builder or "host"
-    rows = []
-    for job in jobs(settings):
-        runnable = runnable_here(job, builder, has_python=cijob._has_python)
-        rows.append((job, runnable))
+    rows = [
+        (j, runnable_here(j, builder, has_python=platforms.python_installed))
+        for j in jobs(settings)
+    ]
     if args.json:
         print(json.dumps([
             {"job": j.id, "os": j.os, "plat": j.plat, "python": j.python,
@@ -92,6 +122,6 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     width = max(len(j.id) for j, _ in rows)
     print(f"{'job':<{width}}  here  (builder {builder}; `nox -s ci -- JOB` runs one)")
-    for job, runnable in rows:
-        print(f"{job.id:<{width}}  {'yes ' if runnable.ok else 'no  '}  {runnable.reason}")
+    for j, runnable in rows:
+        print(f"{j.id:<{width}}  {'yes ' if runnable.ok else 'no  '}  {runnable.reason}")
     return 0

@@ -10,12 +10,17 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal
 
+from multibuild.util.pythons import PythonVersion
+
 PlatformName = Literal["linux", "macos", "windows"]
+# cibuildwheel's placeholders in a repair-wheel-command.
+WHEEL_PLACEHOLDER = "{wheel}"
+DEST_DIR_PLACEHOLDER = "{dest_dir}"
 
 
 @dataclass(frozen=True)
 class RepairPlan:
-    """The command that repairs one wheel, and the environment it needs."""
+    """The command that repairs one wheel on this machine, and the environment it needs."""
 
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
@@ -25,21 +30,30 @@ class Platform(ABC):
     name: PlatformName
     # Where the dynamic loader looks for libraries: set for build and repair, never for tests.
     library_path_var: str
+    # The repair tool: its command (as cibuildwheel runs it), and what it does, in a phrase.
+    repair_tool: str
+    repair_summary: str
 
     @abstractmethod
     def machine(self) -> str:
         """multibuild's PLAT: x86_64, aarch64, arm64, AMD64 ..."""
 
     @abstractmethod
-    def python_candidates(self, version: str) -> list[Path]: ...
+    def python_candidates(self, version: PythonVersion) -> list[Path]: ...
 
     @abstractmethod
     def venv_python(self, venv: Path) -> Path: ...
 
     @abstractmethod
-    def repair_plan(
-        self, wheel: Path, dest_dir: Path, *, prefix: Path, plat: str | None
-    ) -> RepairPlan: ...
+    def repair_args(
+        self, *, wheel: str, dest_dir: str, prefix: PurePath, plat: str | None
+    ) -> list[str]:
+        """The repair tool's arguments: the one definition of the repair, which the engine
+        runs on this machine and cibuildwheel.toml's repair-wheel-command runs in CI."""
+
+    @abstractmethod
+    def repair_program(self) -> list[str]:
+        """How this machine runs the repair tool (the engine's own environment has it)."""
 
     @abstractmethod
     def prefix_env(
@@ -50,6 +64,30 @@ class Platform(ABC):
 
     def library_dirs(self, prefix: PurePath) -> list[PurePath]:
         return [prefix / "lib", prefix / "lib64"]
+
+    def repair_env(self, prefix: Path, environ: Mapping[str, str]) -> dict[str, str]:
+        """What the repair tool needs besides `environ`: the prefix on the loader's path."""
+        env = self.prefix_env(prefix, environ)
+        return {self.library_path_var: env[self.library_path_var]}
+
+    def repair_plan(
+        self,
+        wheel: Path,
+        dest_dir: Path,
+        *,
+        prefix: Path,
+        plat: str | None,
+        environ: Mapping[str, str],
+    ) -> RepairPlan:
+        args = self.repair_args(wheel=str(wheel), dest_dir=str(dest_dir), prefix=prefix, plat=plat)
+        return RepairPlan([*self.repair_program(), *args], self.repair_env(prefix, environ))
+
+    def cibuildwheel_repair_command(self, prefix: PurePath) -> str:
+        """cibuildwheel's repair-wheel-command: the same arguments, with its placeholders."""
+        args = self.repair_args(
+            wheel=WHEEL_PLACEHOLDER, dest_dir=DEST_DIR_PLACEHOLDER, prefix=prefix, plat=None
+        )
+        return " ".join([self.repair_tool, *args])
 
 
 def prepend(environ: Mapping[str, str], name: str, value: str, sep: str) -> str:
@@ -85,3 +123,10 @@ def by_name(name: str) -> Platform:
 
 def current() -> Platform:
     return by_name(current_name())
+
+
+def python_installed(version: PythonVersion) -> bool:
+    """Whether this machine has CPython `version` (free-threaded for 3.13t)."""
+    from multibuild.util.pythons import is_installed
+
+    return is_installed(version, current().python_candidates(version))

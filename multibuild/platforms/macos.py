@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 
-from multibuild.platforms import RepairPlan
+from multibuild.platforms import WHEEL_PLACEHOLDER
 from multibuild.platforms.posix import PosixPlatform
 
 # delocate's --require-archs names for multibuild's PLAT values.
@@ -16,19 +15,17 @@ DELOCATE_ARCHS = {"x86_64": "x86_64", "arm64": "arm64", "universal2": "x86_64,ar
 class MacOSPlatform(PosixPlatform):
     name = "macos"
     library_path_var = "DYLD_LIBRARY_PATH"
+    repair_tool = "delocate-wheel"
+    repair_summary = "delocate-wheel --require-archs (grafts the dylibs)"
 
-    def repair_plan(
-        self, wheel: Path, dest_dir: Path, *, prefix: Path, plat: str | None
-    ) -> RepairPlan:
-        archs = DELOCATE_ARCHS.get(plat or self.machine(), plat or self.machine())
-        command = [
-            str(Path(sys.executable).parent / "delocate-wheel"),
-            "--require-archs",
-            archs,
-            "-w",
-            str(dest_dir),
-            "-v",
-            str(wheel),
-        ]
-        env = self.prefix_env(prefix, os.environ)
-        return RepairPlan(command, {self.library_path_var: env[self.library_path_var]})
+    def repair_args(
+        self, *, wheel: str, dest_dir: str, prefix: PurePath, plat: str | None
+    ) -> list[str]:
+        if wheel == WHEEL_PLACEHOLDER:  # in CI, cibuildwheel knows the architectures
+            archs = "{delocate_archs}"
+        else:
+            archs = DELOCATE_ARCHS.get(plat or self.machine(), plat or self.machine())
+        return ["--require-archs", archs, "-w", dest_dir, "-v", wheel]
+
+    def repair_program(self) -> list[str]:
+        return [str(Path(sys.executable).parent / "delocate-wheel")]

@@ -8,14 +8,14 @@ from collections.abc import Mapping
 from pathlib import Path, PurePath
 
 from multibuild.platforms import Platform, prepend
-from multibuild.util.pythons import pyenv_candidates
+from multibuild.util.pythons import PythonVersion, pyenv_candidates
 
 
 class PosixPlatform(Platform):
     def machine(self) -> str:
         return platform.machine()
 
-    def python_candidates(self, version: str) -> list[Path]:
+    def python_candidates(self, version: PythonVersion) -> list[Path]:
         return pyenv_candidates(version)
 
     def venv_python(self, venv: Path) -> Path:

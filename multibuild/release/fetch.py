@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
+import requests
+
 from multibuild.errors import ReleaseError
-from multibuild.release.http import Http, HttpError
 from multibuild.release.listing import Entry
+from multibuild.util.http import Http, HttpError
 
 CHUNK = 1 << 20
+NET_CHUNK = 64 << 10
 DEFAULT_JOBS = 8
 
 
@@ -258,30 +261,31 @@ class Fetcher:
             offset = hashes.size
             if offset:
                 headers["Range"] = f"bytes={offset}-"
-        with self.http.open(entry.url, headers) as response:
-            if response.status == 416 and offset:  # the .part is already whole
+        with self.http.get(entry.url, headers) as response:
+            status = response.status_code
+            if status == 416 and offset:  # the .part is already whole
                 return hashes, True
-            if response.status == 206 and offset:
+            if status == 206 and offset:
                 mode, resumed = "ab", True
-            elif response.status == 200:
+            elif status == 200:
                 mode, resumed, hashes = "wb", False, hashes_for(entry)
-            elif response.status in (401, 403):
-                raise HttpError(f"{entry.url}: {response.status}: not readable", response.status)
+            elif status in (401, 403):
+                raise HttpError(f"{entry.url}: {status}: not readable", status)
             else:
-                raise HttpError(f"{entry.url}: HTTP {response.status}", response.status)
+                raise HttpError(f"{entry.url}: HTTP {status}", status)
             if self.progress and resumed:
                 self.progress.advance(offset)
             try:
                 with part.open(mode) as out:
-                    # read1: what has arrived (up to CHUNK), so a slow link still writes (and
-                    # shows progress) as it goes, and an interruption keeps what came.
-                    while chunk := response.raw.read1(CHUNK):
+                    # Small pieces as they arrive, so a slow link still writes (and shows
+                    # progress) as it goes, and an interruption keeps what came.
+                    for chunk in response.iter_content(NET_CHUNK):
                         if self._stop.is_set():
                             raise Cancelled
                         hashes.update(chunk)
                         out.write(chunk)
                         if self.progress:
                             self.progress.advance(len(chunk))
-            except OSError as error:
+            except (OSError, requests.RequestException) as error:
                 raise HttpError(f"{entry.url}: download interrupted: {error}") from None
         return hashes, resumed

@@ -20,17 +20,19 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from multibuild.errors import ReleaseError
-from multibuild.release.http import Http, HttpError
+from multibuild.engine.record import BuildRecord
+from multibuild.errors import ConfigurationError, ReleaseError
+from multibuild.publish.containers import open_container
+from multibuild.util.html import fragment_sha256, parse_links
+from multibuild.util.http import Http, HttpError
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -142,47 +144,6 @@ def _inside(base: str, target: str, anywhere_on_site: bool) -> str | None:
     return name if safe_name(name.rstrip("/")) else None
 
 
-class _Links(HTMLParser):
-    """Every <a href> with its text, whether it sits in a td.colname, and a data-bytes size."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.links: list[dict[str, Any]] = []
-        self.meta: dict[str, str] = {}
-        self._in_a: dict[str, Any] | None = None
-        self._colname = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k: v or "" for k, v in attrs}
-        if tag == "meta" and values.get("name"):
-            self.meta[values["name"]] = values.get("content", "")
-        elif tag == "td":
-            classes = values.get("class", "").split()
-            self._colname = "colname" in classes
-            if "colsize" in classes and values.get("data-bytes", "").isdigit() and self.links:
-                self.links[-1]["size"] = int(values["data-bytes"])
-        elif tag == "a" and "href" in values:
-            self._in_a = {"href": values["href"], "text": "", "colname": self._colname}
-            self.links.append(self._in_a)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a":
-            self._in_a = None
-
-    def handle_data(self, data: str) -> None:
-        if self._in_a is not None:
-            self._in_a["text"] += data
-
-
-def _fragment_sha256(href: str) -> str:
-    fragment = urlsplit(href).fragment
-    for part in fragment.split("&"):
-        key, _, value = part.partition("=")
-        if key == "sha256" and _HEX64.match(value.lower()):
-            return value.lower()
-    return ""
-
-
 class Reader:
     """Reads listings (and the records they point to) with one Http client."""
 
@@ -207,8 +168,7 @@ class Reader:
     def _html(
         self, listing: Listing, page_url: str, body: bytes, project: str | None, depth: int = 0
     ) -> None:
-        parser = _Links()
-        parser.feed(body.decode("utf-8", errors="replace"))
+        parser = parse_links(body.decode("utf-8", errors="replace"))
         path = urlsplit(page_url).path
         simple = (
             listing.kind == "pep503"
@@ -220,7 +180,7 @@ class Reader:
             listing.kind = "pep503"
         subdirs: list[tuple[str, str, str]] = []
         for link in parser.links:
-            href = link["href"].strip()
+            href = link.href.strip()
             target = urljoin(page_url, href)
             name = _inside(listing.url, target, anywhere_on_site=simple)
             if name is None:
@@ -228,27 +188,29 @@ class Reader:
                     listing.ignored.append(href)
                 continue
             if name.endswith("/"):
-                subdirs.append((name, target, link["text"].strip()))
+                subdirs.append((name, target, link.text.strip()))
                 continue
             entry = Entry(name=name, url=target.split("#", 1)[0])
-            sha = _fragment_sha256(href)
+            sha = fragment_sha256(href)
             if sha:
                 entry.add_sha256(sha, f"{page_url} link")
-            if "size" in link:
-                entry.add_size(link["size"])
+            if link.size is not None:
+                entry.add_size(link.size)
             listing.add(entry)
         if depth > 0:
             return
         for name, target, text in subdirs:
             if name in RECORD_DIRS and not simple:
-                status, ctype, sub = self.http.get_bytes(target)
+                page = self.http.read(target)
+                status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200 and "html" in ctype:
                     self._html(listing, target, sub, project, depth + 1)
             elif project and canonicalize_name(text.rstrip("/") or name.rstrip("/")) == (
                 canonicalize_name(project)
             ):
                 # A PEP 503 root page: the project's page holds the files.
-                status, ctype, sub = self.http.get_bytes(target)
+                page = self.http.read(target)
+                status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200:
                     listing.kind = "pep503"
                     self._html(listing, target, sub, project, depth + 1)
@@ -303,13 +265,15 @@ class Reader:
         json_headers = {"Accept": "application/json", "X-Web-Mode": "false"}
         if not explicit_page and self.json:
             query = self._query(format="json")
-            status, ctype, body = self.http.get_bytes(base + query, json_headers)
+            first = self.http.read(base + query, json_headers)
+            status, ctype, body = first.status, first.content_type, first.body
             if status == 200 and self._structured(listing, base, ctype, body, json_headers):
                 self._checksums(listing)
                 return listing
         # S3 takes `max-keys`; Swift, http.server and staticweb ignore it.
         page = url if explicit_page else base + self._query("max-keys")
-        status, ctype, body = self.http.get_bytes(page, {"Accept": "text/html, */*;q=0.5"})
+        answer = self.http.read(page, {"Accept": "text/html, */*;q=0.5"})
+        status, ctype, body = answer.status, answer.content_type, answer.body
         if status in (401, 403):
             raise HttpError(f"{page}: {status}: the container is not publicly readable", status)
         if status == 404:
@@ -340,8 +304,8 @@ class Reader:
                 if not last:
                     return True
                 query = self._query(format="json", marker=last)
-                status, _, body = self.http.get_bytes(base + query, headers)
-                items = json.loads(body) if status == 200 else []
+                answer = self.http.read(base + query, headers)
+                items = json.loads(answer.body) if answer.status == 200 else []
             return True
         if text.startswith(b"<?xml") or text.startswith(b"<ListBucketResult"):
             try:
@@ -356,10 +320,10 @@ class Reader:
                 if not truncated or not marker:
                     return True
                 query = self._query("max-keys", marker=marker)
-                status, _, body = self.http.get_bytes(base + query)
-                if status != 200:
-                    raise HttpError(f"{base}: listing page after {marker!r}: HTTP {status}")
-                root = ET.fromstring(body)
+                answer = self.http.read(base + query)
+                if answer.status != 200:
+                    raise HttpError(f"{base}: listing page after {marker!r}: HTTP {answer.status}")
+                root = ET.fromstring(answer.body)
             return True
         if "text/plain" in ctype:
             listing.kind = "swift-text"
@@ -370,12 +334,12 @@ class Reader:
                     return True
                 for name in names:
                     self._add_object(listing, name, None, "")
-                status, ctype, body = self.http.get_bytes(
+                answer = self.http.read(
                     base + self._query(marker=names[-1]), {"X-Web-Mode": "false"}
                 )
-                if status != 200 or "text/plain" not in ctype:
+                if answer.status != 200 or "text/plain" not in answer.content_type:
                     return True
-                names = body.decode("utf-8", errors="replace").splitlines()
+                names = answer.body.decode("utf-8", errors="replace").splitlines()
             return True
         return False
 
@@ -388,39 +352,36 @@ class Reader:
         ]
         by_name = listing.by_basename()
         for entry in records[-MAX_RECORDS:]:
-            status, _, body = self.http.get_bytes(entry.url)
-            if status != 200:
+            answer = self.http.read(entry.url)
+            if answer.status != 200:
                 continue
             try:
-                record = json.loads(body)
+                record = json.loads(answer.body)
             except ValueError:
                 continue
             apply_record(by_name, record, entry.name)
         index = listing.entries.get("index.html")
         if listing.kind != "html" and index is not None:
-            status, _, body = self.http.get_bytes(index.url)
-            if status == 200:
+            answer = self.http.read(index.url)
+            if answer.status == 200:
                 sub = Listing(url=listing.url, kind="html")
-                self._html(sub, index.url, body, None, depth=1)
+                self._html(sub, index.url, answer.body, None, depth=1)
                 for name, found in sub.entries.items():
                     if name in listing.entries and found.sha256:
                         listing.entries[name].add_sha256(found.sha256, "index.html")
 
 
-def apply_record(by_name: dict[str, Entry], record: Any, source: str) -> None:
+def apply_record(by_name: dict[str, Entry], data: Any, source: str) -> None:
     """The sha256 and size a build record gives each of its wheels."""
-    if not isinstance(record, dict):
+    record = BuildRecord.from_json(data)
+    if record is None:
         return
-    for build in record.get("builds") or []:
-        if not isinstance(build, dict):
-            continue
-        for wheel in build.get("wheels") or []:
-            if not isinstance(wheel, dict):
-                continue
-            entry = by_name.get(str(wheel.get("name", "")))
+    for build in record.builds:
+        for wheel in build.wheels:
+            entry = by_name.get(wheel.name)
             if entry is not None:
-                entry.add_sha256(str(wheel.get("sha256", "")), f"record {source}")
-                entry.add_size(wheel.get("size"))
+                entry.add_sha256(wheel.sha256, f"record {source}")
+                entry.add_size(wheel.size)
 
 
 def read_local(directory: Path) -> Listing:
@@ -445,6 +406,29 @@ def read_local(directory: Path) -> Listing:
     return listing
 
 
-def wheel_entries(listing: Listing, names: Iterable[str]) -> list[Entry]:
-    by_name = listing.by_basename()
-    return [by_name[name] for name in names]
+def read_container_listing(
+    url: str,
+    http: Http,
+    *,
+    project: str | None,
+    base_dir: Path,
+    environ: Mapping[str, str],
+) -> Listing:
+    """The listing of a container named by an http(s) URL, a path or file:// URL, or a
+    swift:// / s3:// container URL (read through its public URL)."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return Reader(http).read(url, project)
+    if scheme == "file":
+        return read_local(Path(unquote(urlsplit(url).path)))
+    if scheme in ("swift", "s3"):
+        container = open_container(url, base_dir=base_dir, environ=environ)
+        try:
+            public = container.public_url("")
+        finally:
+            container.close()
+        return Reader(http).read(public, project)
+    if scheme and len(scheme) > 1:
+        raise ConfigurationError(f"unsupported container URL {url!r}")
+    path = Path(url).expanduser()
+    return read_local(path if path.is_absolute() else base_dir / path)

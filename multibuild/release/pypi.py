@@ -11,21 +11,17 @@ twine reads them. The simple index is `--index-url`, else found beside the uploa
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from packaging.utils import canonicalize_name
-
 from multibuild.errors import ConfigurationError, CredentialsError, ReleaseError
-from multibuild.release.http import Http, HttpError
-from multibuild.release.listing import _fragment_sha256, _Links
-from multibuild.release.matrix import parse
+from multibuild.util.http import Http, HttpError
+from multibuild.util.index import configured_indexes, project_files
 
 
 class IndexRefusedError(ReleaseError):
@@ -76,63 +72,43 @@ class Plan:
     index_url: str = ""
 
 
-def pip_index_url() -> str:
-    """The index pip is configured with (PIP_INDEX_URL, pip config, else pip's default)."""
-    if os.environ.get("PIP_INDEX_URL"):
-        return os.environ["PIP_INDEX_URL"].split()[0]
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "get", "global.index-url"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode == 0 and done.stdout.strip():
-        return done.stdout.strip()
-    from pip._internal.models.index import PyPI
-
-    return str(PyPI.simple_url)
-
-
-def _candidates(upload_url: str) -> list[str]:
+def _candidates(upload_url: str, environ: Mapping[str, str]) -> list[str]:
     base = upload_url if upload_url.endswith("/") else upload_url + "/"
     parts = urlsplit(base)
     root = f"{parts.scheme}://{parts.netloc}/"
     result = [base + "+simple/", urljoin(base, "simple/"), root + "simple/"]
     if parts.path.rstrip("/").endswith("/legacy"):
-        result = [pip_index_url().rstrip("/") + "/"]
+        # PyPI's upload URL: its simple index is the one pip is configured with.
+        result = [configured_indexes(environ)[0].rstrip("/") + "/"]
     return list(dict.fromkeys(result))
 
 
 def existing_files(http: Http, index_url: str, project: str) -> dict[str, str] | None:
     """{filename: sha256 or ""} on the index's page for `project`; None when the page is not
     a simple index (so `index_url` is wrong)."""
-    url = index_url.rstrip("/") + f"/{canonicalize_name(project)}/"
-    status, ctype, body = http.get_bytes(url, {"Accept": "text/html"})
-    if status == 404:
-        return {}
-    if status != 200 or "html" not in ctype:
+    try:
+        files = project_files(http, index_url, project)
+    except HttpError:
         return None
-    parser = _Links()
-    parser.feed(body.decode("utf-8", errors="replace"))
-    files = {}
-    for link in parser.links:
-        path = urlsplit(urljoin(url, link["href"])).path
-        name = path.rsplit("/", 1)[-1]
-        if name:
-            files[name] = _fragment_sha256(link["href"])
-    return files
+    if files is None:
+        return None
+    return {found.filename: found.sha256 for found in files}
 
 
-def find_index(http: Http, target: Target, project: str) -> tuple[str, dict[str, str]]:
+def find_index(
+    http: Http, target: Target, project: str, environ: Mapping[str, str]
+) -> tuple[str, dict[str, str]]:
     """The simple index (given or found) and the project's files on it."""
-    candidates = [target.index_url] if target.index_url else _candidates(target.upload_url())
+    candidates = (
+        [target.index_url] if target.index_url else _candidates(target.upload_url(), environ)
+    )
     for candidate in candidates:
         base = candidate.rstrip("/") + "/"
         try:
-            status, ctype, _ = http.get_bytes(base, {"Accept": "text/html"})
+            page = http.read(base, {"Accept": "text/html"})
         except HttpError:
             continue
-        if status == 200 and "html" in ctype:
+        if page.status == 200 and "html" in page.content_type:
             files = existing_files(http, base, project)
             if files is not None:
                 return base, files
@@ -142,11 +118,17 @@ def find_index(http: Http, target: Target, project: str) -> tuple[str, dict[str,
     )
 
 
-def plan(
-    http: Http, target: Target, project: str, files: Sequence[Path], sha256s: dict[str, str]
+def upload_plan(
+    http: Http,
+    target: Target,
+    project: str,
+    files: Sequence[Path],
+    sha256s: dict[str, str],
+    *,
+    environ: Mapping[str, str],
 ) -> Plan:
     """Which files to upload; an error when one is on the index with other content."""
-    index_url, present = find_index(http, target, project)
+    index_url, present = find_index(http, target, project, environ)
     result = Plan(index_url=index_url)
     clashes = []
     for path in files:
@@ -167,23 +149,21 @@ def plan(
     return result
 
 
-def _twine(
-    args: Sequence[str], env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
+def _twine(args: Sequence[str], environ: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "twine", *args],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, **(env or {})},
+        env=dict(environ),
     )
 
 
-def twine_check(files: Sequence[Path]) -> None:
+def twine_check(files: Sequence[Path], environ: Mapping[str, str]) -> None:
     wheels = [str(f) for f in files if f.suffix == ".whl"]
     if not wheels:
         return
-    done = _twine(["check", *wheels])
+    done = _twine(["check", *wheels], environ)
     if done.returncode != 0:
         output = _plain(done.stdout + done.stderr)
         raise ReleaseError(f"twine check failed; nothing was uploaded:\n{output}")
@@ -198,7 +178,9 @@ def _plain(text: str) -> str:
     return "\n".join(line.rstrip() for line in _ANSI.sub("", text).strip().splitlines())
 
 
-def upload(target: Target, files: Sequence[Path], verbose: bool = False) -> str:
+def twine_upload(
+    target: Target, files: Sequence[Path], environ: Mapping[str, str], verbose: bool = False
+) -> str:
     """`twine upload` of the wheels (with their `.asc` where present); twine's output."""
     args = ["upload", "--non-interactive", "--disable-progress-bar", *target.twine_args()]
     paths = []
@@ -209,7 +191,7 @@ def upload(target: Target, files: Sequence[Path], verbose: bool = False) -> str:
             paths.append(str(signature))
     if verbose:
         args.append("--verbose")
-    done = _twine([*args, *paths])
+    done = _twine([*args, *paths], environ)
     output = _plain(done.stdout + done.stderr)
     if done.returncode == 0:
         return output
@@ -229,10 +211,3 @@ def upload(target: Target, files: Sequence[Path], verbose: bool = False) -> str:
     if "credentials" in output.lower() or "username" in output.lower():
         raise CredentialsError(f"twine has no credentials for {where}\n{output}")
     raise ReleaseError(f"twine upload to {where} failed\n{output}")
-
-
-def wheel_project(files: Sequence[Path]) -> str:
-    names = {w.name for w in (parse(f.name) for f in files) if w is not None}
-    if len(names) != 1:
-        raise ReleaseError(f"expected the wheels of one project, found {sorted(names)}")
-    return names.pop()

@@ -4,14 +4,13 @@ honoured (gpg reads it from the environment)."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from multibuild.errors import ReleaseError
+from multibuild.util.files import sha256_file
 
 SUMS = "SHA256SUMS"
 
@@ -20,25 +19,17 @@ class SigningError(ReleaseError):
     """gpg is missing, has no usable key, or failed."""
 
 
-def gpg_program() -> str:
-    program = os.environ.get("MB_GPG", "gpg")
+def gpg_program(program: str = "gpg") -> str:
+    """The gpg to run (MB_GPG names another: multibuild.options.Knobs)."""
     found = shutil.which(program)
     if found is None:
         raise SigningError(f"{program} is not installed (Debian: apt-get install gnupg)")
     return found
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_sums(files: Sequence[Path], directory: Path) -> Path:
     """`SHA256SUMS` in `sha256sum`'s format (two spaces, then the name), sorted by name."""
-    lines = [f"{_sha256(f)}  {f.name}\n" for f in sorted(files, key=lambda p: p.name)]
+    lines = [f"{sha256_file(f)}  {f.name}\n" for f in sorted(files, key=lambda p: p.name)]
     path = directory / SUMS
     tmp = path.with_name(SUMS + ".part")
     tmp.write_text("".join(lines), encoding="utf-8")
@@ -46,10 +37,10 @@ def write_sums(files: Sequence[Path], directory: Path) -> Path:
     return path
 
 
-def sign_file(path: Path, identity: str | None = None) -> Path:
+def sign_file(path: Path, identity: str | None = None, gpg: str = "gpg") -> Path:
     """`path.asc`: a detached armored signature (replaced if it exists)."""
     signature = path.with_name(path.name + ".asc")
-    argv = [gpg_program(), "--batch", "--yes", "--armor", "--detach-sign"]
+    argv = [gpg_program(gpg), "--batch", "--yes", "--armor", "--detach-sign"]
     if identity:
         argv += ["--local-user", identity]
     argv += ["--output", str(signature), str(path)]
@@ -62,10 +53,10 @@ def sign_file(path: Path, identity: str | None = None) -> Path:
     return signature
 
 
-def verify(path: Path, signature: Path | None = None) -> bool:
+def verify(path: Path, signature: Path | None = None, gpg: str = "gpg") -> bool:
     signature = signature or path.with_name(path.name + ".asc")
     done = subprocess.run(
-        [gpg_program(), "--batch", "--verify", str(signature), str(path)],
+        [gpg_program(gpg), "--batch", "--verify", str(signature), str(path)],
         capture_output=True,
         check=False,
     )
@@ -73,9 +64,9 @@ def verify(path: Path, signature: Path | None = None) -> bool:
 
 
 def sign_release(
-    wheels: Sequence[Path], directory: Path, identity: str | None = None
+    wheels: Sequence[Path], directory: Path, identity: str | None = None, *, gpg: str = "gpg"
 ) -> list[Path]:
     """Sign every wheel and SHA256SUMS; the signatures, SHA256SUMS and its signature."""
-    made = [sign_file(wheel, identity) for wheel in wheels]
+    made = [sign_file(wheel, identity, gpg) for wheel in wheels]
     sums = write_sums(wheels, directory)
-    return [*made, sums, sign_file(sums, identity)]
+    return [*made, sums, sign_file(sums, identity, gpg)]

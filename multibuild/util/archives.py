@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import shutil
 import tarfile
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
+from multibuild._compat import extract_tar
 from multibuild.errors import FatalError
+from multibuild.util import http
 from multibuild.util.files import remove_tree, sha256_file
-from multibuild.util.urls import basename, local_path, redact
+from multibuild.util.urls import basename, hide_userinfo, local_path
 
 
 def download(url: str, target: Path, *, sha256: str | None, error: type[FatalError]) -> str:
@@ -24,11 +24,11 @@ def download(url: str, target: Path, *, sha256: str | None, error: type[FatalErr
         if path is not None:
             shutil.copyfile(path, partial)
         else:
-            with urllib.request.urlopen(url, timeout=120) as response, partial.open("wb") as out:
-                shutil.copyfileobj(response, out)
-    except (OSError, urllib.error.URLError) as problem:
+            partial.unlink(missing_ok=True)
+            http.shared().download(url, partial)
+    except (OSError, http.HttpError) as problem:
         partial.unlink(missing_ok=True)
-        raise error(f"cannot fetch {redact(url)}: {problem}") from None
+        raise error(f"cannot fetch {hide_userinfo(url)}: {problem}") from None
     actual = sha256_file(partial)
     if sha256 and actual != sha256:
         partial.unlink()
@@ -51,7 +51,7 @@ def unpack(archive: Path, dest: Path, *, error: type[FatalError]) -> Path:
                 zf.extractall(dest)
         else:
             with tarfile.open(archive) as tf:
-                tf.extractall(dest, filter="data")
+                extract_tar(tf, dest)
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as problem:
         raise error(f"cannot unpack {archive.name}: {problem}") from None
     entries = list(dest.iterdir())

@@ -1,19 +1,31 @@
-"""Running commands with their output streamed into the build log."""
+"""Running commands with their output streamed to a sink (the build log), and quick queries."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-from multibuild.log import PROGRESS_INTERVAL, Logger
+from typing import Protocol
 
 Command = Sequence[str | Path]
+# A quiet command reports progress this often, so a watcher (or Travis' 10-minute
+# no-output rule) knows it is alive.
+PROGRESS_INTERVAL = 30.0
+
+
+class OutputSink(Protocol):
+    """Where a command's output goes (multibuild.log.Logger is one)."""
+
+    tail: deque[str]
+
+    def output(self, line: str) -> None: ...
+
+    def progress(self, label: str, elapsed: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -27,22 +39,19 @@ def display(command: Command) -> str:
     return shlex.join(str(part) for part in command)
 
 
-def run(
+def stream(
     command: Command,
-    logger: Logger,
+    sink: OutputSink,
     *,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
     label: str | None = None,
-    stdin_devnull: bool = True,
 ) -> Finished:
-    """Run `command`, stream its merged stdout/stderr into the log, show progress while it runs.
-
-    Never raises on a non-zero exit; the caller turns that into the right error.
-    """
+    """Run `command`, stream its merged stdout/stderr into `sink`, report progress while it
+    runs. Never raises on a non-zero exit; the caller turns that into the right error."""
     args = [str(part) for part in command]
-    logger.output(f"+ {display(args)}" + (f"   (in {cwd})" if cwd else ""))
-    logger.tail.clear()
+    sink.output(f"+ {display(args)}" + (f"   (in {cwd})" if cwd else ""))
+    sink.tail.clear()
     start = time.monotonic()
     try:
         process = subprocess.Popen(
@@ -51,21 +60,21 @@ def run(
             env=dict(env) if env is not None else None,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL if stdin_devnull else None,
+            stdin=subprocess.DEVNULL,
             text=True,
             encoding="utf-8",
             errors="replace",
             bufsize=1,
         )
     except FileNotFoundError:
-        logger.output(f"command not found: {args[0]}")
+        sink.output(f"command not found: {args[0]}")
         return Finished(127, f"command not found: {args[0]}", 0.0)
     assert process.stdout is not None
     stdout = process.stdout
 
     def pump() -> None:
         for line in stdout:
-            logger.output(line)
+            sink.output(line)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -75,13 +84,13 @@ def run(
             process.wait(timeout=PROGRESS_INTERVAL)
             break
         except subprocess.TimeoutExpired:
-            logger.progress(name, time.monotonic() - start)
+            sink.progress(name, time.monotonic() - start)
         except KeyboardInterrupt:
             process.terminate()
             process.wait()
             raise
     reader.join()
-    return Finished(process.returncode, "\n".join(logger.tail), time.monotonic() - start)
+    return Finished(process.returncode, "\n".join(sink.tail), time.monotonic() - start)
 
 
 def capture(command: Command, *, env: Mapping[str, str] | None = None) -> str:
@@ -98,10 +107,6 @@ def capture(command: Command, *, env: Mapping[str, str] | None = None) -> str:
     except (OSError, subprocess.TimeoutExpired):
         return ""
     return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def base_environment() -> dict[str, str]:
-    return dict(os.environ)
 
 
 def excerpt(output: str, lines: int = 15) -> str:

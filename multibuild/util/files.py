@@ -1,10 +1,9 @@
-"""Small file helpers: hashing, atomic replacement, an inter-process lock."""
+"""Small file helpers: hashing, atomic copies, an inter-process lock."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import sys
 from collections.abc import Iterator
@@ -26,17 +25,6 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
-
-
-def replace_tree(staging: Path, final: Path) -> None:
-    """Move a fully written directory into place in one rename (no half-written `final`)."""
-    if final.exists():
-        old = final.with_name(final.name + f".old-{os.getpid()}")
-        final.rename(old)
-        staging.rename(final)
-        remove_tree(old)
-    else:
-        staging.rename(final)
 
 
 @contextlib.contextmanager

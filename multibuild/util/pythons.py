@@ -1,4 +1,5 @@
-"""Finding a CPython interpreter of a given X.Y version on this machine."""
+"""CPython versions as the matrix names them (`3.11`, `3.13t` for a free-threaded build), and
+finding such an interpreter on this machine."""
 
 from __future__ import annotations
 
@@ -7,43 +8,87 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from multibuild.errors import ConfigurationError
 
-VERSION_RE = re.compile(r"^3\.\d+$")
+_VERSION = re.compile(r"^3\.(\d{1,2})(t?)$")
 
 
-def check_version_string(version: str) -> str:
-    if not VERSION_RE.match(version):
-        raise ConfigurationError(f"--python takes X.Y (like 3.11), not {version!r}")
-    return version
+@dataclass(frozen=True, order=True)
+class PythonVersion:
+    """`3.12`, or `3.13t`: the free-threaded build, a different ABI (cp313t)."""
+
+    minor: int
+    free_threaded: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> PythonVersion:
+        found = _VERSION.match(text.strip())
+        if not found:
+            raise ConfigurationError(
+                f"{text!r} is not a CPython version as the matrix names them: X.Y, or X.Yt "
+                "for a free-threaded build (3.12, 3.13t)"
+            )
+        return cls(minor=int(found.group(1)), free_threaded=found.group(2) == "t")
+
+    def __str__(self) -> str:
+        return f"3.{self.minor}" + ("t" if self.free_threaded else "")
+
+    @property
+    def number(self) -> str:
+        """X.Y without the t."""
+        return f"3.{self.minor}"
+
+    @property
+    def interpreter(self) -> str:
+        return f"cp3{self.minor}"
+
+    @property
+    def abi(self) -> str:
+        """cibuildwheel's and the wheel tags' name: cp312, cp313t."""
+        return self.interpreter + ("t" if self.free_threaded else "")
+
+    @property
+    def executable(self) -> str:
+        return f"python{self}"
+
+
+def running() -> PythonVersion:
+    """The version of the interpreter running this code."""
+    return PythonVersion(
+        minor=sys.version_info.minor,
+        free_threaded=bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+    )
 
 
 def _version_key(path: Path) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", path.name))
 
 
-def pyenv_candidates(version: str) -> list[Path]:
-    """Interpreters of pyenv's versions directory, newest patch release first."""
+def pyenv_candidates(version: PythonVersion) -> list[Path]:
+    """Interpreters of pyenv's versions directory, newest patch release first (pyenv names
+    free-threaded builds 3.13.1t)."""
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
     if not root.is_dir():
         return []
-    found = [
-        d for d in root.glob(f"{version}.*") if re.fullmatch(rf"{re.escape(version)}\.\d+", d.name)
-    ]
-    return [d / "bin" / f"python{version}" for d in sorted(found, key=_version_key, reverse=True)]
+    suffix = "t" if version.free_threaded else ""
+    pattern = re.compile(rf"{re.escape(version.number)}\.\d+{suffix}")
+    found = [d for d in root.glob(f"{version.number}.*") if pattern.fullmatch(d.name)]
+    return [d / "bin" / version.executable for d in sorted(found, key=_version_key, reverse=True)]
 
 
-def interpreter_version(python: Path) -> str | None:
+def interpreter_version(python: Path) -> PythonVersion | None:
     try:
         out = subprocess.run(
             [
                 str(python),
                 "-c",
-                "import sys; print('%d.%d' % sys.version_info[:2], "
-                "getattr(sys, '_is_gil_enabled', lambda: True)())",
+                "import sys, sysconfig; print(sys.version_info[0], sys.version_info[1], "
+                "bool(sysconfig.get_config_var('Py_GIL_DISABLED')))",
             ],
             capture_output=True,
             text=True,
@@ -53,33 +98,33 @@ def interpreter_version(python: Path) -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     parts = out.stdout.split()
-    # A free-threaded interpreter builds a different ABI (cp313t); it is not `3.13`.
-    if out.returncode != 0 or len(parts) != 2 or parts[1] != "True":
+    if out.returncode != 0 or len(parts) != 3 or parts[0] != "3":
         return None
-    return parts[0]
+    return PythonVersion(minor=int(parts[1]), free_threaded=parts[2] == "True")
 
 
-def find_python(version: str, candidates: Iterable[Path]) -> Path:
-    check_version_string(version)
+def find_python(version: PythonVersion, candidates: Iterable[Path]) -> Path:
     tried: list[str] = []
-    if "{}.{}".format(*sys.version_info[:2]) == version:
+    if running() == version:
         return Path(sys.executable)
     for candidate in candidates:
         tried.append(str(candidate))
         if candidate.is_file() and interpreter_version(candidate) == version:
             return candidate
-    on_path = shutil.which(f"python{version}")
+    on_path = shutil.which(version.executable)
     if on_path and interpreter_version(Path(on_path)) == version:
         return Path(on_path)
+    kind = "free-threaded CPython" if version.free_threaded else "CPython"
     raise ConfigurationError(
-        f"no CPython {version} found on this machine (looked at: "
-        f"{', '.join(tried) or 'nothing'}, and python{version} on PATH); install it "
-        f"(e.g. `pyenv install {version}`) or leave it out with --python"
+        f"no {kind} {version.number} found on this machine (looked at: "
+        f"{', '.join(tried) or 'nothing'}, and {version.executable} on PATH); install it "
+        f"(e.g. `pyenv install {version.number}{'t' if version.free_threaded else ''}`) or "
+        "leave it out with --python"
     )
 
 
-def is_installed(version: str, candidates: Iterable[Path]) -> bool:
-    """Whether find_python finds a CPython `version` here."""
+def is_installed(version: PythonVersion, candidates: Iterable[Path]) -> bool:
+    """Whether find_python finds `version` here."""
     try:
         find_python(version, candidates)
     except ConfigurationError:

@@ -6,9 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Mapping
 
 from multibuild.errors import SystemDependencyError
-from multibuild.log import Logger
 
 # Debian/Ubuntu package for each tool.
 DEBIAN_PACKAGES = {
@@ -41,15 +41,21 @@ def can_install_with_apt() -> bool:
     )
 
 
-def ensure_tools(tools: list[str] | tuple[str, ...], logger: Logger, *, install: bool) -> None:
+def ensure_tools(
+    tools: list[str] | tuple[str, ...],
+    say: Callable[[str], None],
+    *,
+    install: bool,
+    environ: Mapping[str, str],
+) -> None:
     """Every tool present, or installed with apt-get (when allowed), or one clear error."""
     missing = missing_tools(tools)
     if not missing:
         return
     packages = sorted({DEBIAN_PACKAGES.get(tool, tool) for tool in missing})
     if install and can_install_with_apt():
-        logger.info(f"installing system packages: {' '.join(packages)}")
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        say(f"installing system packages: {' '.join(packages)}")
+        env = {**environ, "DEBIAN_FRONTEND": "noninteractive"}
         for command in (
             ["apt-get", "update", "-qq"],
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],

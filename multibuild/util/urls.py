@@ -1,4 +1,4 @@
-"""URL helpers shared by source and library fetching."""
+"""URL helpers: paths or URLs, names, and URLs fit to show."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import re
 import urllib.parse
 from pathlib import Path
 
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
-def redact(url: str) -> str:
+
+def hide_userinfo(url: str) -> str:
     """The URL with any user:password@ part hidden, for messages and records."""
-    return re.sub(r"(?<=://)[^/@\s]+@", "***@", url)
+    return _USERINFO.sub("***@", url)
 
 
 def local_path(url_or_path: str) -> Path | None:
@@ -17,7 +19,7 @@ def local_path(url_or_path: str) -> Path | None:
     parsed = urllib.parse.urlparse(url_or_path)
     if parsed.scheme == "file":
         return Path(urllib.parse.unquote(parsed.path))
-    if parsed.scheme in ("", "c", "d") or len(parsed.scheme) == 1:  # Windows drive letters
+    if parsed.scheme == "" or len(parsed.scheme) == 1:  # Windows drive letters
         return Path(url_or_path)
     return None
 

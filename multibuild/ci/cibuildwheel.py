@@ -1,0 +1,145 @@
+"""cibuildwheel's configuration, generated from settings.toml, and how the CI jobs run it.
+
+cibuildwheel builds each job in CI (Linux wheels in manylinux containers; macOS and Windows on
+the runner). The hooks are written once, in config.sh: cibuildwheel's before-build runs its
+pre_build (the libraries, built fresh into a fixed prefix), its test-command runs run_tests
+in cibuildwheel's clean test venv, both through scripts/cibw-step; the repair is auditwheel,
+delocate or delvewheel with the prefix on their search paths. `environment` carries the prefix
+variables and settings' [libraries] and [hook_env], so nothing inside the container needs to
+read settings.toml.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+
+from multibuild import platforms
+from multibuild.ci.jobs import Job, jobs
+from multibuild.errors import ConfigurationError
+from multibuild.settings import Settings
+
+CONFIG_FILE = "cibuildwheel.toml"
+STEP = "python {project}/scripts/cibw-step"
+# Fixed paths of the library prefix and cache, per OS (fixed paths keep caches valid).
+PREFIX = {
+    "linux": PurePosixPath("/tmp/multibuild/prefix"),
+    "macos": PurePosixPath("/tmp/multibuild/prefix"),
+    "windows": PurePosixPath("C:/multibuild/prefix"),
+}
+PATHSEP = {"linux": ":", "macos": ":", "windows": ";"}
+# Placeholders only the engine's own pipeline fills (its fixed build dir, job count).
+ENGINE_PLACEHOLDERS = ("{build_dir}", "{work_dir}", "{python}", "{jobs}")
+
+
+def environment(settings: Settings, os_name: str) -> dict[str, str]:
+    """cibuildwheel's `environment` for one OS: prefix variables appended to the runner's own
+    ($VAR), then the hooks' variables from settings.toml."""
+    prefix = PREFIX[os_name]
+    platform = platforms.by_name(os_name)
+    names = ("CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS", "PKG_CONFIG_PATH",
+             "CMAKE_PREFIX_PATH", "PATH", "INCLUDE", "LIB", platform.library_path_var)  # fmt: skip
+    env = {
+        # config.sh relative to the repository ({project}; scripts/cibw-step resolves it)
+        "MB_CONFIG": settings.project.config.relative_to(settings.root).as_posix(),
+        "MB_PREFIX": str(prefix),
+        "MB_CACHE_DIR": str(prefix.parent / "cache"),
+        **platform.prefix_env(prefix, {n: f"${n}" for n in names}, pathsep=PATHSEP[os_name]),
+    }
+    for library, version in sorted(settings.libraries.items()):
+        env[f"{library.upper()}_VERSION"] = version
+    env.update(sorted(settings.hook_env.items()))
+    for name, value in env.items():
+        if '"' in value:
+            raise ConfigurationError(f"{name}: a value for cibuildwheel may not hold a quote")
+    return env
+
+
+def config_settings(settings: Settings) -> list[str]:
+    return [
+        s for s in settings.build.config_settings if not any(p in s for p in ENGINE_PLACEHOLDERS)
+    ]
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)  # TOML's basic strings and arrays read JSON's
+
+
+def render(settings: Settings) -> str:
+    all_jobs = jobs(settings)
+    lines = [
+        "# Generated from settings.toml by `python -m multibuild check-config --write`.",
+        "# cibuildwheel's configuration for the CI jobs: `python -m multibuild ci` runs",
+        "# `cibuildwheel --config-file cibuildwheel.toml --only <job>`. The hooks live in",
+        "# config.sh: before-build runs its pre_build (the libraries, built fresh into",
+        "# MB_PREFIX), test-command its run_tests in cibuildwheel's clean test venv.",
+        "[tool.cibuildwheel]",
+        "# Exactly the jobs of settings.toml's [matrix].",
+        "build = [",
+        *(f"    {_toml(j.id)}," for j in all_jobs),
+        "]",
+        'build-frontend = "build"',
+    ]
+    pairs = dict(s.split("=", 1) for s in config_settings(settings) if "=" in s)
+    if pairs:
+        lines.append(f"config-settings = {_toml(pairs)}")
+    lines += [
+        "build-verbosity = 1",
+        f'before-build = "{STEP} pre_build {{package}}"',
+        f"test-requires = {_toml(list(settings.build.test_requires))}",
+        f'test-command = "{STEP} run_tests {{package}}"',
+    ]
+    for os_name in ("linux", "macos", "windows"):
+        archs = list(getattr(settings.matrix, os_name))
+        if not archs:
+            continue
+        lines += ["", f"[tool.cibuildwheel.{os_name}]", f"archs = {_toml(archs)}"]
+        if os_name == "linux":
+            for arch in archs:
+                lines.append(f"manylinux-{arch}-image = {_toml(settings.ci.manylinux_image)}")
+        repair = platforms.by_name(os_name).cibuildwheel_repair_command(PREFIX[os_name])
+        lines.append(f"repair-wheel-command = {_toml(repair)}")
+        lines.append(f"[tool.cibuildwheel.{os_name}.environment]")
+        lines += [f"{k} = {_toml(v)}" for k, v in environment(settings, os_name).items()]
+    return "\n".join(lines) + "\n"
+
+
+def command(job: Job, package: Path, output_dir: Path, config_file: Path) -> list[str]:
+    """The cibuildwheel command that runs `job` (and only it)."""
+    return [
+        sys.executable, "-m", "cibuildwheel",
+        "--only", job.id,
+        "--config-file", str(config_file),
+        "--output-dir", str(output_dir),
+        str(package),
+    ]  # fmt: skip
+
+
+def clean_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment without CIBW_* variables, which would override the generated config."""
+    return {k: v for k, v in environ.items() if not k.startswith("CIBW_")}
+
+
+def build_identifiers(config_file: Path, platform: str, environ: Mapping[str, str]) -> list[str]:
+    """What cibuildwheel itself selects from `config_file` on `platform` (linux, macos,
+    windows): `cibuildwheel --print-build-identifiers`, which needs no container."""
+    with tempfile.TemporaryDirectory(prefix="mb-cibw-") as tmp:
+        # A package of no requires-python, so only the configuration selects.
+        (Path(tmp) / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
+        done = subprocess.run(
+            [sys.executable, "-m", "cibuildwheel", "--print-build-identifiers",
+             "--platform", platform, "--config-file", str(config_file), tmp],
+            capture_output=True, text=True, check=False, env=clean_environ(environ), cwd=tmp,
+        )  # fmt: skip
+    if done.returncode != 0:
+        raise ConfigurationError(
+            f"cibuildwheel --print-build-identifiers --platform {platform} failed "
+            f"({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}"
+        )
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()]

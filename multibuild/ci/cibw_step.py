@@ -1,0 +1,81 @@
+"""config.sh's hooks inside cibuildwheel: `scripts/cibw-step pre_build PACKAGE_DIR` is
+cibuildwheel's before-build (the libraries, into MB_PREFIX), `scripts/cibw-step run_tests
+PACKAGE_DIR` its test-command (in cibuildwheel's test venv, from outside the source tree).
+
+This runs in whatever Python cibuildwheel gives the step (a manylinux container's CPython with
+nothing installed), so it uses the standard library and the engine's hook module only. The
+hooks' environment is built by multibuild.engine.hooks, as in the engine's own pipeline; the
+prefix variables, library versions and [hook_env] come from cibuildwheel.toml's `environment`,
+generated from settings.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, test_environment
+from multibuild.errors import FatalError, report
+from multibuild.log import Logger
+from multibuild.options import HookContext
+from multibuild.util.pythons import running
+
+HOOKS = ("pre_build", "run_tests")
+ROOT = Path(__file__).resolve().parents[2]  # the repository: cibuildwheel's {project}
+
+
+def step_environment(
+    hook: str, package: Path, environ: Mapping[str, str]
+) -> tuple[dict[str, str], Path]:
+    """The hook's environment, and config.sh."""
+    context = HookContext.from_environ(environ)
+    prefix = context.prefix or ROOT / ".multibuild" / "cibw-prefix"
+    work_dir = prefix.parent
+    config = ROOT / (context.config or "config.sh")  # relative, or absolute
+    variables = HookVariables(
+        prefix=prefix,
+        plat=context.plat or platform.machine(),
+        python_version=str(running()),
+        source=package,
+        config=config,
+        python_exe=Path(sys.executable),
+        cache_dir=context.cache_dir or work_dir / "cache",
+        work_dir=work_dir,
+        jobs=context.jobs,
+        test_level=context.test_level,
+    )
+    env = hook_environment(environ, variables)
+    if hook == "run_tests":
+        # Tests see the installed wheel only, as in the engine's test step.
+        env = test_environment(env, prefix, venv=None, python=Path(sys.executable))
+    return env, config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2 or args[0] not in HOOKS:
+        print(f"usage: cibw-step {{{','.join(HOOKS)}}} PACKAGE_DIR", file=sys.stderr)
+        return 2
+    hook, package = args[0], Path(args[1]).resolve()
+    try:
+        env, config = step_environment(hook, package, os.environ)
+        logger = Logger(verbose=True)
+        if hook == "pre_build":
+            prefix = Path(env["BUILD_PREFIX"])
+            shutil.rmtree(prefix, ignore_errors=True)  # only what this pre_build puts there
+            prefix.mkdir(parents=True)
+            cwd = package
+        else:
+            cwd = Path.cwd()  # cibuildwheel's test directory, outside the source tree
+        run_hook(config, hook, env=env, cwd=cwd, logger=logger)
+    except FatalError as error:
+        return report("cibw-step", error)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Appveyor: the Windows jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from multibuild.ci.configs.base import (
+    ENGINE_PYTHON,
+    Provider,
+    commit_lines,
+    render_template,
+    secure_value,
+)
+from multibuild.ci.jobs import APPVEYOR_IMAGE
+from multibuild.settings import Settings
+
+
+class Appveyor(Provider):
+    path = "appveyor.yml"
+    oses = ("windows",)
+
+    def render(self, settings: Settings) -> str:
+        secure = []
+        for entry in settings.ci.appveyor_secure:
+            name, _, value = entry.partition("=")
+            secure.append(f"    {name}:\n      secure: {secure_value(value)}")
+        return render_template(
+            "appveyor.yml",
+            image=APPVEYOR_IMAGE,
+            commits=commit_lines(settings, "    "),
+            engine_python="C:\\\\Python" + ENGINE_PYTHON.replace(".", "") + "-x64",
+            secure="\n".join(secure),
+            jobs="\n".join(f"    - MB_JOB: {job.id}" for job in self.jobs(settings)),
+        )
+
+    def job_ids(self, data: Any) -> list[str]:
+        return [
+            str(job.get("MB_JOB", "(a job without MB_JOB)"))
+            for job in (data.get("environment") or {}).get("matrix") or []
+        ]
+
+    def commit_values(self, data: Any) -> dict[str, Any]:
+        return dict((data.get("environment") or {}).get("global") or {})

@@ -1,0 +1,74 @@
+"""What every CI provider's config shares: one interface (`Provider`), the header and the
+commit lines each config shows at its top, and rendering a template file."""
+
+from __future__ import annotations
+
+import re
+import string
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+from multibuild.ci.jobs import Job, jobs
+from multibuild.errors import ConfigurationError
+from multibuild.settings import Settings
+
+TEMPLATES = Path(__file__).parent / "templates"
+KEYS = ("BUILD_COMMIT", "DAILY_COMMIT")
+HEADER = """\
+# Generated from settings.toml by `python -m multibuild check-config --write`: change it there
+# and regenerate (scripts/set-build-commit sets the commits in settings.toml and regenerates
+# every CI config).\
+"""
+# The Python that runs the engine on CI runners; cibuildwheel brings each job's own CPython.
+ENGINE_PYTHON = "3.12"
+
+
+class _Template(string.Template):
+    delimiter = "@@"
+
+
+def render_template(name: str, **values: str) -> str:
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    return _Template(text).substitute(header=HEADER, **values)
+
+
+def secure_value(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9+/=_-]+", value):
+        raise ConfigurationError(f"an encrypted value holds characters it cannot: {value[:20]}...")
+    return value
+
+
+def commit_lines(settings: Settings, indent: str, *, travis: bool = False) -> str:
+    build, daily = settings.project.build_commit, settings.project.daily_commit
+    first = f"{indent}# The commit built (scripts/set-build-commit REF).\n"
+    second = f"{indent}# What cron (nightly) builds build (scripts/set-build-commit --daily REF).\n"
+    if travis:
+        return f"{first}{indent}- BUILD_COMMIT={build}\n{second}{indent}- DAILY_COMMIT={daily}"
+    return f'{first}{indent}BUILD_COMMIT: "{build}"\n{second}{indent}DAILY_COMMIT: "{daily}"'
+
+
+class Provider(ABC):
+    """A CI provider's config file: generated from settings.toml, and read back (its jobs and
+    commits) to check it."""
+
+    path: str  # relative to the repository
+    oses: tuple[str, ...]  # the matrix's operating systems this provider runs
+
+    def jobs(self, settings: Settings) -> list[Job]:
+        return [job for job in jobs(settings) if job.os in self.oses]
+
+    @abstractmethod
+    def render(self, settings: Settings) -> str: ...
+
+    @abstractmethod
+    def job_ids(self, data: Any) -> list[str]:
+        """The job ids the parsed config runs."""
+
+    @abstractmethod
+    def commit_values(self, data: Any) -> dict[str, Any]:
+        """Where the parsed config keeps BUILD_COMMIT and DAILY_COMMIT."""
+
+    def line_pattern(self, key: str) -> re.Pattern[str]:
+        """The line that shows `key` (for file:line in messages)."""
+        return re.compile(rf"^\s*{key}:\s*[\"']?(?P<value>[^\"'\s#]*)")

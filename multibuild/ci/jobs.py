@@ -1,0 +1,168 @@
+"""The jobs of the CI matrix: one per cell of settings.toml's [matrix] (a CPython on an OS and
+PLAT), named by its cibuildwheel build identifier (`cp311-manylinux_x86_64`), with the machine
+each CI provider runs it on and whether this machine can run it.
+
+The CI configs, cibuildwheel.toml and `python -m multibuild ci --list` all take their jobs from
+here, so a job has one name everywhere.
+"""
+
+from __future__ import annotations
+
+import platform as host_platform
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from multibuild import platforms
+from multibuild.errors import ConfigurationError
+from multibuild.matrix import Cell, cells
+from multibuild.settings import Settings
+from multibuild.util.pythons import PythonVersion
+
+# What `platform.machine()` says on a machine that runs a PLAT natively.
+_NATIVE = {
+    "x86_64": {"x86_64", "amd64"},
+    "aarch64": {"aarch64", "arm64"},
+    "arm64": {"arm64", "aarch64"},
+    "AMD64": {"amd64", "x86_64"},
+    "x86": {"x86", "i686", "amd64", "x86_64"},
+    "ARM64": {"arm64", "aarch64"},
+    "universal2": {"arm64", "x86_64"},
+}
+_SYSTEMS = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}
+
+# Runners, by (OS, PLAT).
+GITHUB_RUNNERS = {
+    ("linux", "x86_64"): "ubuntu-24.04",
+    ("linux", "aarch64"): "ubuntu-24.04-arm",
+    ("macos", "x86_64"): "macos-13",
+    ("macos", "arm64"): "macos-14",
+    ("macos", "universal2"): "macos-14",
+    ("windows", "AMD64"): "windows-2022",
+    ("windows", "x86"): "windows-2022",
+    ("windows", "ARM64"): "windows-11-arm",
+}
+TRAVIS_OSX_IMAGE = "xcode15.4"  # Intel: arm64 wheels are cross-compiled there
+APPVEYOR_IMAGE = "Visual Studio 2022"
+
+
+@dataclass(frozen=True)
+class Job:
+    cell: Cell
+
+    @property
+    def os(self) -> str:
+        return self.cell.os
+
+    @property
+    def plat(self) -> str:
+        return self.cell.plat
+
+    @property
+    def python(self) -> str:
+        return self.cell.python
+
+    @property
+    def version(self) -> PythonVersion:
+        return self.cell.version
+
+    @property
+    def id(self) -> str:
+        """cibuildwheel's build identifier: cp311-manylinux_x86_64, cp313t-win_amd64."""
+        return self.cell.build_id
+
+    @property
+    def github_runner(self) -> str:
+        return GITHUB_RUNNERS[(self.os, self.plat)]
+
+    def travis_notes(self) -> str | None:
+        if self.os == "macos" and self.plat == "arm64":
+            return (
+                "Travis' macOS images are Intel: cibuildwheel cross-compiles this wheel and "
+                "cannot run its tests there (the GitHub workflow's macos-14 runner does)"
+            )
+        return None
+
+
+def jobs(settings: Settings) -> list[Job]:
+    """Every job of the matrix, in a stable order (OS, PLAT, Python)."""
+    result = []
+    for cell in cells(settings.matrix):
+        if (cell.os, cell.plat) not in GITHUB_RUNNERS:
+            raise ConfigurationError(
+                f"[matrix] {cell.os}: no CI runner known for PLAT {cell.plat!r} "
+                f"(known: {', '.join(p for o, p in GITHUB_RUNNERS if o == cell.os)})"
+            )
+        result.append(Job(cell))
+    return result
+
+
+def find_job(settings: Settings, job_id: str) -> Job:
+    known = jobs(settings)
+    for job in known:
+        if job.id == job_id:
+            return job
+    raise ConfigurationError(
+        f"no job {job_id!r} in the matrix of {settings.path.name}; the jobs are: "
+        + ", ".join(j.id for j in known)
+        + " (`python -m multibuild ci --list`)"
+    )
+
+
+def container_engine() -> str | None:
+    """A container engine that answers (cibuildwheel's Linux builds need one), or None."""
+    for engine in ("docker", "podman"):
+        if shutil.which(engine) is None:
+            continue
+        try:
+            done = subprocess.run([engine, "info"], capture_output=True, check=False, timeout=20)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return engine
+    return None
+
+
+@dataclass(frozen=True)
+class Runnable:
+    ok: bool
+    reason: str
+
+
+def runnable_here(
+    job: Job,
+    builder: str,
+    *,
+    os_name: str | None = None,
+    machine: str | None = None,
+    has_python: Callable[[PythonVersion], bool] | None = None,
+    engine: Callable[[], str | None] = container_engine,
+) -> Runnable:
+    """Whether this machine can run `job` with `builder`, and why not."""
+    os_name = os_name or platforms.current_name()
+    machine = (machine or host_platform.machine()).lower()
+    if job.os != os_name:
+        return Runnable(
+            False,
+            f"needs a {_SYSTEMS[job.os]} machine (this one runs {_SYSTEMS.get(os_name, os_name)})",
+        )
+    if machine not in _NATIVE.get(job.plat, {job.plat.lower()}):
+        article = "an" if job.plat[0] in "aeiouAEIOU" else "a"
+        return Runnable(False, f"needs {article} {job.plat} machine (this one is {machine})")
+    if builder == "cibuildwheel" and job.os == "linux" and engine() is None:
+        return Runnable(
+            False,
+            "cibuildwheel builds Linux wheels in manylinux containers and no container engine "
+            "answers here (docker/podman); `--builder host` runs the same steps on this machine",
+        )
+    if builder == "host" and has_python is not None and not has_python(job.version):
+        kind = "free-threaded CPython" if job.version.free_threaded else "CPython"
+        return Runnable(False, f"{kind} {job.version.number} is not installed here")
+    if builder == "host" and job.os == "linux":
+        return Runnable(
+            True,
+            "on this machine, not in a manylinux container: the wheel is repaired to the "
+            "newest manylinux policy this machine's glibc allows",
+        )
+    return Runnable(True, "on this machine")

@@ -1,0 +1,63 @@
+"""The build matrix against the container, as a table (present or missing, size, sha256); exit
+status 0 only when every wheel of the matrix is there (and no cell has two). When it passes,
+the release is complete: the moment to push the release tag.
+
+    release-status VERSION [-u URL] [--name NAME] [-t TYPE] [--wait DURATION]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from multibuild import matrix
+from multibuild.errors import ConfigurationError
+from multibuild.release.status import release_status, status_rows, table
+from multibuild.settings import PACKAGE_REPOSITORY, settings_from
+from multibuild.util.durations import parse_duration
+
+INCOMPLETE = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("version", metavar="VERSION")
+    parser.add_argument(
+        "-u", "--url", help="container URL (default: the release container of settings.toml)"
+    )
+    parser.add_argument("--name", help="project name (default: settings.toml's)")
+    parser.add_argument("-t", "--type", choices=matrix.TYPES, default="all", dest="kind")
+    parser.add_argument("--wait", metavar="DURATION", help="poll until complete (e.g. 15m)")
+    parser.add_argument("--json", action="store_true", help="the table as JSON")
+    parser.add_argument("--settings", help="settings.toml (default: found)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    config = settings_from(args.settings, fallback=PACKAGE_REPOSITORY)
+    if config is None:
+        raise ConfigurationError("no settings.toml found (the matrix lives there); --settings")
+    name = args.name or config.project.name
+    url = args.url or config.upload.release
+    status = release_status(
+        url=url,
+        name=name,
+        version=args.version,
+        kind=args.kind,
+        cells=matrix.cells(config.matrix),
+        base_dir=config.root,
+        environ=dict(os.environ),
+        wait_s=parse_duration(args.wait) if args.wait else 0.0,
+    )
+    done = status.done
+    rows = status_rows(done, status.entries, name, args.version)
+    if args.json:
+        print(json.dumps({"complete": done.complete, "url": url, "wheels": rows}, indent=2))
+    else:
+        print(f"{name} {args.version} in {url} ({status.listing.kind})")
+        print(table(rows))
+        present = len(done.cells) - len(done.missing)
+        verdict = "COMPLETE" if done.complete else "INCOMPLETE"
+        extra = f", {len(done.conflicts)} with two wheels" if done.conflicts else ""
+        print(f"{verdict}: {present}/{len(done.cells)} wheels of the matrix{extra}")
+    return 0 if done.complete else INCOMPLETE

@@ -1,0 +1,63 @@
+"""Point the builds at a new commit: BUILD_COMMIT (or DAILY_COMMIT, what nightly builds
+build) in settings.toml, then every CI config regenerated from it.
+
+    set-build-commit REF            BUILD_COMMIT = REF
+    set-build-commit --daily REF    DAILY_COMMIT = REF
+    set-build-commit --check        only check that the files agree
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from multibuild.ci import configs
+from multibuild.commands import COMMANDS
+from multibuild.errors import ConfigurationError
+from multibuild.settings import PACKAGE_REPOSITORY, settings_from
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ref", metavar="REF", nargs="?", help="the commit to build")
+    parser.add_argument("--daily", metavar="REF", help="the commit nightly builds build")
+    parser.add_argument("--check", action="store_true", help="only check the files agree")
+    parser.add_argument("--root", type=Path, help="the repository (default: found)")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if not (args.ref or args.daily or args.check):
+        parser.error("give REF, --daily REF or --check")
+
+
+def _root(given: Path | None) -> Path:
+    if given is not None:
+        return given.resolve()
+    found = settings_from(None, fallback=PACKAGE_REPOSITORY)
+    if found is None:
+        raise ConfigurationError("no settings.toml found; --root DIR")
+    return found.root
+
+
+def run(args: argparse.Namespace) -> int:
+    root = _root(args.root)
+    if not args.check:
+        changes = {}
+        if args.ref:
+            changes["BUILD_COMMIT"] = configs.check_ref(args.ref)
+        if args.daily:
+            changes["DAILY_COMMIT"] = configs.check_ref(args.daily)
+        changed = configs.set_commits(root, changes)
+        for path in changed:
+            print(f"updated {path}")
+        if not changed:
+            print("already set; nothing changed")
+    problems = configs.check_configs(root, command_names=COMMANDS, environ=os.environ)
+    if problems:
+        raise ConfigurationError("\n".join(map(str, problems)))
+    commits = configs.read_commits(root)["settings.toml"]
+    print(
+        f"all {len(configs.ALL_FILES)} files agree: BUILD_COMMIT={commits['BUILD_COMMIT']} "
+        f"DAILY_COMMIT={commits['DAILY_COMMIT']}"
+    )
+    return 0

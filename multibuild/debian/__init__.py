@@ -1,0 +1,1 @@
+"""Library sources from Debian source packages (multibuild.debian.source)."""

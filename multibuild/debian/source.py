@@ -1,0 +1,560 @@
+"""Library sources from the distribution's source packages (Debian, Ubuntu), for machines that
+reach only package registries: `apt-get source` through a private apt configuration whose
+deb-src entries are derived from the system's deb entries (the system's lists stay as they
+are), the files checked against the .dsc (sha256 and size), the .dsc's signature checked with
+gpgv against the Debian keyrings when they are installed, and the result placed in a mirror
+directory where `build_library` finds it by file name.
+
+The chain of trust: apt checks the archive's signed Release file and the Sources index, which
+holds the .dsc's checksums; the .dsc (signed by its uploader) holds the checksums of the .orig
+and .debian tarballs, checked here again.
+
+    python -m multibuild.debian.source fetch openblas --version 0.3.21+ds-4 \\
+        --mirror DIR [--orig-sha256 HEX] [--patched] [--require-signature]
+
+prints shell assignments (orig_file=..., orig_sha256=..., patched_file=..., ...) for config.sh.
+`--patched` also unpacks the package with `dpkg-source -x` (Debian's patches applied) and packs
+the tree into DIR as SOURCE_VERSION.patched.tar, byte for byte the same on every run, so a
+library cache keyed on its sha256 hits on the next build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from multibuild.errors import FatalError, LibraryError, SystemDependencyError, report
+from multibuild.options import HookContext
+from multibuild.util.files import remove_tree, sha256_file
+
+APT_ETC = Path("/etc/apt")
+# Keyrings with the keys of Debian uploaders (package debian-keyring); checked in this order.
+DEBIAN_KEYRINGS = (
+    Path("/usr/share/keyrings/debian-keyring.gpg"),
+    Path("/usr/share/keyrings/debian-maintainers.gpg"),
+    Path("/usr/share/keyrings/debian-nonupload.gpg"),
+)
+# The date every file of a repacked tree gets (2000-01-01): same bytes on every run.
+REPACK_MTIME = 946684800
+ORIG = re.compile(r"\.orig(-[A-Za-z0-9][A-Za-z0-9-]*)?\.tar\.[a-z0-9]+$")
+
+
+# -- .dsc files ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DscFile:
+    name: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Dsc:
+    source: str
+    version: str
+    files: tuple[DscFile, ...]
+    signed: bool
+    fields: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def orig_tarballs(self) -> tuple[DscFile, ...]:
+        return tuple(f for f in self.files if ORIG.search(f.name))
+
+    @property
+    def upstream_version(self) -> str:
+        """The version without epoch and Debian revision: 1:0.3.21+ds-4 -> 0.3.21+ds."""
+        version = self.version.split(":", 1)[-1]
+        return version.rsplit("-", 1)[0] if "-" in version else version
+
+
+def _strip_signature(text: str) -> tuple[str, bool]:
+    """The signed text of a clearsigned message (dash-escaping undone), and whether it was."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "-----BEGIN PGP SIGNED MESSAGE-----":
+        return text, False
+    try:
+        start = lines.index("") + 1  # armor headers (Hash: ...) end with a blank line
+        end = lines.index("-----BEGIN PGP SIGNATURE-----")
+    except ValueError:
+        raise LibraryError("malformed clearsigned .dsc (no body or no signature)") from None
+    body = [line[2:] if line.startswith("- ") else line for line in lines[start:end]]
+    return "\n".join(body) + "\n", True
+
+
+def parse_control(text: str) -> dict[str, str]:
+    """One deb822 paragraph: field name -> value (continuation lines joined with newlines)."""
+    fields: dict[str, str] = {}
+    current: str | None = None
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break  # only the first paragraph
+            continue
+        if line.startswith("#"):
+            continue
+        if line[0] in " \t":
+            if current is None:
+                raise LibraryError(f"continuation line before any field: {line!r}")
+            fields[current] += "\n" + line.strip()
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            raise LibraryError(f"not a field: {line!r}")
+        current = name.strip()
+        fields[current] = value.strip()
+    return fields
+
+
+def parse_dsc(text: str) -> Dsc:
+    body, signed = _strip_signature(text)
+    fields = parse_control(body)
+    for required in ("Source", "Version", "Checksums-Sha256"):
+        if required not in fields:
+            raise LibraryError(f".dsc has no {required} field")
+    files = []
+    for line in fields["Checksums-Sha256"].splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{64}", parts[0]) or not parts[1].isdigit():
+            raise LibraryError(f".dsc: bad Checksums-Sha256 line {line!r}")
+        files.append(DscFile(name=parts[2], size=int(parts[1]), sha256=parts[0]))
+    if not files:
+        raise LibraryError(".dsc lists no files")
+    return Dsc(
+        source=fields["Source"],
+        version=fields["Version"],
+        files=tuple(files),
+        signed=signed,
+        fields=fields,
+    )
+
+
+def verify_files(dsc: Dsc, directory: Path) -> None:
+    """Every file the .dsc lists is in `directory` with its size and sha256, or LibraryError."""
+    for listed in dsc.files:
+        path = directory / listed.name
+        if not path.is_file():
+            raise LibraryError(f"{dsc.source} {dsc.version}: {listed.name} is missing")
+        size = path.stat().st_size
+        if size != listed.size:
+            raise LibraryError(
+                f"{listed.name}: size {size} does not match the .dsc ({listed.size})"
+            )
+        actual = sha256_file(path)
+        if actual != listed.sha256:
+            raise LibraryError(
+                f"{listed.name}: sha256 mismatch: the .dsc says {listed.sha256}, got {actual}"
+            )
+
+
+@dataclass(frozen=True)
+class Signature:
+    status: str  # good | unsigned | no-keyring | no-key
+    signer: str = ""
+    detail: str = ""
+
+
+def verify_signature(
+    dsc_path: Path, keyrings: Sequence[Path] = DEBIAN_KEYRINGS, *, required: bool = False
+) -> Signature:
+    """Check the .dsc's signature with gpgv. A bad signature is always an error; a missing
+    keyring or key only when `required`. A signature by a key that has expired since it was
+    made is good (Debian uploads outlive their uploaders' key expiry dates)."""
+    text = dsc_path.read_text(encoding="utf-8", errors="replace")
+    result: Signature
+    if not _strip_signature(text)[1]:
+        result = Signature("unsigned", detail=f"{dsc_path.name} is not signed")
+    else:
+        present = [k for k in keyrings if k.is_file()]
+        gpgv = shutil.which("gpgv")
+        if not present or gpgv is None:
+            result = Signature(
+                "no-keyring",
+                detail="gpgv or the Debian keyrings (package debian-keyring) are not installed",
+            )
+        else:
+            command = [gpgv, "--status-fd", "1"]
+            for keyring in present:
+                command += ["--keyring", str(keyring)]
+            done = subprocess.run(
+                [*command, str(dsc_path)], capture_output=True, text=True, check=False
+            )
+            status = done.stdout
+            if re.search(r"^\[GNUPG:\] BADSIG ", status, flags=re.MULTILINE):
+                raise LibraryError(f"{dsc_path.name}: BAD signature\n{done.stderr.strip()}")
+            valid = re.search(r"^\[GNUPG:\] VALIDSIG (\S+)", status, flags=re.MULTILINE)
+            who = re.search(
+                r"^\[GNUPG:\] (?:GOOD|EXPKEY|REVKEY)SIG \S+ (.*)$", status, flags=re.MULTILINE
+            )
+            if valid and not re.search(r"^\[GNUPG:\] REVKEYSIG", status, flags=re.MULTILINE):
+                signer = who.group(1) if who else valid.group(1)
+                detail = f"key {valid.group(1)}"
+                if "[GNUPG:] EXPKEYSIG" in status:
+                    detail += " (expired since the upload)"
+                result = Signature("good", signer=signer, detail=detail)
+            else:
+                result = Signature(
+                    "no-key", detail=done.stderr.strip().splitlines()[-1] if done.stderr else ""
+                )
+    if required and result.status != "good":
+        raise LibraryError(f"{dsc_path.name}: signature not verified: {result.detail}")
+    return result
+
+
+# -- deb-src entries from the system's deb entries -------------------------------------------------
+
+
+def _deb822_paragraphs(text: str) -> list[list[str]]:
+    paragraphs: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if not line.strip():
+            if paragraphs[-1]:
+                paragraphs.append([])
+            continue
+        if line.lstrip().startswith("#"):
+            continue
+        paragraphs[-1].append(line)
+    return [p for p in paragraphs if p]
+
+
+def deb_src_from_sources(text: str) -> str:
+    """deb822 (.sources) stanzas of type deb, turned into deb-src stanzas; others dropped."""
+    out = []
+    for paragraph in _deb822_paragraphs(text):
+        fields = parse_control("\n".join(paragraph))
+        types = fields.get("Types", "").split()
+        if "deb" not in types or fields.get("Enabled", "yes").lower() == "no":
+            continue
+        fields["Types"] = "deb-src"
+        fields.pop("Architectures", None)  # binary architectures mean nothing for sources
+        lines = []
+        for name, value in fields.items():
+            first, *rest = value.split("\n")
+            lines.append(f"{name}: {first}")
+            lines += [f" {line}" for line in rest]
+        out.append("\n".join(lines))
+    return "\n\n".join(out) + ("\n" if out else "")
+
+
+def deb_src_from_list(text: str) -> str:
+    """One-line (.list) `deb ...` entries turned into `deb-src ...` entries; others dropped."""
+    out = []
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if words and words[0] == "deb":
+            out.append(" ".join(["deb-src", *words[1:]]))
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def derived_entries(apt_etc: Path = APT_ETC) -> dict[str, str]:
+    """File name -> deb-src entries for every system sources file with deb entries."""
+    files: list[Path] = []
+    if (apt_etc / "sources.list").is_file():
+        files.append(apt_etc / "sources.list")
+    parts = apt_etc / "sources.list.d"
+    if parts.is_dir():
+        files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
+    derived = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if path.suffix == ".sources":
+            converted, name = deb_src_from_sources(text), f"{path.stem}-src.sources"
+        else:
+            converted, name = deb_src_from_list(text), f"{path.stem}-src.list"
+        if converted:
+            derived[name] = converted
+    return derived
+
+
+class PrivateApt:
+    """apt-get with its own source list, lists and cache under `root`; the system's apt
+    configuration (proxies, keyrings named by Signed-By) still applies."""
+
+    def __init__(self, root: Path, entries: dict[str, str]) -> None:
+        if not entries:
+            raise LibraryError("no deb entries in the apt sources to derive deb-src entries from")
+        if shutil.which("apt-get") is None:
+            raise SystemDependencyError("fetching a Debian source package needs apt-get")
+        self.root = root
+        parts = root / "sources.list.d"
+        remove_tree(parts)
+        parts.mkdir(parents=True)
+        for name, text in entries.items():
+            (parts / name).write_text(text)
+        for sub in ("lists/partial", "cache/archives/partial"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+
+    def options(self) -> list[str]:
+        options = {
+            "Dir::Etc::SourceList": "/dev/null",
+            "Dir::Etc::SourceParts": str(self.root / "sources.list.d"),
+            "Dir::State::Lists": str(self.root / "lists"),
+            "Dir::Cache": str(self.root / "cache"),
+            "Debug::NoLocking": "1",
+        }
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            options["APT::Sandbox::User"] = "root"  # _apt cannot write our private dirs
+        return [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
+
+    def run(self, args: Sequence[str], cwd: Path | None = None) -> str:
+        command = ["apt-get", "-q", *self.options(), *args]
+        done = subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, check=False, timeout=1800
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+            raise LibraryError(f"`apt-get {' '.join(args)}` failed:\n{tail}")
+        return done.stdout
+
+    def update(self) -> None:
+        self.run(["update"])
+
+    def download_source(self, package: str, version: str | None, dest: Path) -> None:
+        spec = f"{package}={version}" if version else package
+        self.run(["source", "--download-only", spec], cwd=dest)
+
+
+# -- fetching and placing --------------------------------------------------------------------------
+
+
+def _find_dsc(directory: Path, package: str, version: str | None) -> Path | None:
+    if version:
+        path = directory / f"{package}_{version.split(':', 1)[-1]}.dsc"
+        return path if path.is_file() else None
+    found = sorted(directory.glob(f"{package}_*.dsc"), key=lambda p: p.stat().st_mtime)
+    return found[-1] if found else None
+
+
+def fetch_source_package(
+    package: str,
+    version: str | None,
+    downloads: Path,
+    apt_root: Path,
+    *,
+    apt_etc: Path = APT_ETC,
+) -> Path:
+    """The .dsc of `package` (=version) in `downloads`, with its files, all verified. A pinned
+    version already there and intact is used without asking apt."""
+    downloads.mkdir(parents=True, exist_ok=True)
+    if version:
+        dsc_path = _find_dsc(downloads, package, version)
+        if dsc_path is not None:
+            try:
+                verify_files(parse_dsc(dsc_path.read_text(encoding="utf-8")), downloads)
+                return dsc_path
+            except LibraryError:
+                pass  # fetch again
+    apt = PrivateApt(apt_root, derived_entries(apt_etc))
+    apt.update()
+    apt.download_source(package, version, downloads)
+    dsc_path = _find_dsc(downloads, package, version)
+    if dsc_path is None:
+        raise LibraryError(f"apt-get source {package} left no .dsc in {downloads}")
+    verify_files(parse_dsc(dsc_path.read_text(encoding="utf-8")), downloads)
+    return dsc_path
+
+
+def _normalized(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = REPACK_MTIME
+    if info.isdir():
+        info.mode = 0o755
+    elif info.isfile():
+        info.mode = 0o755 if info.mode & 0o111 else 0o644
+    return info
+
+
+def deterministic_tar(tree: Path, out: Path, arcname: str) -> str:
+    """Pack `tree` as `arcname/...` into an uncompressed tar that depends only on the files'
+    paths, contents and executable bits; returns its sha256."""
+    partial = out.with_name(f".{out.name}.part-{os.getpid()}")
+    with tarfile.open(partial, "w", format=tarfile.GNU_FORMAT) as tar:
+        paths = [tree, *sorted(tree.rglob("*"), key=lambda p: p.relative_to(tree).as_posix())]
+        for path in paths:
+            rel = path.relative_to(tree).as_posix()
+            name = arcname if rel == "." else f"{arcname}/{rel}"
+            info = _normalized(tar.gettarinfo(str(path), arcname=name))
+            if info.isfile():
+                with path.open("rb") as handle:
+                    tar.addfile(info, handle)
+            elif info.isdir() or info.issym():
+                tar.addfile(info)
+    partial.replace(out)
+    return sha256_file(out)
+
+
+def unpack_patched(dsc_path: Path, dest: Path) -> Path:
+    """`dpkg-source -x` (checksums checked, Debian's patches applied) into dest/tree."""
+    if shutil.which("dpkg-source") is None:
+        raise SystemDependencyError("a patched Debian source tree needs dpkg-source (dpkg-dev)")
+    remove_tree(dest)
+    dest.mkdir(parents=True)
+    tree = dest / "tree"
+    done = subprocess.run(
+        ["dpkg-source", "--no-check", "-x", str(dsc_path), str(tree)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise LibraryError(f"dpkg-source -x {dsc_path.name} failed:\n{done.stderr.strip()}")
+    remove_tree(tree / ".pc")  # quilt's bookkeeping, not source
+    return tree
+
+
+@dataclass(frozen=True)
+class Placed:
+    dsc: Dsc
+    signature: Signature
+    orig: Path
+    orig_sha256: str
+    patched: Path | None = None
+    patched_sha256: str | None = None
+
+    def assignments(self) -> dict[str, str]:
+        values = {
+            "source": self.dsc.source,
+            "version": self.dsc.version,
+            "upstream_version": self.dsc.upstream_version,
+            "orig_file": str(self.orig),
+            "orig_sha256": self.orig_sha256,
+            "signature": self.signature.status,
+            "signer": self.signature.signer,
+        }
+        if self.patched is not None and self.patched_sha256 is not None:
+            values["patched_file"] = str(self.patched)
+            values["patched_sha256"] = self.patched_sha256
+        return values
+
+
+def place_in_mirror(
+    dsc_path: Path,
+    mirror: Path,
+    *,
+    orig_sha256: str | None = None,
+    patched: bool = False,
+    require_signature: bool = False,
+    keyrings: Sequence[Path] = DEBIAN_KEYRINGS,
+) -> Placed:
+    """Verify a downloaded source package and put its .orig tarball (and, if asked, the
+    patched tree as a deterministic tar) into `mirror`, by file name."""
+    dsc = parse_dsc(dsc_path.read_text(encoding="utf-8"))
+    verify_files(dsc, dsc_path.parent)
+    signature = verify_signature(dsc_path, keyrings, required=require_signature)
+    origs = dsc.orig_tarballs
+    main = [f for f in origs if re.search(r"\.orig\.tar\.", f.name)]
+    if len(main) != 1:
+        raise LibraryError(f"{dsc_path.name}: expected one .orig tarball, found {len(main)}")
+    orig = main[0]
+    if orig_sha256 is not None and orig.sha256 != orig_sha256.lower():
+        raise LibraryError(
+            f"{orig.name}: the .dsc's sha256 {orig.sha256} is not the pinned {orig_sha256}"
+        )
+    mirror.mkdir(parents=True, exist_ok=True)
+    target = mirror / orig.name
+    if not (target.is_file() and sha256_file(target) == orig.sha256):
+        shutil.copyfile(dsc_path.parent / orig.name, target)
+    placed = Placed(dsc=dsc, signature=signature, orig=target, orig_sha256=orig.sha256)
+    if not patched:
+        return placed
+    name = f"{dsc.source}-{dsc.version.split(':', 1)[-1]}.patched.tar"
+    out = mirror / name
+    with tempfile.TemporaryDirectory(prefix="mb-dsrc-", dir=mirror) as tmp:
+        tree = unpack_patched(dsc_path, Path(tmp) / "x")
+        digest = deterministic_tar(tree, out, f"{dsc.source}-{dsc.upstream_version}")
+    return Placed(
+        dsc=dsc,
+        signature=signature,
+        orig=target,
+        orig_sha256=orig.sha256,
+        patched=out,
+        patched_sha256=digest,
+    )
+
+
+# -- command line ----------------------------------------------------------------------------------
+
+
+def _print(values: dict[str, str], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(values, indent=1))
+    else:
+        for key, value in values.items():
+            print(f"{key}={shlex.quote(value)}")
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m multibuild.debian.source")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch = sub.add_parser("fetch", help="apt-get source a package, verify it, fill a mirror")
+    fetch.add_argument("package")
+    fetch.add_argument("--version", help="the Debian version to fetch (default: the newest)")
+    fetch.add_argument("--mirror", required=True, type=Path, help="where the tarballs go")
+    fetch.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="downloads and the private apt state (default: $MB_CACHE_DIR/debian-source)",
+    )
+    fetch.add_argument("--orig-sha256", help="the pinned sha256 of the .orig tarball")
+    fetch.add_argument(
+        "--patched", action="store_true", help="also pack the tree with Debian's patches applied"
+    )
+    fetch.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="fail unless the .dsc's signature verifies against the Debian keyrings",
+    )
+    fetch.add_argument("--json", action="store_true", help="print JSON instead of shell lines")
+    verify = sub.add_parser("verify", help="check a .dsc and the files beside it")
+    verify.add_argument("dsc", type=Path)
+    ns = parser.parse_args(list(argv) if argv is not None else None)
+    try:
+        if ns.command == "verify":
+            dsc = parse_dsc(ns.dsc.read_text(encoding="utf-8"))
+            verify_files(dsc, ns.dsc.parent)
+            signature = verify_signature(ns.dsc)
+            _print(
+                {"source": dsc.source, "version": dsc.version, "signature": signature.status},
+                as_json=False,
+            )
+            return 0
+        cache = ns.cache_dir or (
+            (HookContext.from_environ(os.environ).cache_dir or Path()) / "debian-source"
+        )
+        dsc_path = fetch_source_package(ns.package, ns.version, cache / "downloads", cache / "apt")
+        placed = place_in_mirror(
+            dsc_path,
+            ns.mirror,
+            orig_sha256=ns.orig_sha256,
+            patched=ns.patched,
+            require_signature=ns.require_signature,
+        )
+    except FatalError as error:
+        return report("debian_source", error)
+    signature = placed.signature
+    about = ", ".join(part for part in (signature.signer, signature.detail) if part)
+    print(
+        f"debian_source: {placed.dsc.source} {placed.dsc.version}: files match the .dsc; "
+        f"signature: {signature.status}" + (f" ({about})" if about else ""),
+        file=sys.stderr,
+    )
+    _print(placed.assignments(), ns.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""config.sh's hooks (pre_build, run_tests), multibuild-style bash functions: the one place
+that says what a hook's environment holds, and running a hook.
+
+Both routes use this: the engine's pipeline on this machine, and cibuildwheel's before-build
+and test-command in CI (multibuild.ci.cibw_step), so a hook sees the same variables wherever
+it runs. This module and what it imports need only the standard library: in CI it runs under
+whatever CPython the build container has.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+
+from multibuild.errors import HookError, TestFailure
+from multibuild.log import Logger
+from multibuild.util.cmd import Finished, excerpt, stream
+
+SHELL_DIR = Path(__file__).parent / "shell"
+# The directory holding the multibuild package that runs the build: the hooks' helpers
+# (build_library, ...) run this same engine, whatever else the hook's Python has installed.
+ENGINE_ROOT = Path(__file__).resolve().parents[2]
+RUN_HOOK = SHELL_DIR / "run_hook.sh"
+# Variables a test run never gets: they would let the wheel find the build prefix or change
+# what Python imports.
+NOT_FOR_TESTS = ("PYTHONPATH", "PYTHONHOME", "LD_PRELOAD", "PIP_REQUIRE_VIRTUALENV")
+LOADER_PATHS = ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH", "DYLD_FALLBACK_LIBRARY_PATH")
+
+
+@dataclass(frozen=True, kw_only=True)
+class HookVariables:
+    """What every hook is told (README.rst, "Hooks")."""
+
+    prefix: Path
+    plat: str
+    python_version: str
+    source: Path
+    config: Path
+    python_exe: Path
+    cache_dir: Path
+    work_dir: Path
+    jobs: int
+    test_level: str
+    mirrors: Sequence[Path] = ()
+
+    def as_environ(self) -> dict[str, str]:
+        return {
+            # multibuild's names
+            "BUILD_PREFIX": str(self.prefix),
+            "PLAT": self.plat,
+            "MB_PYTHON_VERSION": self.python_version,
+            "REPO_DIR": str(self.source),
+            # ours
+            "CONFIG_DIR": str(self.config.parent),
+            "MB_PYTHON": sys.executable,
+            "MB_CACHE_DIR": str(self.cache_dir),
+            "MB_MIRROR_DIRS": os.pathsep.join(str(m) for m in self.mirrors),
+            "MB_JOBS": str(self.jobs),
+            "MB_WORK_DIR": str(self.work_dir),
+            "MB_TEST_LEVEL": self.test_level,
+            "MB_SHELL_DIR": str(SHELL_DIR),
+            "MB_ENGINE_ROOT": str(ENGINE_ROOT),
+            "PYTHON_EXE": str(self.python_exe),
+        }
+
+
+def hook_environment(
+    base: Mapping[str, str],
+    variables: HookVariables,
+    *,
+    prefix_env: Mapping[str, str] | None = None,
+    settings_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A hook's environment: `base`, the prefix variables (CPPFLAGS, PKG_CONFIG_PATH, ...;
+    in CI cibuildwheel's `environment` has set them already), the settings' variables
+    ([libraries] as NAME_VERSION, [hook_env]; the environment wins), the hook variables, and
+    the Python the hook is for first on PATH."""
+    env = dict(base)
+    env.update(prefix_env or {})
+    for name, value in (settings_env or {}).items():
+        env.setdefault(name, value)
+    env.update(variables.as_environ())
+    env["PATH"] = os.pathsep.join(filter(None, [str(variables.python_exe.parent), env.get("PATH")]))
+    return env
+
+
+def settings_variables(
+    library_versions: Sequence[tuple[str, str]], hook_env: Sequence[tuple[str, str]]
+) -> dict[str, str]:
+    """settings.toml's [libraries] as NAME_VERSION, and its [hook_env] as they are."""
+    env = {f"{name.upper()}_VERSION": version for name, version in library_versions}
+    env.update(hook_env)
+    return env
+
+
+def test_environment(
+    environ: Mapping[str, str], prefix: PurePath, *, venv: Path | None, python: Path
+) -> dict[str, str]:
+    """run_tests' environment: `environ` minus anything that would let the wheel find the
+    build prefix, with the test venv's python first on PATH."""
+    env = {k: v for k, v in environ.items() if k not in NOT_FOR_TESTS}
+    prefix_text = str(prefix)
+    for name in (*LOADER_PATHS, "PATH"):
+        if name in env:
+            kept = [p for p in env[name].split(os.pathsep) if p and not p.startswith(prefix_text)]
+            if kept:
+                env[name] = os.pathsep.join(kept)
+            else:
+                del env[name]
+    env["PATH"] = os.pathsep.join(filter(None, [str(python.parent), env.get("PATH")]))
+    if venv is not None:
+        env["VIRTUAL_ENV"] = str(venv)
+    env["PYTHON_EXE"] = str(python)
+    return env
+
+
+def run_hook(
+    config: Path, hook: str, *, env: Mapping[str, str], cwd: Path, logger: Logger
+) -> Finished:
+    """Run HOOK; raise HookError if config.sh is broken or lacks it, or if a hook other than
+    run_tests fails (a failing run_tests is a TestFailure)."""
+    if not config.is_file():
+        raise HookError(f"config file {config} does not exist")
+    with tempfile.TemporaryDirectory(prefix="mb-hook-") as tmp:
+        state_file = Path(tmp) / "state"
+        done = stream(
+            ["bash", RUN_HOOK, config, hook],
+            logger,
+            cwd=cwd,
+            label=hook,
+            env={**env, "MB_HOOK_STATE": str(state_file)},
+        )
+        state = state_file.read_text().strip() if state_file.exists() else "syntax"
+    if done.returncode == 0:
+        return done
+    tail = excerpt(done.tail, 15)
+    match state:
+        case "syntax":
+            raise HookError(f"{config} has a syntax error (bash -n failed):\n{tail}")
+        case "loading":
+            raise HookError(
+                f"{config} failed while loading (exit status {done.returncode}):\n{tail}"
+            )
+        case "missing":
+            raise HookError(f"{config} does not define the hook {hook}() (a bash function)")
+    if hook == "run_tests":
+        raise TestFailure(
+            f"run_tests failed with exit status {done.returncode}:\n{tail}", output=done.tail
+        )
+    raise HookError(f"hook {hook} failed with exit status {done.returncode}:\n{tail}")

@@ -1,0 +1,253 @@
+"""The build record: written as JSON beside the wheels (`<build-id>.json`, schema 1) whatever
+the outcome, and read back, typed, by everything that shows or uses records (the upload's
+pages and retention, the release tools). Reading never trusts the file: a record from a
+container may be old, partial or hostile, and whatever it lacks reads as empty."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import parse_wheel_filename
+
+from multibuild.log import format_duration
+from multibuild.util.files import sha256_file
+
+SCHEMA = 1
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _number(data: dict[str, Any], key: str) -> float:
+    value = data.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return 0.0
+
+
+def _dict(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = data.get(key)
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+@dataclass(kw_only=True)
+class WheelInfo:
+    name: str
+    size: int
+    sha256: str
+    platform_tag: str
+
+    @classmethod
+    def of(cls, wheel: Path) -> WheelInfo:
+        tags = sorted({tag.platform for tag in parse_wheel_filename(wheel.name)[3]})
+        return cls(
+            name=wheel.name,
+            size=wheel.stat().st_size,
+            sha256=sha256_file(wheel),
+            platform_tag=".".join(tags),
+        )
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WheelInfo:
+        return cls(
+            name=_str(data, "name"),
+            size=int(_number(data, "size")),
+            sha256=_str(data, "sha256").lower(),
+            platform_tag=_str(data, "platform_tag"),
+        )
+
+
+@dataclass(kw_only=True)
+class PythonBuild:
+    python: str
+    status: str = "running"
+    duration_s: float = 0.0
+    steps: dict[str, float] = field(default_factory=dict)
+    libraries: list[dict[str, Any]] = field(default_factory=list)
+    wheels: list[WheelInfo] = field(default_factory=list)
+    repair: dict[str, Any] = field(default_factory=dict)
+    tests: dict[str, Any] = field(default_factory=dict)
+    ccache: dict[str, float] | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PythonBuild:
+        return cls(
+            python=_str(data, "python"),
+            status=_str(data, "status"),
+            duration_s=_number(data, "duration_s"),
+            steps={
+                k: float(v) for k, v in _dict(data, "steps").items() if isinstance(v, (int, float))
+            },
+            libraries=_dicts(data, "libraries"),
+            wheels=[WheelInfo.from_json(w) for w in _dicts(data, "wheels")],
+            repair=_dict(data, "repair"),
+            tests=_dict(data, "tests"),
+            error=_str(data, "error") or None,
+        )
+
+
+@dataclass(kw_only=True)
+class BuildRecord:
+    project: str
+    platform: str
+    plat: str
+    started: str = field(default_factory=utc_now)
+    stamp: str = field(default_factory=stamp)
+    version: str | None = None
+    status: str = "running"
+    finished: str | None = None
+    duration_s: float = 0.0
+    source: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    tools: dict[str, str] = field(default_factory=dict)
+    builds: list[PythonBuild] = field(default_factory=list)
+    error: str | None = None
+    exit_code: int = 0
+    # Where the upload came from (multibuild.ci.providers), added when it is uploaded.
+    ci: dict[str, Any] = field(default_factory=dict)
+    # The id a record read back carries (a record written here computes its own).
+    recorded_id: str = field(default="", repr=False)
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+
+    @property
+    def build_id(self) -> str:
+        if self.recorded_id:
+            return self.recorded_id
+        parts = [
+            self.project,
+            self.version or "unknown",
+            f"{self.platform}_{self.plat}",
+            self.stamp,
+        ]
+        return "-".join(p.replace("-", "_") for p in parts)
+
+    @property
+    def log_name(self) -> str:
+        return f"{self.build_id}.log"
+
+    def finish(self, status: str) -> None:
+        self.status = status
+        self.finished = utc_now()
+        self.duration_s = round(time.monotonic() - self._t0, 3)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for private in ("_t0", "stamp", "recorded_id"):
+            data.pop(private)
+        if not data["ci"]:
+            data.pop("ci")
+        return {"schema": SCHEMA, "build_id": self.build_id, **data, "log": self.log_name}
+
+    @classmethod
+    def from_json(cls, data: Any) -> BuildRecord | None:
+        """A record read back; None when `data` is not a schema-1 build record."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            return None
+        build_id = _str(data, "build_id")
+        if not build_id:
+            return None
+        return cls(
+            project=_str(data, "project"),
+            platform=_str(data, "platform"),
+            plat=_str(data, "plat"),
+            started=_str(data, "started"),
+            version=_str(data, "version") or None,
+            status=_str(data, "status"),
+            finished=_str(data, "finished") or None,
+            duration_s=_number(data, "duration_s"),
+            source={k: str(v) for k, v in _dict(data, "source").items()},
+            settings=_dict(data, "settings"),
+            tools={k: str(v) for k, v in _dict(data, "tools").items()},
+            builds=[PythonBuild.from_json(b) for b in _dicts(data, "builds")],
+            error=_str(data, "error") or None,
+            exit_code=int(_number(data, "exit_code")),
+            ci=_dict(data, "ci"),
+            recorded_id=build_id,
+        )
+
+    def started_at(self) -> datetime:
+        try:
+            value = datetime.fromisoformat(self.started.replace("Z", "+00:00"))
+        except ValueError:
+            return datetime.min.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+    def write(self, wheelhouse: Path) -> Path:
+        wheelhouse.mkdir(parents=True, exist_ok=True)
+        path = wheelhouse / f"{self.build_id}.json"
+        tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
+
+    def summary(self) -> str:
+        lines = [
+            "",
+            "=" * 72,
+            f"{self.project} {self.version or '?'}: {self.status.upper()} "
+            f"in {format_duration(self.duration_s)}",
+        ]
+        src = self.source
+        if src.get("kind") == "git":
+            lines.append(f"source   {src['url']} @ {src['ref']} = {src['commit'][:12]}")
+        elif src:
+            lines.append(f"source   {src.get('path')} sha256 {src.get('sha256', '')[:16]}…")
+        for build in self.builds:
+            steps = "  ".join(f"{k} {format_duration(v)}" for k, v in build.steps.items())
+            lines.append(f"python {build.python}: {build.status}  ({steps})")
+            for lib in build.libraries:
+                how = "cached" if lib.get("cached") else "built"
+                lines.append(
+                    f"    library {lib['name']} {lib['version']}: {how} {lib['seconds']:.2f}s"
+                )
+            for wheel in build.wheels:
+                lines.append(
+                    f"    {wheel.name}  {wheel.size / 1e6:.2f} MB  sha256 {wheel.sha256[:16]}…"
+                )
+            if build.repair.get("grafted"):
+                grafted = ", ".join(Path(g).name for g in build.repair["grafted"])
+                lines.append(f"    grafted: {grafted}")
+            if build.repair.get("policy"):
+                lines.append(f"    policy: {build.repair['policy']}")
+            if build.ccache:
+                lines.append(
+                    f"    ccache: {build.ccache['hits']:.0f} hits, "
+                    f"{build.ccache['misses']:.0f} misses ({build.ccache['hit_rate']:.0%})"
+                )
+            if build.tests.get("counts"):
+                counts = ", ".join(f"{n} {k}" for k, n in build.tests["counts"].items())
+                lines.append(f"    tests: {counts}")
+        if self.error:
+            lines.append(f"error: {self.error.splitlines()[0]}")
+        lines.append("=" * 72)
+        return "\n".join(lines)
+
+
+def read_record_file(path: Path) -> BuildRecord | None:
+    """The record in a file, or None when it is not one."""
+    try:
+        return BuildRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,27 @@
+# Helpers for config.sh hooks, loaded before config.sh by multibuild. Documented in README.rst.
+#
+#   build_library NAME VERSION URL SHA256 SYSTEM [ARGS...]
+#       Fetch a source tarball (from $MB_MIRROR_DIRS first, then URL; sha256 checked), build it
+#       with SYSTEM (configure | cmake | meson | make) into $BUILD_PREFIX, cached.
+#   require_tool TOOL...
+#       Fail with one clear message if a command-line tool is missing.
+
+# The helpers run the engine that runs this hook (MB_ENGINE_ROOT), not another installed one.
+mb_engine() {
+    PYTHONPATH="$MB_ENGINE_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$MB_PYTHON" -m "$@"
+}
+
+build_library() {
+    mb_engine multibuild.engine.libraries "$@"
+}
+
+require_tool() {
+    local tool missing=()
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "multibuild: this build needs ${missing[*]} (not found on PATH)" >&2
+        return 4
+    fi
+}

@@ -1,0 +1,205 @@
+"""The project's source, from git (URL, local path or mirror) or from an sdist."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.utils import canonicalize_name, parse_sdist_filename
+from packaging.version import InvalidVersion, Version
+
+from multibuild.errors import SourceError
+from multibuild.log import Logger
+from multibuild.options import GitSource, SdistSource
+from multibuild.util import http
+from multibuild.util.archives import download, unpack
+from multibuild.util.cmd import excerpt, stream
+from multibuild.util.files import remove_tree, sha256_file
+from multibuild.util.http import HttpError
+from multibuild.util.index import configured_indexes, project_files
+from multibuild.util.urls import hide_userinfo, local_path
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedSource:
+    path: Path
+    record: dict[str, str]  # what the build record says about the source
+
+
+# -- git ---------------------------------------------------------------------------------------
+
+
+def _git_env(environ: Mapping[str, str]) -> dict[str, str]:
+    return {**environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
+
+
+def _git(
+    args: list[str], cwd: Path | None, environ: Mapping[str, str]
+) -> subprocess.CompletedProcess[str]:
+    env = _git_env(environ)
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def _resolve(repo: Path, ref: str, environ: Mapping[str, str]) -> str | None:
+    for candidate in (f"refs/tags/{ref}", f"refs/remotes/origin/{ref}", ref):
+        done = _git(["rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"], repo, environ)
+        if done.returncode == 0:
+            return done.stdout.strip()
+    return None
+
+
+def prepare_git(
+    source: GitSource, dest: Path, logger: Logger, environ: Mapping[str, str]
+) -> PreparedSource:
+    """Clone (or update a previous clone) and check out `ref` with submodules, clean."""
+    shown = hide_userinfo(source.url)
+    env = _git_env(environ)
+    path = local_path(source.url)
+    url = str(path.resolve()) if path is not None else source.url
+    if path is not None and not path.exists():
+        raise SourceError(f"cannot clone {shown}: no such directory")
+    same_remote = (dest / ".git").exists() and _git(
+        ["config", "--get", "remote.origin.url"], dest, environ
+    ).stdout.strip() == url
+    if not same_remote:
+        remove_tree(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        done = stream(
+            ["git", "clone", "--no-checkout", url, dest],
+            logger,
+            label="git clone",
+            env=env,
+        )
+        if done.returncode != 0:
+            remove_tree(dest)
+            raise SourceError(f"cannot clone {shown}:\n{excerpt(done.tail, 5)}")
+    else:
+        done = stream(
+            [
+                "git",
+                "fetch",
+                "--force",
+                "--tags",
+                "--prune",
+                "origin",
+                "+refs/heads/*:refs/remotes/origin/*",
+            ],
+            logger,
+            cwd=dest,
+            label="git fetch",
+            env=env,
+        )
+        if done.returncode != 0:
+            raise SourceError(f"cannot fetch from {shown}:\n{excerpt(done.tail, 5)}")
+    commit = _resolve(dest, source.ref, environ)
+    if commit is None:
+        # A commit hash that no branch or tag reaches can still be fetched by name.
+        fetched = _git(["fetch", "--quiet", "origin", source.ref], dest, environ)
+        commit = _resolve(dest, "FETCH_HEAD", environ) if fetched.returncode == 0 else None
+        if commit is None:
+            raise SourceError(f"{source.ref!r} is not a branch, tag or commit of {shown}")
+    for args in (
+        ["checkout", "--quiet", "--force", "--detach", commit],
+        ["clean", "-fxdq"],
+        ["submodule", "sync", "--recursive"],
+        # Submodules of a local clone or mirror are often local paths too, which git refuses
+        # by default since 2.38.1; the user chose this source, so allow the file protocol.
+        [
+            *(["-c", "protocol.file.allow=always"] if path is not None else []),
+            "submodule",
+            "update",
+            "--init",
+            "--recursive",
+            "--force",
+        ],
+        ["submodule", "foreach", "--recursive", "--quiet", "git clean -fxdq"],
+    ):
+        done = stream(["git", *args], logger, cwd=dest, label="git", env=env)
+        if done.returncode != 0:
+            raise SourceError(
+                f"`git {' '.join(args)}` failed in the clone of {shown}:\n{excerpt(done.tail, 5)}"
+            )
+    logger.info(f"source: {shown} at {source.ref} = {commit}")
+    return PreparedSource(
+        path=dest,
+        record={"kind": "git", "url": shown, "ref": source.ref, "commit": commit},
+    )
+
+
+# -- sdist -------------------------------------------------------------------------------------
+
+
+def prepare_sdist(
+    source: SdistSource, work_dir: Path, logger: Logger, environ: Mapping[str, str]
+) -> PreparedSource:
+    downloads = work_dir / "sdists"
+    downloads.mkdir(parents=True, exist_ok=True)
+    if "==" in source.spec and not Path(source.spec).exists():
+        name, _, version = source.spec.partition("==")
+        archive, sha256 = fetch_sdist(name.strip(), version.strip(), downloads, logger, environ)
+    else:
+        archive = Path(source.spec).resolve()
+        if not archive.is_file():
+            raise SourceError(f"no sdist at {source.spec}")
+        sha256 = sha256_file(archive)
+    tree = unpack_sdist(archive, work_dir / "src-sdist")
+    logger.info(f"source: {archive.name} sha256={sha256}")
+    return PreparedSource(
+        path=tree,
+        record={"kind": "sdist", "path": archive.name, "sha256": sha256},
+    )
+
+
+def unpack_sdist(archive: Path, dest: Path) -> Path:
+    tree = unpack(archive, dest, error=SourceError)
+    if tree == dest:
+        raise SourceError(f"{archive.name} does not hold one top-level directory")
+    return tree
+
+
+def fetch_sdist(
+    name: str, version: str, dest: Path, logger: Logger, environ: Mapping[str, str]
+) -> tuple[Path, str]:
+    """Download NAME==VERSION's sdist file itself (no build, unlike `pip download`) from the
+    indexes pip is configured with, checked against the sha256 the index gives."""
+    try:
+        wanted = Version(version)
+    except InvalidVersion:
+        raise SourceError(f"{version!r} is not a valid version") from None
+    tried = []
+    for index in configured_indexes(environ):
+        try:
+            files = project_files(http.shared(), index, name) or []
+        except HttpError as error:
+            tried.append(f"{hide_userinfo(index)} ({error})")
+            continue
+        tried.append(hide_userinfo(index))
+        for found in files:
+            filename, url, digest = found.filename, found.url, found.sha256 or None
+            try:
+                sdist_name, sdist_version = parse_sdist_filename(filename)
+            except ValueError:
+                continue
+            if sdist_name != canonicalize_name(name) or sdist_version != wanted:
+                continue
+            target = dest / filename
+            logger.info(f"fetching {filename} from {hide_userinfo(index)}")
+            actual = download(url, target, sha256=digest, error=SourceError)
+            return target, actual
+    raise SourceError(
+        f"no sdist of {name}=={version} on the package index (looked at: "
+        f"{'; '.join(tried) or 'no index'})"
+    )
+
+
+def prepare_source(
+    source: GitSource | SdistSource, work_dir: Path, logger: Logger, environ: Mapping[str, str]
+) -> PreparedSource:
+    """The source tree of a git checkout (work_dir/src) or an unpacked sdist."""
+    if isinstance(source, GitSource):
+        return prepare_git(source, work_dir / "src", logger, environ)
+    return prepare_sdist(source, work_dir, logger, environ)

@@ -1,0 +1,236 @@
+"""The build matrix: its cells (a CPython on an OS and PLAT), their cibuildwheel build
+identifiers (`cp311-manylinux_x86_64`, the CI job names), and which wheels fill which cell, so
+a complete release is the wheels of every cell.
+
+Wheel names are parsed with `packaging` (normalised project names, versions compared as pip
+compares them, build tags, compressed tag sets such as `cp311-cp311-manylinux_2_17_x86_64.
+manylinux2014_x86_64`). A cell matches by interpreter, ABI and platform *family* (manylinux on
+an architecture, macOS on an architecture, a Windows platform): the exact manylinux or macOS
+version a build reaches varies from release to release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from multibuild.errors import ConfigurationError
+from multibuild.settings import MatrixSettings
+from multibuild.util.pythons import PythonVersion
+
+# wheel-uploader's -t: which platform types to handle.
+TYPES = ("all", "macosx", "win", "manylinux", "linux")
+
+_WINDOWS = {"amd64": "win_amd64", "x64": "win_amd64", "x86_64": "win_amd64"}
+_WINDOWS |= {"x86": "win32", "win32": "win32", "i686": "win32", "arm64": "win_arm64"}
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One job of the matrix: a CPython version on a CI operating system and PLAT."""
+
+    os: str  # linux, macos, windows
+    plat: str  # multibuild's PLAT value (x86_64, arm64, AMD64, ...)
+    python: str  # X.Y, or X.Yt for a free-threaded build
+
+    @property
+    def version(self) -> PythonVersion:
+        return PythonVersion.parse(self.python)
+
+    @property
+    def interpreter(self) -> str:
+        return self.version.interpreter
+
+    @property
+    def abi(self) -> str:
+        return self.version.abi
+
+    @property
+    def type(self) -> str:
+        return {"linux": "manylinux", "macos": "macosx", "windows": "win"}[self.os]
+
+    @property
+    def platform_tag(self) -> str:
+        """cibuildwheel's platform part of a build identifier."""
+        if self.os == "linux":
+            return f"manylinux_{self.plat}"
+        if self.os == "macos":
+            return f"macosx_{self.plat}"
+        return _WINDOWS[self.plat.lower()]
+
+    @property
+    def build_id(self) -> str:
+        """cibuildwheel's build identifier, the job's name: cp311-manylinux_x86_64."""
+        return f"{self.abi}-{self.platform_tag}"
+
+    @property
+    def platform_pattern(self) -> str:
+        """A readable pattern of the platform tags this cell accepts."""
+        if self.os == "linux":
+            return f"manylinux_*_{self.plat}"
+        if self.os == "macos":
+            return f"macosx_*_{self.plat}"
+        return _WINDOWS[self.plat.lower()]
+
+    @property
+    def label(self) -> str:
+        return f"{self.interpreter}-{self.abi}-{self.platform_pattern}"
+
+    def accepts_platform(self, platform: str) -> bool:
+        if self.os == "linux":
+            return platform.startswith("manylinux") and platform.endswith(f"_{self.plat}")
+        if self.os == "macos":
+            if not platform.startswith("macosx_"):
+                return False
+            if platform.endswith(f"_{self.plat}"):
+                return True
+            return self.plat in ("x86_64", "arm64") and platform.endswith("_universal2")
+        return platform == _WINDOWS[self.plat.lower()]
+
+    def accepts(self, tag: Tag) -> bool:
+        return (
+            tag.interpreter == self.interpreter
+            and tag.abi == self.abi
+            and self.accepts_platform(tag.platform)
+        )
+
+
+def cells(matrix: MatrixSettings) -> list[Cell]:
+    """Every cell of the matrix, in a stable order (OS, PLAT, Python)."""
+    for python in matrix.python:
+        try:
+            PythonVersion.parse(python)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"[matrix] python: {error}") from None
+    result = []
+    for os_name in ("linux", "macos", "windows"):
+        for plat in getattr(matrix, os_name):
+            if os_name == "windows" and plat.lower() not in _WINDOWS:
+                raise ConfigurationError(f"[matrix] windows: unknown PLAT {plat!r}")
+            for python in matrix.python:
+                result.append(Cell(os=os_name, plat=plat, python=python))
+    return result
+
+
+@dataclass(frozen=True)
+class WheelName:
+    """A wheel file name, parsed as pip parses it."""
+
+    filename: str
+    name: NormalizedName
+    version: Version
+    build: tuple[int, str] | tuple[()]
+    tags: frozenset[Tag]
+
+    @property
+    def platforms(self) -> set[str]:
+        return {tag.platform for tag in self.tags}
+
+
+def parse_wheel_name(filename: str) -> WheelName | None:
+    """The parsed wheel name, or None for a name that is not a valid wheel file name (a
+    bare name, never a path: names holding a separator are refused)."""
+    if "/" in filename or "\\" in filename or filename.startswith("."):
+        return None
+    try:
+        name, version, build, tags = parse_wheel_filename(filename)
+    except (InvalidWheelFilename, InvalidVersion):
+        return None
+    return WheelName(filename, name, version, build, frozenset(tags))
+
+
+def platform_type(platform: str) -> str:
+    if platform.startswith("manylinux"):
+        return "manylinux"
+    if platform.startswith("musllinux"):
+        return "musllinux"
+    if platform.startswith("linux"):
+        return "linux"
+    if platform.startswith("macosx"):
+        return "macosx"
+    if platform.startswith("win"):
+        return "win"
+    return "any" if platform == "any" else "other"
+
+
+def type_wanted(kind: str, platform: str) -> bool:
+    """Whether wheel-uploader's `-t KIND` takes a wheel for `platform`."""
+    if kind not in TYPES:
+        raise ConfigurationError(f"unknown wheel type {kind!r} (choose from {', '.join(TYPES)})")
+    found = platform_type(platform)
+    if kind == "all":
+        return True
+    if kind == "linux":
+        return found in ("manylinux", "musllinux", "linux")
+    return found == kind
+
+
+def select(filenames: Iterable[str], name: str, version: str, kind: str = "all") -> list[WheelName]:
+    """The wheels of NAME VERSION among `filenames` (of type `kind`), as pip would match them."""
+    try:
+        wanted_version = Version(version)
+    except InvalidVersion:
+        raise ConfigurationError(f"{version!r} is not a valid version (PEP 440)") from None
+    wanted_name = canonicalize_name(name)
+    result = []
+    for filename in filenames:
+        wheel = parse_wheel_name(filename)
+        if wheel is None or wheel.name != wanted_name or wheel.version != wanted_version:
+            continue
+        if any(type_wanted(kind, platform) for platform in wheel.platforms):
+            result.append(wheel)
+    return sorted(result, key=lambda w: w.filename)
+
+
+@dataclass
+class Completeness:
+    """Which cells the wheels fill; `extra` wheels fill none, `conflicts` are cells with two
+    or more wheels (e.g. a rebuild with a build tag beside the first build)."""
+
+    cells: list[Cell]
+    found: dict[Cell, list[WheelName]] = field(default_factory=dict)
+    extra: list[WheelName] = field(default_factory=list)
+
+    @property
+    def missing(self) -> list[Cell]:
+        return [cell for cell in self.cells if not self.found.get(cell)]
+
+    @property
+    def conflicts(self) -> dict[Cell, list[WheelName]]:
+        return {cell: wheels for cell, wheels in self.found.items() if len(wheels) > 1}
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.conflicts
+
+
+def completeness(
+    matrix_cells: Sequence[Cell], wheels: Iterable[WheelName], kind: str = "all"
+) -> Completeness:
+    """Match wheels to the cells (of type `kind`) of the matrix."""
+    wanted = [c for c in matrix_cells if kind == "all" or type_wanted(kind, c.platform_pattern)]
+    result = Completeness(cells=list(wanted))
+    for wheel in wheels:
+        filled = [cell for cell in wanted if any(cell.accepts(tag) for tag in wheel.tags)]
+        for cell in filled:
+            result.found.setdefault(cell, []).append(wheel)
+        if not filled:
+            result.extra.append(wheel)
+    return result
+
+
+def describe_missing(missing: Sequence[Cell], name: str, version: str) -> str:
+    return ", ".join(
+        f"{canonicalize_name(name).replace('-', '_')}-{version}-{cell.label}.whl ({cell.os} "
+        f"{cell.plat}, Python {cell.python})"
+        for cell in missing
+    )

@@ -1,0 +1,171 @@
+"""The one interface every container backend implements.
+
+A container is a flat namespace of objects (names may contain `/`). Backends upload with
+verification (size and checksum of what landed), list with pagination, read, delete, and
+give each object's public URL. The index layer (multibuild.publish.upload) builds on these only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from multibuild.errors import UploadError
+from multibuild.publish.containers import retry
+from multibuild.publish.containers.retry import Kind, RetryPolicy, RetryStats
+
+CHUNK = 1 << 20
+
+
+class VerificationError(UploadError):
+    """What landed in the container is not what was sent."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object as a listing or a HEAD shows it."""
+
+    name: str
+    size: int
+    last_modified: datetime  # timezone-aware UTC
+    etag: str = ""  # the backend's ETag/hash, without quotes ("" if unknown)
+    sha256: str = ""  # from the object's metadata (HEAD only; "" in listings)
+
+
+@dataclass(frozen=True)
+class FileDigest:
+    size: int
+    sha256: str
+    md5: str
+
+
+def digest_file(path: Path) -> FileDigest:
+    sha = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    size = 0
+    with path.open("rb") as stream:
+        while chunk := stream.read(CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+            size += len(chunk)
+    return FileDigest(size=size, sha256=sha.hexdigest(), md5=md5.hexdigest())
+
+
+def multipart_etag(md5s: list[str]) -> str:
+    """S3's ETag of a multipart object: md5 of the parts' binary md5s, then `-N`."""
+    joined = b"".join(bytes.fromhex(m) for m in md5s)
+    return f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(md5s)}"
+
+
+def slo_etag(md5s: list[str]) -> str:
+    """Swift's ETag of a static large object: md5 of the segments' hex md5s concatenated."""
+    return hashlib.md5("".join(md5s).encode(), usedforsecurity=False).hexdigest()
+
+
+def content_type(name: str) -> str:
+    if name.endswith(".whl"):
+        return "application/zip"
+    if name.endswith(".log"):
+        return "text/plain; charset=utf-8"
+    guessed, _ = mimetypes.guess_type(name)
+    if guessed in ("text/html", "application/json"):
+        return f"{guessed}; charset=utf-8"
+    return guessed or "application/octet-stream"
+
+
+def utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def check_name(name: str) -> str:
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        raise UploadError(f"bad object name {name!r}")
+    return name
+
+
+class Container(ABC):
+    """A place wheels go. `url` is how the user named it (never holds credentials)."""
+
+    url: str
+    stats: RetryStats
+
+    @abstractmethod
+    def ensure(self) -> None:
+        """Create the container if it is missing and make it publicly listable."""
+
+    @abstractmethod
+    def put_file(self, name: str, path: Path, digest: FileDigest) -> ObjectInfo:
+        """Upload a file (segmented/multipart when big), then verify size and checksum of
+        what landed; the object appears whole or not at all."""
+
+    @abstractmethod
+    def put_bytes(self, name: str, data: bytes) -> None:
+        """Upload a small object in one request, checked by the server against its md5."""
+
+    @abstractmethod
+    def head(self, name: str) -> ObjectInfo | None:
+        """The object's size, date, ETag and sha256 metadata; None if it does not exist."""
+
+    @abstractmethod
+    def get_bytes(self, name: str) -> bytes: ...
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object whose name starts with `prefix`, in name order, page by page."""
+
+    @abstractmethod
+    def delete(self, name: str) -> None:
+        """Delete the object (and its segments); a missing object is not an error."""
+
+    @abstractmethod
+    def public_url(self, name: str = "") -> str:
+        """Where anyone can read the object (the container itself for "")."""
+
+    def download(self, name: str, dest: Path) -> None:
+        dest.write_bytes(self.get_bytes(name))
+
+    def close(self) -> None:  # noqa: B027 - optional for backends
+        """Release connections."""
+
+
+class ObjectStore(Container):
+    """What the object-store backends (Swift, S3) share: a name prefix inside the container,
+    the retry policy and its statistics, and the number of upload threads."""
+
+    service: str  # names the store in messages: "Swift", "S3"
+
+    def __init__(self, prefix: str, policy: RetryPolicy | None, threads: int) -> None:
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.policy = policy or RetryPolicy()
+        self.stats = RetryStats()
+        self.threads = max(1, threads)
+
+    @abstractmethod
+    def classify(self, error: BaseException) -> Kind:
+        """Transient (retry) or permanent (stop now), for this store's errors."""
+
+    @abstractmethod
+    def describe(self, error: BaseException) -> str:
+        """This store's error as one line for a message (no secrets)."""
+
+    def _call(self, what: str, action: Any) -> Any:
+        return retry.call(
+            action,
+            what=f"{self.service} {what}",
+            classify=self.classify,
+            policy=self.policy,
+            describe=self.describe,
+            stats=self.stats,
+        )
+
+    def _key(self, name: str) -> str:
+        return self.prefix + check_name(name)

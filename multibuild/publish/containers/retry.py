@@ -1,0 +1,128 @@
+"""Retries with backoff and a deadline; transient failures are retried, permanent ones are not.
+
+Transient: connection resets and refusals, timeouts, HTTP 5xx, throttling (429, 498, S3's
+SlowDown). Permanent: authentication (401, 403) and any other 4xx, which stop at once.
+Each backend classifies its own exceptions into these two kinds (`Classifier`).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from multibuild.errors import CredentialsError, UploadError
+from multibuild.options import UploadTuning
+
+T = TypeVar("T")
+
+
+class Kind(enum.Enum):
+    TRANSIENT = "transient"
+    PERMANENT = "permanent"
+    AUTH = "auth"
+
+
+Classifier = Callable[[BaseException], Kind]
+
+TRANSIENT_STATUS = frozenset({408, 425, 429, 498, 500, 502, 503, 504, 507})
+
+
+def status_kind(status: int | None) -> Kind:
+    """The kind of failure an HTTP status (None: no response at all) means."""
+    if status is None or status in TRANSIENT_STATUS or status >= 500:
+        return Kind.TRANSIENT
+    if status in (401, 403):
+        return Kind.AUTH
+    return Kind.PERMANENT
+
+
+def generic_kind(error: BaseException) -> Kind:
+    """Network-level failures every backend shares."""
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return Kind.TRANSIENT
+    if isinstance(error, OSError) and error.errno is not None:
+        return Kind.TRANSIENT
+    return Kind.PERMANENT
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped per wait and by an overall deadline."""
+
+    attempts: int = 8
+    base_s: float = 0.5
+    max_wait_s: float = 30.0
+    deadline_s: float = 600.0
+    timeout_s: float = 60.0  # each request's connect/read timeout, used by the backends
+
+    @classmethod
+    def from_tuning(cls, tuning: UploadTuning) -> RetryPolicy:
+        """The defaults, with what MB_UPLOAD_* (multibuild.options.Knobs) changes."""
+        policy = cls()
+        return cls(
+            attempts=tuning.attempts or policy.attempts,
+            base_s=policy.base_s if tuning.backoff_s is None else tuning.backoff_s,
+            max_wait_s=policy.max_wait_s,
+            deadline_s=tuning.deadline_s or policy.deadline_s,
+            timeout_s=tuning.timeout_s or policy.timeout_s,
+        )
+
+    def wait(self, attempt: int) -> float:
+        return float(random.uniform(0, min(self.max_wait_s, self.base_s * 2**attempt)))
+
+
+class RetryStats:
+    """How many retries happened (read by the tests and the benchmark)."""
+
+    def __init__(self) -> None:
+        self.retries = 0
+        self.failures: dict[str, int] = {}
+
+    def count(self, error: BaseException) -> None:
+        self.retries += 1
+        name = type(error).__name__
+        self.failures[name] = self.failures.get(name, 0) + 1
+
+
+def call(
+    action: Callable[[], T],
+    *,
+    what: str,
+    classify: Classifier,
+    policy: RetryPolicy,
+    describe: Callable[[BaseException], str] = str,
+    stats: RetryStats | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `action`, retrying transient failures until it succeeds, the attempts run out or
+    the deadline passes; raise UploadError/CredentialsError with `what` in the message."""
+    deadline = time.monotonic() + policy.deadline_s
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except (UploadError, KeyboardInterrupt):
+            raise
+        except Exception as error:
+            kind = classify(error)
+            message = describe(error)
+            if kind is Kind.AUTH:
+                raise CredentialsError(
+                    f"{what}: the server refused the credentials ({message})"
+                ) from None
+            if kind is Kind.PERMANENT:
+                raise UploadError(f"{what}: {message}") from None
+            attempt += 1
+            wait = policy.wait(attempt)
+            if attempt >= policy.attempts or time.monotonic() + wait > deadline:
+                raise UploadError(
+                    f"{what}: still failing after {attempt} attempts "
+                    f"({policy.deadline_s:g} s deadline): {message}"
+                ) from None
+            if stats is not None:
+                stats.count(error)
+            sleep(wait)

@@ -1,0 +1,312 @@
+"""S3-compatible storage (AWS, Cloudflare R2, MinIO, Swift's s3api, SeaweedFS) through boto3.
+
+URL: `s3://BUCKET[/prefix]`. Credentials and endpoint from boto3's own variables:
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN), AWS_ENDPOINT_URL (or
+AWS_ENDPOINT_URL_S3), AWS_DEFAULT_REGION/AWS_REGION. Files bigger than the part size go as
+multipart uploads, which only appear when completed.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from multibuild.publish.containers import retry
+from multibuild.publish.containers.base import (
+    FileDigest,
+    ObjectInfo,
+    ObjectStore,
+    VerificationError,
+    content_type,
+    multipart_etag,
+    utc,
+)
+from multibuild.publish.containers.credentials import read_variable, require
+from multibuild.publish.containers.retry import Kind, RetryPolicy
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.client import S3Client
+
+PAGE = 1_000  # S3's largest listing page
+DEFAULT_PART = 64 << 20
+MIN_PART = 5 << 20  # S3's smallest part (all but the last)
+THREADS = 4  # parts uploaded at once (each held in memory while it goes)
+THROTTLE_CODES = frozenset({"SlowDown", "Throttling", "RequestTimeout", "InternalError"})
+
+
+def classify(error: BaseException) -> Kind:
+    if isinstance(error, botocore.exceptions.ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in THROTTLE_CODES:
+            return Kind.TRANSIENT
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
+            return Kind.AUTH
+        return retry.status_kind(status)
+    if isinstance(
+        error,
+        (
+            botocore.exceptions.ConnectionError,
+            botocore.exceptions.HTTPClientError,
+            botocore.exceptions.IncompleteReadError,
+            botocore.exceptions.ResponseStreamingError,
+        ),
+    ):
+        return Kind.TRANSIENT
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return Kind.AUTH
+    return retry.generic_kind(error)
+
+
+def describe(error: BaseException) -> str:
+    if isinstance(error, botocore.exceptions.ClientError):
+        info = error.response.get("Error", {})
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        code = str(info.get("Code", ""))
+        return f"HTTP {status} {code if code != str(status) else ''}".strip()
+    return f"{type(error).__name__}: {error}"
+
+
+def _md5_b64(data: bytes) -> tuple[str, str]:
+    digest = hashlib.md5(data, usedforsecurity=False)
+    return digest.hexdigest(), base64.b64encode(digest.digest()).decode()
+
+
+class S3Container(ObjectStore):
+    service = "S3"
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        environ: Mapping[str, str],
+        policy: RetryPolicy | None = None,
+        part_size: int = DEFAULT_PART,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(prefix, policy, threads or THREADS)
+        self.bucket = bucket
+        self.url = f"s3://{bucket}/{self.prefix}"
+        self.part_size = max(part_size, MIN_PART)
+        keys = require(environ, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "S3")
+        endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
+        region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        self.region = region
+        session = boto3.session.Session(
+            aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=read_variable(environ, "AWS_SESSION_TOKEN"),
+            region_name=region,
+        )
+        config = Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},  # retries are ours
+            connect_timeout=self.policy.timeout_s,
+            read_timeout=self.policy.timeout_s,
+            # Other S3 servers do not all know the newer default checksums.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+            s3={"addressing_style": "path" if endpoint else "auto"},
+        )
+        self._client: S3Client = session.client("s3", endpoint_url=endpoint, config=config)
+
+    def classify(self, error: BaseException) -> Kind:
+        return classify(error)
+
+    def describe(self, error: BaseException) -> str:
+        return describe(error)
+
+    def ensure(self) -> None:
+        def ensure() -> None:
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+            except botocore.exceptions.ClientError as error:
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status != 404:
+                    raise
+                if self.region == "us-east-1":
+                    self._client.create_bucket(Bucket=self.bucket)
+                else:
+                    self._client.create_bucket(
+                        Bucket=self.bucket,
+                        CreateBucketConfiguration={"LocationConstraint": self.region},  # type: ignore[typeddict-item]
+                    )
+
+        self._call(f"create bucket {self.bucket}", ensure)
+
+    def put_file(self, name: str, path: Path, digest: FileDigest) -> ObjectInfo:
+        key = self._key(name)
+        metadata = {"sha256": digest.sha256}
+        if digest.size > self.part_size:
+            expected = self._put_multipart(key, path, metadata)
+        else:
+            data = path.read_bytes()
+            md5, md5_b64 = _md5_b64(data)
+            self._call(
+                f"upload of {name}",
+                lambda: self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=data,
+                    ContentMD5=md5_b64,  # the server refuses a body that differs
+                    ContentType=content_type(name),
+                    Metadata=metadata,
+                ),
+            )
+            expected = md5
+        info = self.head(name)
+        if info is None or info.size != digest.size or info.etag != expected:
+            raise VerificationError(
+                f"{name}: what landed in {self.url} is not the file sent "
+                f"(size {info.size if info else None} vs {digest.size}, "
+                f"ETag {info.etag if info else None} vs {expected})"
+            )
+        if info.sha256 != digest.sha256:
+            raise VerificationError(f"{name}: sha256 metadata in {self.url} does not match")
+        return info
+
+    def _put_multipart(self, key: str, path: Path, metadata: dict[str, str]) -> str:
+        created = self._call(
+            f"start of the multipart upload of {key}",
+            lambda: self._client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, Metadata=metadata, ContentType=content_type(key)
+            ),
+        )
+        upload_id = created["UploadId"]
+        size = path.stat().st_size
+        count = max(1, -(-size // self.part_size))
+        results: dict[int, tuple[str, str]] = {}  # part number -> (ETag, md5)
+
+        def upload_part(number: int) -> None:
+            with path.open("rb") as stream:
+                stream.seek((number - 1) * self.part_size)
+                piece = stream.read(self.part_size)
+            md5, md5_b64 = _md5_b64(piece)
+            result = self._call(
+                f"upload of part {number} of {key}",
+                lambda: self._client.upload_part(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=piece,
+                    ContentMD5=md5_b64,
+                ),
+            )
+            results[number] = (str(result["ETag"]), md5)
+
+        try:
+            with ThreadPoolExecutor(min(self.threads, count)) as pool:
+                list(pool.map(upload_part, range(1, count + 1)))
+            parts = [{"ETag": results[n][0], "PartNumber": n} for n in range(1, count + 1)]
+            md5s = [results[n][1] for n in range(1, count + 1)]
+            self._call(
+                f"completion of the multipart upload of {key}",
+                lambda: self._client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                ),
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):  # best effort; the server expires it anyway
+                self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            raise
+        return multipart_etag(md5s)
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        _, md5_b64 = _md5_b64(data)
+        self._call(
+            f"upload of {name}",
+            lambda: self._client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(name),
+                Body=data,
+                ContentMD5=md5_b64,
+                ContentType=content_type(name),
+            ),
+        )
+
+    def head(self, name: str) -> ObjectInfo | None:
+        def head() -> Any:
+            try:
+                return self._client.head_object(Bucket=self.bucket, Key=self._key(name))
+            except botocore.exceptions.ClientError as error:
+                status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 404:
+                    return None
+                raise
+
+        result = self._call(f"HEAD of {name}", head)
+        if result is None:
+            return None
+        return ObjectInfo(
+            name=name,
+            size=int(result["ContentLength"]),
+            last_modified=utc(result["LastModified"]),
+            etag=str(result.get("ETag", "")).strip('"'),
+            sha256=str(result.get("Metadata", {}).get("sha256", "")),
+        )
+
+    def get_bytes(self, name: str) -> bytes:
+        def get() -> bytes:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
+            return response["Body"].read()
+
+        result: bytes = self._call(f"download of {name}", get)
+        return result
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        token = ""
+        while True:
+
+            def page(t: str = token) -> Any:
+                args: dict[str, Any] = {
+                    "Bucket": self.bucket,
+                    "Prefix": self.prefix + prefix,
+                    "MaxKeys": PAGE,
+                }
+                if t:
+                    args["ContinuationToken"] = t
+                try:
+                    return self._client.list_objects_v2(**args)
+                except botocore.exceptions.ClientError as error:
+                    if error.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                        return {}
+                    raise
+
+            result = self._call(f"listing of {self.bucket}", page)
+            for item in result.get("Contents", []):
+                yield ObjectInfo(
+                    name=item["Key"][len(self.prefix) :],
+                    size=int(item["Size"]),
+                    last_modified=utc(item["LastModified"]),
+                    etag=str(item.get("ETag", "")).strip('"'),
+                )
+            token = result.get("NextContinuationToken", "")
+            if not result.get("IsTruncated") or not token:
+                return
+
+    def delete(self, name: str) -> None:
+        self._call(
+            f"delete of {name}",
+            lambda: self._client.delete_object(Bucket=self.bucket, Key=self._key(name)),
+        )
+
+    def public_url(self, name: str = "") -> str:
+        base = f"{self._client.meta.endpoint_url.rstrip('/')}/{quote(self.bucket)}/"
+        return base + quote(self._key(name) if name else self.prefix)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,226 @@
+"""Upload wheels with their build records and logs to a container, as release managers need:
+every wheel verified, then marked, then listed (multibuild.publish.index), so a killed
+uploader leaves no half wheel listed, and a rerun finishes the job; released files never
+change; logs and records have every known secret redacted."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from multibuild.errors import UploadError
+from multibuild.options import UploadTuning
+from multibuild.publish.containers import open_container
+from multibuild.publish.containers.base import Container, FileDigest, digest_file
+from multibuild.publish.containers.credentials import redact, secret_values
+from multibuild.publish.index import (
+    BUILDS,
+    HISTORY,
+    INDEX,
+    MARKERS,
+    marker_name,
+    rebuild_history,
+    rebuild_index,
+)
+from multibuild.publish.wheelhouse import Wheelhouse, collect
+
+
+class ImmutableReleaseError(UploadError):
+    """A different file under a name already in the release container."""
+
+
+@dataclass
+class UploadReport:
+    channel: str
+    container: str
+    uploaded: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    build_files: list[str] = field(default_factory=list)
+    bytes_sent: int = 0
+    seconds: float = 0.0
+    retries: int = 0
+    index_url: str = ""
+    history_url: str = ""
+    dry_run: bool = False
+
+
+def _record_for_upload(
+    path: Path, ci: Mapping[str, Any], channel: str, secrets: list[str]
+) -> bytes:
+    """The record as written (every field kept), with the CI run that uploads it."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    merged = dict(ci)
+    merged.update(data.get("ci") or {})
+    merged["channel"] = channel
+    data["ci"] = merged
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    return redact(text, secrets).encode()
+
+
+def upload_to_container(
+    container: Container,
+    wheelhouse: Wheelhouse,
+    *,
+    channel: str,
+    ci: Mapping[str, Any],
+    title: str,
+    secrets: Sequence[str] = (),
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> UploadReport:
+    """Upload every wheel (verified, then marked, then indexed), then logs and records, then
+    the two pages. Release containers refuse a different file under an existing name, before
+    anything is uploaded; pre-release containers replace it (the old build's record stays)."""
+    started = time.monotonic()
+    report = UploadReport(channel=channel, container=container.url, dry_run=dry_run)
+    release = channel == "release"
+    # 1. Decide, with nothing written yet.
+    plan: list[tuple[Path, FileDigest, str]] = []  # (path, digest, action)
+    refused = []
+    existing_markers: set[str] = set()
+    for path in wheelhouse.wheels:
+        digest = digest_file(path)
+        there = container.head(path.name)
+        if there is None:
+            action = "upload"
+        else:
+            same = (
+                there.size == digest.size
+                and (there.sha256 or _sha256_of(container, path.name)) == digest.sha256
+            )
+            if same:
+                action = "skip"
+            elif release:
+                refused.append(
+                    f"{path.name} (sha256 {digest.sha256[:16]}…, but the container has "
+                    f"{(there.sha256 or '?')[:16]}…, {there.size} bytes)"
+                )
+                action = "refuse"
+            else:
+                action = "replace"
+        plan.append((path, digest, action))
+    if refused:
+        raise ImmutableReleaseError(
+            "REFUSED: released files are immutable; the release container "
+            f"{container.url} already has different files under these names: "
+            + "; ".join(refused)
+            + ". Nothing was uploaded. Build a new version instead."
+        )
+    if plan and any(action == "skip" for _, _, action in plan):
+        existing_markers = {o.name for o in container.list(MARKERS)}
+    verb = "would " if dry_run else ""
+    for path, digest, action in plan:
+        echo(f"  {verb}{action} {path.name} ({digest.size} bytes, sha256 {digest.sha256[:16]}…)")
+    new_files: list[tuple[str, Path, bool]] = []  # (name, file, is a record)
+    for path in wheelhouse.logs:
+        new_files.append((f"{BUILDS}{path.name}", path, False))
+    for path, record in wheelhouse.records:
+        new_files.append((f"{BUILDS}{record.build_id}.json", path, True))
+    for name, _, _ in new_files:
+        echo(f"  {verb}upload {name} (unless already there)")
+    if dry_run:
+        report.seconds = time.monotonic() - started
+        report.skipped = [p.name for p, _, a in plan if a == "skip"]
+        report.uploaded = [p.name for p, _, a in plan if a == "upload"]
+        report.replaced = [p.name for p, _, a in plan if a == "replace"]
+        return report
+    # 2. Wheels: upload + verify, then the marker that lets the index show them.
+    container.ensure()
+    for path, digest, action in plan:
+        if action != "skip":
+            container.put_file(path.name, path, digest)
+            report.bytes_sent += digest.size
+            (report.replaced if action == "replace" else report.uploaded).append(path.name)
+        else:
+            report.skipped.append(path.name)
+        marker = marker_name(path.name, digest)
+        if action != "skip" or marker not in existing_markers:
+            # Not empty: an empty PUT leaves SeaweedFS's keep-alive connection hanging.
+            container.put_bytes(marker, b"verified\n")
+    # 3. Logs, then records (a record in the container means its log is there too).
+    present = {o.name for o in container.list(BUILDS)}
+    for name, path, is_record in new_files:
+        if name in present:
+            continue
+        if is_record:
+            data = _record_for_upload(path, ci, channel, list(secrets))
+        else:
+            data = redact(
+                path.read_text(encoding="utf-8", errors="replace"), list(secrets)
+            ).encode()
+        container.put_bytes(name, data)
+        report.build_files.append(name)
+    # 4. The pages.
+    rebuild_index(container, title)
+    rebuild_history(container, f"{title}: build history")
+    report.index_url = container.public_url(INDEX)
+    report.history_url = container.public_url(HISTORY)
+    report.retries = container.stats.retries
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _sha256_of(container: Container, name: str) -> str:
+    """The sha256 of an object without sha256 metadata (uploaded by other tools)."""
+    return hashlib.sha256(container.get_bytes(name)).hexdigest()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Destination:
+    """Where a run's files go, as multibuild.ci.channels decided it."""
+
+    channel: str  # pre-release or release
+    url: str
+    base_dir: Path  # what a relative container path is relative to
+    why: str  # the decision's reason, shown with the upload
+    ci: Mapping[str, Any] = field(default_factory=dict)  # kept in each uploaded record
+
+
+def send(
+    paths: Sequence[Path],
+    destination: Destination,
+    *,
+    project: str,
+    environ: Mapping[str, str],
+    tuning: UploadTuning | None = None,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> UploadReport:
+    """Collect the wheelhouses and upload them to the destination, with a report."""
+    wheelhouse = collect(paths)
+    if wheelhouse.records:
+        project = wheelhouse.records[0][1].project or project
+    echo(f"multibuild upload: -> {destination.channel} ({destination.why}) -> {destination.url}")
+    container = open_container(
+        destination.url, base_dir=destination.base_dir, environ=environ, tuning=tuning
+    )
+    try:
+        report = upload_to_container(
+            container,
+            wheelhouse,
+            channel=destination.channel,
+            ci=destination.ci,
+            title=f"{project or 'wheels'} {destination.channel}",
+            secrets=secret_values(environ),
+            dry_run=dry_run,
+            echo=echo,
+        )
+    finally:
+        container.close()
+    if report.dry_run:
+        echo("multibuild upload: dry run, nothing written")
+    else:
+        echo(
+            f"multibuild upload: {len(report.uploaded)} uploaded, {len(report.replaced)} "
+            f"replaced, {len(report.skipped)} already there, {len(report.build_files)} "
+            f"record/log file(s); {report.bytes_sent} bytes in {report.seconds:.1f} s, "
+            f"{report.retries} retries\n  index:   {report.index_url}\n"
+            f"  history: {report.history_url}"
+        )
+    return report

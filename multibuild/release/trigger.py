@@ -1,0 +1,20 @@
+"""trigger-build's domain: an empty commit naming what CI builds."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from multibuild.errors import ReleaseError
+
+
+def git(cwd: Path, *args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ReleaseError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
+    return done.stdout.strip()
+
+
+def message(name: str, build: str, daily: str, first: str | None) -> str:
+    head = first or f"Build {name} {build}"
+    return f"{head}\n\n[build] BUILD_COMMIT={build} DAILY_COMMIT={daily}\n"

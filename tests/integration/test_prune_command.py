@@ -1,0 +1,32 @@
+"""`python -m multibuild prune` as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.helpers import REPO_ROOT
+
+REPO = REPO_ROOT
+
+
+def test_prune_command_refuses_the_release_container(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.toml"
+    settings.write_text(
+        '[project]\nname = "pkg"\nrepo = "x"\nBUILD_COMMIT = "v1"\n'
+        '[upload]\npre_release = "pre"\nrelease = "rel"\n'
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    base = [sys.executable, "-m", "multibuild", "prune", "--settings", str(settings)]
+    done = subprocess.run(
+        [*base, "--container", "rel"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 10
+    assert "REFUSED" in done.stderr
+    done = subprocess.run(
+        [*base, "--dry-run"], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "keep 5 per platform and Python, and 30 days" in done.stdout

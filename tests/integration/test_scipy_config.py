@@ -1,0 +1,423 @@
+"""scipy's config.sh: every OpenBLAS route pinned, the hooks run as the engine runs them
+(run_tests against a stand-in scipy, the missing-tool message, the OpenBLAS recipe through the
+library cache), the scipy-openblas32 wheel route."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from multibuild.engine.hooks import RUN_HOOK
+from multibuild.settings import load_settings
+from tests.helpers import REPO_ROOT
+
+CONFIG = REPO_ROOT / "config.sh"
+
+
+OPENBLAS_WHEEL_VERSION = load_settings(REPO_ROOT / "settings.toml").libraries["scipy_openblas32"]
+
+
+def hook(
+    name: str, env: dict[str, str], tmp: Path, *, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run one function of config.sh as the engine does (run_hook.sh, helpers loaded)."""
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MB_", "OPENBLAS_", "SCIPY_", "PKG_CONFIG"))
+    }
+    full.update(
+        {
+            "MB_HOOK_STATE": str(tmp / "hook-state"),
+            "MB_PYTHON": sys.executable,
+            "MB_ENGINE_ROOT": str(REPO_ROOT),
+            "MB_JOBS": "2",
+            "CONFIG_DIR": str(REPO_ROOT),
+        }
+    )
+    full.update(env)
+    done = subprocess.run(
+        ["bash", str(RUN_HOOK), str(CONFIG), name],
+        cwd=tmp,
+        env=full,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def pkg_config(prefix: Path, *args: str) -> str:
+    env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"))
+    done = subprocess.run(
+        ["pkg-config", *args, "scipy-openblas"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+needs_build_tools = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("gcc", "make", "pkg-config", "nm")),
+    reason="needs gcc, make, pkg-config and nm",
+)
+
+
+@pytest.fixture
+def fake_scipy(tmp_path: Path) -> Path:
+    """A `scipy` whose test() prints its arguments and a pytest closing line."""
+    package = tmp_path / "fake" / "scipy"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        textwrap.dedent(
+            """
+            import json, os
+            __version__ = "0+fake"
+            def show_config():
+                print("fake show_config")
+            def test(**kwargs):
+                print("SCIPY.TEST " + json.dumps(kwargs))
+                print("==== 7 passed, 2 skipped, 3 deselected in 0.10s ====")
+                return not os.environ.get("FAKE_SCIPY_FAIL")
+            """
+        )
+    )
+    return package.parent
+
+
+def scipy_test_call(output: str) -> dict[str, object]:
+    line = next(x for x in output.splitlines() if x.startswith("SCIPY.TEST "))
+    call: dict[str, object] = json.loads(line.removeprefix("SCIPY.TEST "))
+    return call
+
+
+STANDIN_MAKEFILE = """\
+# A stand-in for OpenBLAS' Makefile: same variables, same targets, seconds to build.
+CC ?= cc
+LIBNAMEBASE = $(SYMBOLPREFIX)openblas$(SYMBOLSUFFIX)$(if $(LIBNAMESUFFIX),_$(LIBNAMESUFFIX))
+LIBSO = lib$(LIBNAMEBASE).so
+
+all: $(LIBSO) tests
+
+$(LIBSO): blas.c
+\t$(CC) -shared -fPIC -O2 -DPREFIX=$(SYMBOLPREFIX) -o $@ blas.c -Wl,-soname,$(LIBSO).0
+\tprintf '%s\\n' "DYNAMIC_ARCH=$(DYNAMIC_ARCH)" "DYNAMIC_LIST=$(DYNAMIC_LIST)" \\
+\t  "TARGET=$(TARGET)" "USE_OPENMP=$(USE_OPENMP)" "NUM_THREADS=$(NUM_THREADS)" \\
+\t  "SYMBOLPREFIX=$(SYMBOLPREFIX)" "LIBNAMESUFFIX=$(LIBNAMESUFFIX)" \\
+\t  "NO_LAPACKE=$(NO_LAPACKE)" "CC=$(CC)" "FC=$(FC)" > build-flags.txt
+
+tests: $(LIBSO)
+\ttest -n "$(NUM_THREADS)"
+
+install: $(LIBSO)
+\tmkdir -p $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share
+\tcp $(LIBSO) $(DESTDIR)$(PREFIX)/lib/$(LIBSO).0
+\tln -sf $(LIBSO).0 $(DESTDIR)$(PREFIX)/lib/$(LIBSO)
+\tcp cblas.h $(DESTDIR)$(PREFIX)/include/
+\tcp build-flags.txt $(DESTDIR)$(PREFIX)/share/openblas-build-flags.txt
+"""
+
+
+STANDIN_C = """\
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+double CAT(PREFIX, ddot_)(const int *n, const double *x, const int *incx,
+                          const double *y, const int *incy) {
+    double s = 0.0;
+    for (int i = 0; i < *n; i++) s += x[i * *incx] * y[i * *incy];
+    return s;
+}
+"""
+
+
+def standin_tarball(dest: Path, version: str) -> tuple[Path, str]:
+    """OpenBLAS-VERSION.tar.gz holding the stand-in project; returns it and its sha256."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = dest / f"OpenBLAS-{version}.tar.gz"
+    files = {
+        "Makefile": STANDIN_MAKEFILE,
+        "blas.c": STANDIN_C,
+        "cblas.h": "/* stand-in */\n",
+    }
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"OpenBLAS-{version}/{name}")
+            info.size = len(data)
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return archive, hashlib.sha256(archive.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def openblas_wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv with the pinned scipy-openblas32 (pip from the configured index)."""
+    version = OPENBLAS_WHEEL_VERSION
+    venv = tmp_path_factory.mktemp("openblas-venv") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    done = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"scipy-openblas32=={version}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"scipy-openblas32=={version} not installable here: {done.stderr[-300:]}")
+    return python
+
+
+def test_settings_pin_every_openblas_route() -> None:
+    settings = load_settings(REPO_ROOT / "settings.toml")
+    libraries = settings.libraries
+    assert settings.hook_env["OPENBLAS_SOURCE"] in ("wheel", "upstream", "debian")
+    assert {"scipy_openblas32", "openblas", "openblas_debian"} <= set(libraries)
+    # every pinned source version has its sha256 in config.sh
+    text = CONFIG.read_text()
+    assert f"{libraries['openblas']})" in text
+    assert libraries["openblas_debian"].rsplit("-", 1)[0] in text
+
+
+@pytest.mark.parametrize("level", ["fast", "full"])
+def test_test_level_reaches_scipy_test(tmp_path: Path, fake_scipy: Path, level: str) -> None:
+    done = hook(
+        "run_tests",
+        {"PYTHON_EXE": sys.executable, "PYTHONPATH": str(fake_scipy), "MB_TEST_LEVEL": level},
+        tmp_path,
+    )
+    call = scipy_test_call(done.stdout)
+    assert call["label"] == level
+    assert call["parallel"] == 2
+    assert call["tests"] is None
+    # offline by default: scipy.datasets' downloads deselected, and said so
+    assert call["extra_argv"] == [
+        "-k",
+        "not TestDatasets",
+        f"--ignore={fake_scipy / 'scipy' / 'datasets' / 'tests'}",
+    ]
+    assert "scipy.datasets tests left out (no network" in done.stdout
+    # the engine's parser reads the counts from the closing line
+    from multibuild.engine.testing import pytest_counts
+
+    assert pytest_counts(done.stdout) == {"passed": 7, "skipped": 2, "deselected": 3}
+
+
+def test_module_subset_and_network_knobs(tmp_path: Path, fake_scipy: Path) -> None:
+    done = hook(
+        "run_tests",
+        {
+            "PYTHON_EXE": sys.executable,
+            "PYTHONPATH": str(fake_scipy),
+            "MB_TEST_LEVEL": "fast",
+            "SCIPY_TEST_MODULES": "scipy.linalg scipy.fft",
+            "SCIPY_TEST_NETWORK": "1",
+        },
+        tmp_path,
+    )
+    call = scipy_test_call(done.stdout)
+    assert call["tests"] == ["scipy.linalg", "scipy.fft"]
+    assert call["extra_argv"] == []
+
+
+def test_bad_test_level_and_failing_suite_fail_the_hook(tmp_path: Path, fake_scipy: Path) -> None:
+    env = {"PYTHON_EXE": sys.executable, "PYTHONPATH": str(fake_scipy)}
+    bad = hook("run_tests", {**env, "MB_TEST_LEVEL": "slowest"}, tmp_path, check=False)
+    assert bad.returncode != 0
+    assert "MB_TEST_LEVEL is fast or full" in bad.stderr
+    failing = hook("run_tests", {**env, "FAKE_SCIPY_FAIL": "1"}, tmp_path, check=False)
+    assert failing.returncode == 1
+
+
+def test_missing_system_tool_is_named(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname"):
+        found = shutil.which(tool)
+        assert found
+        (bin_dir / tool).symlink_to(found)
+    done = hook(
+        "pre_build",
+        {"PATH": str(bin_dir), "BUILD_PREFIX": str(tmp_path / "prefix")},
+        tmp_path,
+        check=False,
+    )
+    assert done.returncode == 4
+    assert "this build needs gfortran pkg-config patchelf" in done.stderr
+
+
+@needs_build_tools
+def test_openblas_recipe_builds_through_the_library_cache(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    _, sha256 = standin_tarball(mirror, "0.0.1")
+    prefix, cache = tmp_path / "prefix", tmp_path / "cache"
+    results = tmp_path / "libraries.jsonl"
+    env = {
+        "BUILD_PREFIX": str(prefix),
+        "MB_CACHE_DIR": str(cache),
+        "MB_MIRROR_DIRS": str(mirror),  # the upstream URL is never reached
+        "MB_LIBRARY_RESULTS": str(results),
+        "OPENBLAS_SOURCE": "upstream",
+        "OPENBLAS_VERSION": "0.0.1",
+        "OPENBLAS_SHA256": sha256,
+        "OPENBLAS_DYNAMIC_LIST": "HASWELL SKYLAKEX",
+    }
+    hook("openblas_from_source", env, tmp_path)
+
+    library = prefix / "lib" / "libscipy_openblas_mb.so"
+    assert library.exists()
+    symbols = subprocess.run(
+        ["nm", "-D", "--defined-only", str(library)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "scipy_ddot_" in symbols  # the symbol prefix reached the build
+    flags = (prefix / "share" / "openblas-build-flags.txt").read_text().splitlines()
+    for expected in (
+        "DYNAMIC_ARCH=1",
+        "DYNAMIC_LIST=HASWELL SKYLAKEX",  # one make argument, spaces kept
+        "USE_OPENMP=0",
+        "NUM_THREADS=64",
+        "SYMBOLPREFIX=scipy_",
+        "LIBNAMESUFFIX=mb",
+        "CC=gcc",
+        "FC=gfortran",
+    ):
+        assert expected in flags, flags
+
+    # the .pc scipy's meson finds first
+    assert pkg_config(prefix, "--libs").split()[:2] == [
+        f"-L{prefix / 'lib'}",
+        "-lscipy_openblas_mb",
+    ]
+    assert "-DBLAS_SYMBOL_PREFIX=scipy_" in pkg_config(prefix, "--cflags")
+    # ... and that links: a C program calling the prefixed symbol through it
+    program = tmp_path / "use.c"
+    program.write_text(
+        "#include <stdio.h>\n"
+        "double scipy_ddot_(const int*, const double*, const int*, const double*, const int*);\n"
+        "int main(void) { int n = 3, one = 1; double x[] = {1, 2, 3};\n"
+        '  printf("%g\\n", scipy_ddot_(&n, x, &one, x, &one)); return 0; }\n'
+    )
+    subprocess.run(
+        ["gcc", str(program), "-o", str(tmp_path / "use"), *pkg_config(prefix, "--libs").split()],
+        check=True,
+    )
+    ran = subprocess.run([str(tmp_path / "use")], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "14"
+
+    # a second pre_build takes the library from the cache
+    shutil.rmtree(prefix)
+    hook("openblas_from_source", env, tmp_path)
+    first, second = (json.loads(line) for line in results.read_text().splitlines())
+    assert first["cached"] is False and second["cached"] is True
+    assert first["key"] == second["key"]
+    assert library.exists()
+    # a different kernel list is a different build
+    hook("openblas_from_source", {**env, "OPENBLAS_DYNAMIC_LIST": "HASWELL"}, tmp_path)
+    third = json.loads(results.read_text().splitlines()[-1])
+    assert third["cached"] is False and third["key"] != first["key"]
+
+
+def test_unpinned_upstream_version_is_refused(tmp_path: Path) -> None:
+    done = hook(
+        "openblas_from_source",
+        {
+            "BUILD_PREFIX": str(tmp_path / "prefix"),
+            "MB_CACHE_DIR": str(tmp_path / "cache"),
+            "OPENBLAS_SOURCE": "upstream",
+            "OPENBLAS_VERSION": "9.9.9",
+        },
+        tmp_path,
+        check=False,
+    )
+    assert done.returncode == 6
+    assert "no sha256 pinned for OpenBLAS 9.9.9" in done.stderr
+
+
+def test_unknown_openblas_source_is_refused(tmp_path: Path) -> None:
+    done = hook(
+        "openblas_from_source",
+        {"BUILD_PREFIX": str(tmp_path / "prefix"), "OPENBLAS_SOURCE": "conda"},
+        tmp_path,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "wheel, upstream or debian" in done.stderr
+
+
+@needs_build_tools
+def test_wheel_route_writes_the_pc_from_get_pkg_config(
+    tmp_path: Path, openblas_wheel_venv: Path
+) -> None:
+    prefix = tmp_path / "prefix"
+    done = hook(
+        "openblas_from_wheel",
+        {
+            "BUILD_PREFIX": str(prefix),
+            "PYTHON_EXE": str(openblas_wheel_venv),
+            "SCIPY_OPENBLAS32_VERSION": OPENBLAS_WHEEL_VERSION,
+        },
+        tmp_path,
+    )
+    assert "DYNAMIC_ARCH" in done.stdout  # the library's own config string
+    pc = (prefix / "lib" / "pkgconfig" / "scipy-openblas.pc").read_text()
+    assert "site-packages" not in pc  # every path points into the prefix
+    assert pkg_config(prefix, "--variable=libdir") == str(prefix / "lib")
+    assert "-DBLAS_SYMBOL_PREFIX=scipy_" in pkg_config(prefix, "--cflags")
+    libs = pkg_config(prefix, "--libs")
+    assert str(prefix / "lib" / "libscipy_openblas.so") in libs
+    assert (prefix / "lib" / "libscipy_openblas.so").is_file()
+    assert (prefix / "include" / "cblas.h").is_file()
+    symbols = subprocess.run(
+        ["nm", "-D", "--defined-only", str(prefix / "lib" / "libscipy_openblas.so")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "scipy_dgemm_" in symbols
+    # one Fortran runtime: the library now needs the system's libgfortran, and still loads
+    needed = subprocess.run(
+        ["patchelf", "--print-needed", str(prefix / "lib" / "libscipy_openblas.so")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert "libgfortran.so.5" in needed
+    assert not list((prefix / "lib").glob("libgfortran-*"))
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import ctypes, sys; lib = ctypes.CDLL(sys.argv[1]); "
+            "lib.scipy_openblas_get_config.restype = ctypes.c_char_p; "
+            "print(lib.scipy_openblas_get_config().decode())",
+            str(prefix / "lib" / "libscipy_openblas.so"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "DYNAMIC_ARCH" in loaded.stdout

@@ -1,0 +1,215 @@
+"""`python -m multibuild upload` end to end against a local directory: channels, guarantees,
+credentials."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from multibuild.publish.index import INDEX
+from tests.helpers import REPO_ROOT
+from tests.servers.wheelhouse import HASH, make_build
+
+REPO = REPO_ROOT
+
+
+SECRET = "sup3r-s3cret-v4lue"
+
+
+GITHUB_MAIN = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_EVENT_NAME": "push",
+    "GITHUB_REF": "refs/heads/main",
+    "GITHUB_REF_NAME": "main",
+    "GITHUB_REPOSITORY": "org/wheels",
+    "GITHUB_SHA": HASH,
+}
+
+
+GITHUB_RELEASE = {
+    **GITHUB_MAIN,
+    "GITHUB_REF": "refs/heads/v1.0.0",
+    "GITHUB_REF_NAME": "v1.0.0",
+}
+
+
+GITHUB_PR = {**GITHUB_MAIN, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/3/merge"}
+
+
+def settings_file(tmp: Path, pre: str = "containers/pre", rel: str = "containers/rel") -> Path:
+    path = tmp / "settings.toml"
+    path.write_text(
+        f'[project]\nname = "pkg"\nrepo = "https://example.org/x.git"\nBUILD_COMMIT = "v1.0"\n'
+        f'[upload]\npre_release = "{pre}"\nrelease = "{rel}"\n'
+    )
+    return path
+
+
+def run_upload(
+    tmp: Path, *args: str, env: dict[str, str] | None = None, settings: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ST_", "OS_", "AWS_"))
+        and k != "CI"
+    }
+    clean.update(env or {})
+    clean["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "multibuild",
+            "upload",
+            "--settings",
+            str(settings or settings_file(tmp)),
+            *args,
+        ],
+        cwd=tmp,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def index_names(page: str) -> dict[str, str]:
+    """wheel name -> sha256, from index.html's links."""
+    return dict(re.findall(r'<td class="colname"><a href="([^"#]+)#sha256=([0-9a-f]{64})"', page))
+
+
+def test_upload_to_local_container(tmp_path: Path) -> None:
+    house = tmp_path / "wheelhouse"
+    record = make_build(house, pythons=("3.11", "3.12"), log_text=f"token={SECRET}\nok\n")
+    done = run_upload(tmp_path, str(house), env={**GITHUB_MAIN, "MY_API_TOKEN": SECRET})
+    assert done.returncode == 0, done.stderr
+    assert "-> pre-release" in done.stdout
+    container = tmp_path / "containers" / "pre"
+    wheels = sorted(p.name for p in container.glob("*.whl"))
+    assert wheels == sorted(w["name"] for b in record["builds"] for w in b["wheels"])
+    listed = index_names((container / INDEX).read_text())
+    assert listed == {w["name"]: w["sha256"] for b in record["builds"] for w in b["wheels"]}
+    uploaded = json.loads((container / "builds" / f"{record['build_id']}.json").read_text())
+    assert uploaded["ci"]["provider"] == "github"
+    assert uploaded["ci"]["branch"] == "main"
+    assert uploaded["ci"]["channel"] == "pre-release"
+    assert uploaded["ci"]["nightly"] is False
+    log = (container / "builds" / f"{record['build_id']}.log").read_text()
+    assert SECRET not in log
+    assert "token=***" in log
+    history = (container / "history.html").read_text()
+    assert record["build_id"] in history
+    assert SECRET not in done.stdout + done.stderr
+    assert not (tmp_path / "containers" / "rel").exists()
+    # Rerun: idempotent, nothing sent.
+    again = run_upload(tmp_path, str(house), env=GITHUB_MAIN)
+    assert again.returncode == 0, again.stderr
+    assert "0 uploaded, 0 replaced, 2 already there, 0 record/log" in again.stdout
+
+
+def test_pull_requests_never_upload_nor_need_credentials(tmp_path: Path) -> None:
+    house = tmp_path / "wheelhouse"
+    make_build(house)
+    settings = settings_file(tmp_path, pre="swift://wheels", rel="swift://wheels-release")
+    for args in ((), ("--channel", "pre-release"), ("--channel", "release")):
+        done = run_upload(tmp_path, *args, str(house), env=GITHUB_PR, settings=settings)
+        assert done.returncode == 0, done.stderr
+        assert "not uploading" in done.stdout
+        assert "pull request 3" in done.stdout
+
+
+def test_release_from_a_non_release_branch_is_refused(tmp_path: Path) -> None:
+    house = tmp_path / "wheelhouse"
+    make_build(house)
+    done = run_upload(tmp_path, "--channel", "release", str(house), env=GITHUB_MAIN)
+    assert done.returncode == 10
+    assert "REFUSED" in done.stderr
+    assert not (tmp_path / "containers").exists()
+    # And a pre-release upload may not write into the release container.
+    done = run_upload(tmp_path, "--container", "containers/rel", str(house), env=GITHUB_MAIN)
+    assert done.returncode == 10
+    assert "release container" in done.stderr
+
+
+def test_release_is_immutable_and_warns_on_moving_refs(tmp_path: Path) -> None:
+    house = tmp_path / "wheelhouse"
+    make_build(house, ref="v1.0")
+    done = run_upload(tmp_path, str(house), env=GITHUB_RELEASE)
+    assert done.returncode == 0, done.stderr
+    assert "-> release" in done.stdout
+    assert "moving name" in done.stderr
+    # Identical files: skipped. A rebuilt (different) file under the same name: refused.
+    assert run_upload(tmp_path, str(house), env=GITHUB_RELEASE).returncode == 0
+    rebuilt = tmp_path / "rebuilt"
+    make_build(rebuilt, payload="different", started=datetime(2026, 11, 24, tzinfo=timezone.utc))
+    extra = make_build(rebuilt, name="other", started=datetime(2026, 11, 24, tzinfo=timezone.utc))
+    done = run_upload(tmp_path, str(rebuilt), env=GITHUB_RELEASE)
+    assert done.returncode == 10
+    assert "immutable" in done.stderr
+    release = tmp_path / "containers" / "rel"
+    # Nothing of the refused upload landed, not even the unrelated wheel.
+    assert not (release / extra["builds"][0]["wheels"][0]["name"]).exists()
+    assert len(list((release / "builds").glob("*.json"))) == 1
+
+
+def test_pre_release_replaces_and_keeps_the_old_record(tmp_path: Path) -> None:
+    first, second = tmp_path / "n1", tmp_path / "n2"
+    old = make_build(first, started=datetime(2026, 11, 22, tzinfo=timezone.utc))
+    new = make_build(second, payload="new", started=datetime(2026, 11, 23, tzinfo=timezone.utc))
+    cron = {**GITHUB_MAIN, "GITHUB_EVENT_NAME": "schedule"}
+    assert run_upload(tmp_path, str(first), env=cron).returncode == 0
+    time.sleep(1.1)  # a new modification second for the replaced file
+    done = run_upload(tmp_path, str(second), env=cron)
+    assert done.returncode == 0, done.stderr
+    assert "1 replaced" in done.stdout
+    container = tmp_path / "containers" / "pre"
+    name = new["builds"][0]["wheels"][0]["name"]
+    assert index_names((container / INDEX).read_text()) == {
+        name: new["builds"][0]["wheels"][0]["sha256"]
+    }
+    assert (container / "builds" / f"{old['build_id']}.json").exists()
+    record = json.loads((container / "builds" / f"{new['build_id']}.json").read_text())
+    assert record["ci"]["nightly"] is True
+    assert record["ci"]["event"] == "cron"
+
+
+def test_dry_run_writes_nothing(tmp_path: Path) -> None:
+    house = tmp_path / "wheelhouse"
+    make_build(house)
+    done = run_upload(tmp_path, "--dry-run", str(house), env=GITHUB_MAIN)
+    assert done.returncode == 0, done.stderr
+    assert "would upload pkg-1.0" in done.stdout
+    assert not (tmp_path / "containers").exists()
+
+
+def test_local_runs_upload_to_the_local_pre_release_container(tmp_path: Path) -> None:
+    house = tmp_path / "wheelhouse"
+    make_build(house)
+    done = run_upload(tmp_path, str(house), env={"CI": "true"})  # like .ci/run; no git here
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "containers" / "pre" / INDEX).exists()
+
+
+def test_missing_credentials_name_the_variable_and_upload_nothing(tmp_path: Path) -> None:
+    house = tmp_path / "wheelhouse"
+    make_build(house)
+    settings = settings_file(tmp_path, pre="swift://wheels", rel="s3://release")
+    done = run_upload(
+        tmp_path,
+        str(house),
+        env={**GITHUB_MAIN, "ST_AUTH": "http://127.0.0.1:9/"},
+        settings=settings,
+    )
+    assert done.returncode == 11
+    assert "ST_USER, ST_KEY not set" in done.stderr
+    done = run_upload(tmp_path, str(house), env=GITHUB_RELEASE, settings=settings)
+    assert done.returncode == 11
+    assert "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY not set" in done.stderr

@@ -1,0 +1,145 @@
+"""The plan of a CI job for each provider and event (commit, channel, container, steps), and
+which jobs this machine can run; the container engine is given, not probed."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from multibuild.ci import channels, providers
+from multibuild.ci import job as cijob
+from multibuild.ci.job import JobPlan
+from multibuild.ci.jobs import Job, find_job, jobs, runnable_here
+from multibuild.settings import Settings, load_settings
+from tests.helpers import CI_EVENTS as EVENTS
+from tests.helpers import REPO_ROOT
+
+SETTINGS = load_settings(REPO_ROOT / "settings.toml")
+
+
+# This repository's settings, with its own name set so that forks can be told apart.
+OWN = dataclasses.replace(
+    SETTINGS, upload=dataclasses.replace(SETTINGS.upload, repository="scipy/scipy-wheels")
+)
+
+
+# event -> (channel, commit, nightly)
+EXPECTED = {
+    "push": ("pre-release", "v1.17.1", False),
+    "cron": ("pre-release", "main", True),
+    "release": ("release", "v1.17.1", False),
+    "pull_request": (None, "v1.17.1", False),
+    "fork_pull_request": (None, "v1.17.1", False),
+    "fork_push": (None, "v1.17.1", False),
+}
+
+
+# The job each provider runs (Travis: Linux and macOS, Appveyor: Windows, GitHub: all).
+PROVIDER_JOB = {
+    "travis": "cp311-manylinux_aarch64",
+    "appveyor": "cp312-win_amd64",
+    "github": "cp312-macosx_arm64",
+}
+
+
+BUILD_STEPS = ["source", "libraries", "build", "repair", "test", "record"]
+
+
+def plan_for(settings: Settings, job: Job, environ: dict[str, str]) -> JobPlan:
+    """The plan `python -m multibuild ci` makes, with a container engine that answers."""
+    info = providers.detect(environ, git_branch=lambda: None)
+    return cijob.make_plan(
+        settings,
+        job,
+        info,
+        channels.decide(info, settings),
+        builder=cijob.chosen_builder(settings, info, None),
+        engine=lambda: "podman",
+    )
+
+
+@pytest.mark.parametrize("event", list(EXPECTED))
+@pytest.mark.parametrize("provider", list(EVENTS))
+def test_plan_for_each_provider_and_event(provider: str, event: str) -> None:
+    job = find_job(OWN, PROVIDER_JOB[provider])
+    plan = plan_for(OWN, job, EVENTS[provider][event])
+    channel, commit, nightly = EXPECTED[event]
+    assert plan.info.provider == provider
+    assert (plan.decision.channel, plan.commit, plan.nightly) == (channel, commit, nightly)
+    assert plan.builder == "cibuildwheel"  # CI's builder, from settings.toml [ci]
+    steps = [name for name, _ in plan.steps]
+    if channel is None:
+        assert steps == BUILD_STEPS and plan.decision.container is None
+        assert plan.notes[0].startswith("no upload: ")
+    else:
+        assert steps == [*BUILD_STEPS, "upload"]
+        expected = OWN.upload.release if channel == "release" else OWN.upload.pre_release
+        assert plan.decision.container == expected
+    if event == "cron":
+        assert f"git {OWN.project.repo} @ main" == plan.source
+    build_step = dict(plan.steps)["build"]
+    assert f"cibuildwheel --only {job.id}" in build_step
+    if job.os == "linux":
+        assert f"in a {OWN.ci.manylinux_image} container" in build_step
+
+
+def test_the_release_container_is_only_for_release_branches() -> None:
+    job = find_job(OWN, "cp311-manylinux_x86_64")
+    for provider, events in EVENTS.items():
+        for event, env in events.items():
+            plan = plan_for(OWN, job, env)
+            is_release = plan.decision.container == OWN.upload.release
+            assert is_release == (event == "release"), (provider, event)
+
+
+def test_jobs_this_machine_can_run() -> None:
+    by_id = {job.id: job for job in jobs(SETTINGS)}
+
+    def check(job_id: str, builder: str, **kw: object) -> tuple[bool, str]:
+        r = runnable_here(by_id[job_id], builder, **kw)  # type: ignore[arg-type]
+        return r.ok, r.reason
+
+    linux = {"os_name": "linux", "machine": "x86_64"}
+    assert check("cp311-manylinux_x86_64", "host", **linux)[0]
+    ok, reason = check("cp311-manylinux_aarch64", "host", **linux)
+    assert not ok and reason == "needs an aarch64 machine (this one is x86_64)"
+    ok, reason = check("cp311-macosx_arm64", "host", **linux)
+    assert not ok and reason == "needs a macOS machine (this one runs Linux)"
+    ok, reason = check("cp311-win_amd64", "host", **linux)
+    assert not ok and "needs a Windows machine" in reason
+    ok, reason = check("cp311-manylinux_x86_64", "cibuildwheel", engine=lambda: None, **linux)
+    assert not ok and "no container engine answers here" in reason and "--builder host" in reason
+    assert check("cp311-manylinux_x86_64", "cibuildwheel", engine=lambda: "docker", **linux)[0]
+    ok, reason = check("cp312-manylinux_x86_64", "host", has_python=lambda v: False, **linux)
+    assert not ok and reason == "CPython 3.12 is not installed here"
+    free = dataclasses.replace(
+        SETTINGS, matrix=dataclasses.replace(SETTINGS.matrix, python=("3.13t",))
+    )
+    [job] = [j for j in jobs(free) if j.id == "cp313t-manylinux_x86_64"]
+    r = runnable_here(job, "host", has_python=lambda v: False, os_name="linux", machine="x86_64")
+    assert r.reason == "free-threaded CPython 3.13 is not installed here"
+    assert check("cp311-macosx_arm64", "cibuildwheel", os_name="macos", machine="arm64")[0]
+    assert check("cp311-win_amd64", "host", os_name="windows", machine="AMD64")[0]
+
+
+def test_a_nightly_by_hand_on_a_release_branch_goes_to_the_pre_release_container() -> None:
+    """The plan and the upload read one Decision: `ci --nightly` by hand on a checkout of a
+    release branch plans the nightly (DAILY_COMMIT, pre-release), and that is where its files
+    go (before, the upload decided again from the branch: the release container)."""
+    info = channels.as_nightly(providers.detect({}, git_branch=lambda: "v1.17.1"))
+    decision = channels.decide(info, SETTINGS)
+    plan = cijob.make_plan(
+        SETTINGS,
+        find_job(SETTINGS, "cp311-manylinux_x86_64"),
+        info,
+        decision,
+        builder="host",
+        has_python=lambda v: True,
+    )
+    assert plan.decision is decision
+    assert (decision.channel, decision.container) == ("pre-release", SETTINGS.upload.pre_release)
+    assert (plan.commit, plan.nightly) == (SETTINGS.project.daily_commit, True)
+    # Without --nightly, the same checkout is a release.
+    released = channels.decide(providers.detect({}, git_branch=lambda: "v1.17.1"), SETTINGS)
+    assert released.container == SETTINGS.upload.release

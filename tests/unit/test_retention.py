@@ -1,0 +1,66 @@
+"""Retention of the pre-release container: which builds and wheels go (newest N per platform and
+Python, and every young one), and pruning a local container."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from multibuild.engine.record import BuildRecord
+from multibuild.publish.containers import open_container
+from multibuild.publish.retention import plan_prune
+from tests.helpers import NOW, prune_and_check
+
+
+def record(
+    build_id: str, days_ago: float, pythons: tuple[str, ...] = ("3.11",), plat: str = "x86_64"
+) -> BuildRecord:
+    started = NOW - timedelta(days=days_ago)
+    data = {
+        "schema": 1,
+        "build_id": build_id,
+        "started": started.isoformat().replace("+00:00", "Z"),
+        "platform": "linux",
+        "plat": plat,
+        "builds": [
+            {"python": p, "wheels": [{"name": f"{build_id}-cp{p.replace('.', '')}.whl"}]}
+            for p in pythons
+        ],
+    }
+    read = BuildRecord.from_json(data)
+    assert read is not None
+    return read
+
+
+def test_keeps_newest_n_per_platform_and_python_and_young_ones() -> None:
+    records = [record(f"b{i}", days_ago=40 + i) for i in range(8)]  # all old
+    records += [record(f"young{i}", days_ago=i) for i in range(3)]  # all young
+    plan = plan_prune(records, keep=5, keep_days=30, now=NOW)
+    assert plan.keep_builds == {"young0", "young1", "young2", "b0", "b1"}
+    assert plan.delete_builds == {f"b{i}" for i in range(2, 8)}
+    assert plan.delete_wheels == {f"b{i}-cp311.whl" for i in range(2, 8)}
+
+
+def test_groups_are_per_platform_and_python() -> None:
+    records = [record(f"a{i}", days_ago=100 + i, plat="x86_64") for i in range(3)]
+    records += [record(f"m{i}", days_ago=100 + i, plat="arm64") for i in range(3)]
+    plan = plan_prune(records, keep=2, keep_days=30, now=NOW)
+    assert plan.delete_builds == {"a2", "m2"}
+    # A build for two Pythons stays while either of them is kept.
+    records = [
+        record("both", days_ago=100, pythons=("3.11", "3.12")),
+        record("newer311", days_ago=50, pythons=("3.11",)),
+    ]
+    plan = plan_prune(records, keep=1, keep_days=30, now=NOW)
+    assert plan.keep_builds == {"both", "newer311"}
+    assert plan.delete_wheels == {"both-cp311.whl"}
+
+
+def test_nothing_to_prune() -> None:
+    plan = plan_prune([record("x", 1)], keep=5, keep_days=30, now=NOW)
+    assert not plan.delete_builds
+    assert not plan.delete_wheels
+
+
+def test_prune_local_container(tmp_path: Path) -> None:
+    prune_and_check(tmp_path, open_container(str(tmp_path / "pre"), base_dir=tmp_path, environ={}))

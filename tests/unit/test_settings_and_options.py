@@ -1,0 +1,166 @@
+"""settings.toml read into frozen objects (the keys each table takes are its dataclass's
+fields), and a build's options resolved once from arguments, settings and environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from multibuild.ci import channels, providers
+from multibuild.errors import ConfigurationError
+from multibuild.options import BuildArguments, GitSource, Knobs, resolve_build_options
+from multibuild.platforms.linux import LinuxPlatform
+from multibuild.settings import TABLES, known_keys, load_settings
+from multibuild.util.pythons import PythonVersion
+from tests.helpers import REPO_ROOT
+
+MINIMAL = '[project]\nname="x"\nrepo="x"\nBUILD_COMMIT="v1"\n'
+
+
+def test_repository_settings_load() -> None:
+    settings = load_settings(REPO_ROOT / "settings.toml")
+    assert settings.project.name == "scipy"
+    assert settings.project.build_commit
+    assert settings.project.config == REPO_ROOT / "config.sh"
+    assert "3.11" in settings.matrix.python
+
+
+def test_known_keys_are_the_dataclass_fields() -> None:
+    assert set(known_keys("project")) == {"name", "repo", "BUILD_COMMIT", "DAILY_COMMIT", "config"}
+    for table, cls in TABLES.items():
+        assert len(known_keys(table)) == len(cls.__dataclass_fields__)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (MINIMAL + "[build]\nisolation='no'\n", r"\[build\] isolation must be true or false"),
+        (MINIMAL + "[upload]\nkeep_nightlies=true\n", "keep_nightlies must be a whole number"),
+        (MINIMAL + "[upload]\nkeep_nightly=3\n", "did you mean 'keep_nightlies'"),
+        (MINIMAL + "[uplaod]\n", r"unknown table \[uplaod\] \(did you mean 'upload'\?\)"),
+        (MINIMAL + "[hook_env]\nX=1\n", r"\[hook_env\] X must be a string"),
+        ('[project]\nname="x"\nrepo="x"\n', r"\[project\] needs BUILD_COMMIT"),
+        ('[project]\nname=1\nrepo="x"\nBUILD_COMMIT="v"\n', r"\[project\] name must be a string"),
+        ("[project\n", "not valid TOML"),
+    ],
+)
+def test_settings_errors_name_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=message) as error:
+        load_settings(path)
+    assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("environ", "ref", "nightly"),
+    [
+        ({"TRAVIS": "true", "TRAVIS_EVENT_TYPE": "cron", "TRAVIS_BRANCH": "main"}, "daily", True),
+        (
+            {
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_EVENT_NAME": "schedule",
+                "GITHUB_REF": "refs/heads/main",
+                "GITHUB_REF_NAME": "main",
+            },
+            "daily",
+            True,
+        ),
+        (
+            {
+                "GITHUB_ACTIONS": "true",
+                "GITHUB_EVENT_NAME": "push",
+                "GITHUB_REF": "refs/heads/main",
+                "GITHUB_REF_NAME": "main",
+            },
+            "build",
+            False,
+        ),
+    ],
+)
+def test_nightly_builds_build_the_daily_commit(
+    environ: dict[str, str], ref: str, nightly: bool
+) -> None:
+    settings = load_settings(REPO_ROOT / "settings.toml")
+    commit, is_nightly = channels.build_target(providers.detect(environ), settings)
+    options = resolve_build_options(
+        BuildArguments(python=("3.11",)),
+        settings=settings,
+        knobs=Knobs.from_environ(environ),
+        platform=LinuxPlatform(),
+        environ=environ,
+        commit=commit,
+        nightly=is_nightly,
+    )
+    assert isinstance(options.source, GitSource)
+    pinned = settings.project
+    assert options.source.ref == (pinned.daily_commit if ref == "daily" else pinned.build_commit)
+    assert options.nightly is nightly
+    assert options.pythons == (PythonVersion(11),)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MB_UPLOAD_THREADS", "four"),
+        ("MB_UPLOAD_THREADS", "2.5"),
+        ("MB_UPLOAD_DEADLINE", "nan"),
+        ("MB_UPLOAD_DEADLINE", "inf"),
+        ("MB_SEGMENT_SIZE", "-1"),
+        ("MB_TEST_LEVEL", "quick"),
+    ],
+)
+def test_bad_knobs_are_clear_errors(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Knobs.from_environ({name: value})
+
+
+def test_knobs_read_once() -> None:
+    knobs = Knobs.from_environ(
+        {"MB_JOB": "cp311-manylinux_x86_64", "MB_UPLOAD_THREADS": "3", "MB_MIRROR_DIRS": "/a:/b"}
+    )
+    assert knobs.job == "cp311-manylinux_x86_64"
+    assert knobs.upload.threads == 3
+    assert knobs.mirror_dirs == (Path("/a"), Path("/b"))
+
+
+def test_python_versions_one_rule() -> None:
+    assert PythonVersion.parse("3.13t") == PythonVersion(13, free_threaded=True)
+    assert PythonVersion.parse("3.13t").abi == "cp313t"
+    assert str(PythonVersion.parse("3.12")) == "3.12"
+    for bad in ("3", "3.13tt", "2.7.1", "py3.12"):
+        with pytest.raises(ConfigurationError, match=r"X\.Yt"):
+            PythonVersion.parse(bad)
+
+
+def test_a_python_of_the_matrix_not_here_is_said_not_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule for Python versions: the matrix's 3.13t is a free-threaded CPython; where this
+    machine has none, the options say so (and the build summary shows it)."""
+    import dataclasses
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no python3.13t on PATH
+    settings = load_settings(REPO_ROOT / "settings.toml")
+    settings = dataclasses.replace(
+        settings, matrix=dataclasses.replace(settings.matrix, python=("3.11", "3.13t"))
+    )
+
+    class NoInterpreters(LinuxPlatform):
+        def python_candidates(self, version: PythonVersion) -> list[Path]:
+            return []
+
+    options = resolve_build_options(
+        BuildArguments(),
+        settings=settings,
+        knobs=Knobs(),
+        platform=NoInterpreters(),
+        environ={},
+        commit="v1",
+    )
+    assert options.pythons == (PythonVersion(11),)  # the interpreter running this test
+    assert options.notes == (
+        "CPython 3.13t (free-threaded) of the matrix is not installed here: not built",
+    )
+    assert "note         CPython 3.13t (free-threaded)" in options.summary()
