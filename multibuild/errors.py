@@ -86,6 +86,17 @@ class ReleaseError(FatalError):
     return_code = 12
 
 
+def error_class(return_code: int) -> type[FatalError] | None:
+    """The error class whose exit code this is (a hook's helper exits with it), if any."""
+    classes: list[type[FatalError]] = [FatalError]
+    while classes:
+        cls = classes.pop()
+        if cls.return_code == return_code and cls is not FatalError:
+            return cls
+        classes.extend(cls.__subclasses__())
+    return None
+
+
 def report(prog: str, error: FatalError, message: str | None = None) -> int:
     """The one shape of a failure, for every entry point (the command line, and the helpers
     hooks run): `PROG: error: MESSAGE` on stderr; returns the exit code."""

@@ -304,7 +304,7 @@ def resolve_build_options(
         source = GitSource(url=repo, ref=ref)
         project = (
             settings.project.name
-            if settings and not arguments.repo
+            if settings and settings.project.name and not arguments.repo
             else Path(repo.rstrip("/")).name.removesuffix(".git")
         )
 
@@ -342,7 +342,7 @@ def resolve_build_options(
         test_requires=tuple(arguments.test_requires.split())
         if arguments.test_requires is not None
         else (build.test_requires if build else ()),
-        system_tools=build.system_tools if build else ("git",),
+        system_tools=build.system_tools if build else (),
         isolation=arguments.isolation
         if arguments.isolation is not None
         else (build.isolation if build else True),

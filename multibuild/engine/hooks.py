@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from multibuild.errors import HookError, TestFailure
+from multibuild.errors import HookError, TestFailure, error_class
 from multibuild.log import Logger
 from multibuild.util.cmd import Finished, excerpt, stream
 
@@ -126,18 +126,24 @@ def run_hook(
     if not config.is_file():
         raise HookError(f"config file {config} does not exist")
     with tempfile.TemporaryDirectory(prefix="mb-hook-") as tmp:
-        state_file = Path(tmp) / "state"
+        state_file, failure_file = Path(tmp) / "state", Path(tmp) / "failure"
         done = stream(
             ["bash", RUN_HOOK, config, hook],
             logger,
             cwd=cwd,
             label=hook,
-            env={**env, "MB_HOOK_STATE": str(state_file)},
+            env={**env, "MB_HOOK_STATE": str(state_file), "MB_HOOK_FAILURE": str(failure_file)},
         )
         state = state_file.read_text().strip() if state_file.exists() else "syntax"
+        failure = failure_file.read_text().split() if failure_file.exists() else []
     if done.returncode == 0:
         return done
     tail = excerpt(done.tail, 15)
+    if state == "running" and len(failure) == 2 and failure[0].isdigit():
+        # A helper (build_library, require_tool, ...) failed: its own error, its own code.
+        helper_error = error_class(int(failure[0]))
+        if helper_error is not None:
+            raise helper_error(f"hook {hook}: {failure[1]} failed:\n{tail}")
     match state:
         case "syntax":
             raise HookError(f"{config} has a syntax error (bash -n failed):\n{tail}")

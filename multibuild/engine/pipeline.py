@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
-from packaging.utils import parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from multibuild import __version__
 from multibuild.engine.ccache import ccache_env, read_stats, zero_stats
@@ -220,8 +220,11 @@ class Pipeline:
                     env=options.environ,
                 )
                 with self.step(build, "build env"):
+                    # A kept build venv per project and Python: one project's requirements
+                    # (a pinned setuptools, ...) never reach another's.
+                    venv = work / "venvs" / f"build-{canonicalize_name(options.project)}-{tag}"
                     build_python = build_environment(
-                        python, work / "venvs" / f"build-{tag}", platform, logger, options.environ
+                        python, venv, platform, logger, options.environ
                     )
                 env = self.hook_env(version, source.path, build_python)
                 with self.step(build, "pre_build"):

@@ -35,11 +35,11 @@ class PosixPlatform(Platform):
             )
         )
         env = {
-            # setuptools ignores CFLAGS for C++ sources; CPPFLAGS reaches every compiler.
+            # Include and library paths only, in CPPFLAGS and LDFLAGS: CFLAGS, CXXFLAGS and
+            # FFLAGS stay the user's, since setting them replaces a build system's own
+            # optimisation flags (autoconf's -g -O2, a Makefile's FFLAGS ?= -O2, Python's
+            # -O3 -DNDEBUG in setuptools). Every C/C++ compiler driver reads CPPFLAGS.
             "CPPFLAGS": prepend(environ, "CPPFLAGS", include, " "),
-            "CFLAGS": prepend(environ, "CFLAGS", include, " "),
-            "CXXFLAGS": prepend(environ, "CXXFLAGS", include, " "),
-            "FFLAGS": prepend(environ, "FFLAGS", include, " "),
             "LDFLAGS": prepend(environ, "LDFLAGS", libs, " "),
             "PKG_CONFIG_PATH": prepend(environ, "PKG_CONFIG_PATH", pkgconfig, pathsep),
             "CMAKE_PREFIX_PATH": prepend(environ, "CMAKE_PREFIX_PATH", str(prefix), pathsep),

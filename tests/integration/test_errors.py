@@ -11,6 +11,7 @@ from multibuild.errors import (
     BuildError,
     ConfigurationError,
     HookError,
+    LibraryError,
     RepairError,
     SourceError,
     SystemDependencyError,
@@ -100,9 +101,27 @@ def test_failing_pre_build(tmp_path: Path, hello_repo: Path) -> None:
 
 
 def test_library_checksum_mismatch(tmp_path: Path, hello_repo: Path) -> None:
-    config = config_copy("hello-c", tmp_path / "cfg", edit={"f96326b1": "0000000b"})
+    """A helper's failure keeps its own exit code (6, a library), not the hook's 5."""
+    config = config_copy("hello-c", tmp_path / "cfg", edit={"6d1645e8": "0000000b"})
     run = build(tmp_path, hello_repo, config)
-    assert_failed(run, HookError.return_code, "hook pre_build failed", "sha256 mismatch")
+    assert_failed(
+        run, LibraryError.return_code, "hook pre_build: build_library failed", "sha256 mismatch"
+    )
+
+
+def test_missing_tool_in_a_hook_is_exit_4(tmp_path: Path, hello_repo: Path) -> None:
+    config = config_copy(
+        "hello-c",
+        tmp_path / "cfg",
+        edit={"pre_build() {\n": "pre_build() {\n    require_tool no-such-tool-xyz\n"},
+    )
+    run = build(tmp_path, hello_repo, config)
+    assert_failed(
+        run,
+        SystemDependencyError.return_code,
+        "hook pre_build: require_tool failed",
+        "this build needs no-such-tool-xyz",
+    )
 
 
 def test_missing_config_file(tmp_path: Path, hello_repo: Path) -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
-from multibuild.engine.libraries import LibraryRecipe, build_library, cache_key
+from multibuild.engine.libraries import LibraryRecipe, LibraryResult, build_library, cache_key
 from multibuild.errors import LibraryError
 from multibuild.log import Logger
+from multibuild.util.files import sha256_file
 from tests.helpers import FIXTURES, build_args, config_copy, make_repo, run_multibuild
 
-HELLO_SHA = "f96326b154d6916c85b216a14a39350fc3f05db5b88cbe7ef4ce389daadc3d5e"
+HELLO_SHA = "6d1645e831d0181fcf82c289fce1ee934f2495ff3350afe23fe9f8d6a6a05cc6"
 
 
 def recipe(**changes: object) -> LibraryRecipe:
@@ -30,25 +32,36 @@ def recipe(**changes: object) -> LibraryRecipe:
     return LibraryRecipe(**fields)  # type: ignore[arg-type]
 
 
+def key(lib: LibraryRecipe, env: dict[str, str]) -> str:
+    return cache_key(lib, lib.sha256, env)
+
+
 def test_cache_key_follows_what_determines_the_output(tmp_path: Path) -> None:
-    env = {"CFLAGS": "-O2"}
-    base = cache_key(recipe(), tmp_path, env)
-    assert cache_key(recipe(), tmp_path, env) == base
+    env = {"CFLAGS": "-O2", "CC": "gcc"}
+    base = key(recipe(), env)
+    assert key(recipe(), env) == base
     assert (
-        cache_key(recipe(url="https://mirror.invalid/libhello-1.0.tar.gz"), tmp_path, env) == base
+        key(recipe(url="https://mirror.invalid/libhello-1.0.tar.gz"), env) == base
     )  # where it came from does not change what it is
-    assert cache_key(recipe(args=("-DHELLO_SHOUT=ON",)), tmp_path, env) != base
-    assert cache_key(recipe(version="1.1"), tmp_path, env) != base
-    assert cache_key(recipe(system="meson"), tmp_path, env) != base
-    assert cache_key(recipe(), tmp_path, {"CFLAGS": "-O3"}) != base
-    assert cache_key(recipe(), tmp_path / "other-prefix", env) != base
+    assert key(recipe(), {**env, "CC": "ccache gcc"}) == base  # nor a compiler cache
+    assert key(recipe(args=("-DHELLO_SHOUT=ON",)), env) != base
+    assert key(recipe(version="1.1"), env) != base
+    assert key(recipe(system="meson"), env) != base
+    assert key(recipe(pre_configure="true"), env) != base
+    assert key(recipe(subdir="x"), env) != base
+    patch = tmp_path / "a.patch"
+    patch.write_text("x")
+    patched = key(recipe(patches=(patch,)), env)
+    assert patched != base
+    patch.write_text("y")  # the patch's content, not its name
+    assert key(recipe(patches=(patch,)), env) != patched
+    assert key(recipe(), {**env, "CFLAGS": "-O3"}) != base
 
 
 def test_killed_build_leftovers_are_not_used(tmp_path: Path) -> None:
     prefix, cache = tmp_path / "prefix", tmp_path / "cache"
     logger = Logger(verbose=False)
-    key = cache_key(recipe(), prefix, dict(os.environ))
-    stale = cache / "libs" / f"libhello-1.0-{key}.tmp-99999"
+    stale = cache / "libs" / f"libhello-1.0-{key(recipe(), dict(os.environ))}.tmp-99999"
     (stale / "tree" / "lib").mkdir(parents=True)
     (stale / "tree" / "lib" / "libhello.so").write_text("half-written")
     result = build_library(
@@ -122,7 +135,7 @@ def test_second_build_uses_the_cache_and_a_changed_recipe_rebuilds(tmp_path: Pat
         "hello-c",
         tmp_path / "config",
         edit={
-            "c3d5e cmake": "c3d5e cmake -DHELLO_SHOUT=ON",
+            "a6a05cc6 cmake": "a6a05cc6 cmake -DHELLO_SHOUT=ON",
             'print("greeting:", hello_c.greeting())': (
                 'assert hello_c.greeting() == "HELLO FROM LIBHELLO 1.0"'
             ),
@@ -139,12 +152,12 @@ def test_second_build_uses_the_cache_and_a_changed_recipe_rebuilds(tmp_path: Pat
     [
         (
             "libtally-1.0.tar.gz",
-            "1cf9d35ed8117e663dbb9739582bb9a7618936b8ff6e9eeba5e6494f04f49fca",
+            "ba18053328f782332ac380166cc9faa4e29ade8b152a74865ba4464381396834",
             "configure",
         ),
         (
             "libtally-meson-1.0.tar.gz",
-            "871f0b950a40f25d9c735f3cb427ff27d73aea936fc9558ea37b24ad75d0ba28",
+            "b7e200f7ae49669aecfa6395ee2b84c1663d8cc31c6a1cb49a6b6d67a03d1c29",
             "meson",
         ),
     ],
@@ -185,3 +198,88 @@ def test_unknown_build_system_is_a_clear_error() -> None:
         recipe(system="scons")
     with pytest.raises(LibraryError, match="is not a sha256 hex digest"):
         recipe(sha256="abc")
+
+
+def build(lib: LibraryRecipe, prefix: Path, cache: Path) -> LibraryResult:
+    return build_library(
+        lib, prefix=prefix, cache_dir=cache, mirrors=(), jobs=2, logger=Logger(), environ=os.environ
+    )
+
+
+FSTATS = LibraryRecipe(
+    name="libfstats",
+    version="1.0",
+    url=str(FIXTURES / "tarballs/libfstats-1.0.tar.gz"),
+    sha256="73e150972322c80a515a2a6205e5105f3770045f5b44f08c25f06ba96d0fbfec",
+    system="make",
+    args=("FC=gfortran",),
+)
+
+
+def test_a_shared_cache_hits_from_another_work_dir(tmp_path: Path) -> None:
+    """The key holds no prefix: another work dir's build is reused, its prefix rewritten in
+    the text files (the .pc here); the record says where the library came from."""
+    cache = tmp_path / "shared-cache"
+    first = build(FSTATS, tmp_path / "one" / "prefix", cache)
+    second = build(FSTATS, tmp_path / "two" / "prefix", cache)
+    assert not first.cached and second.cached and second.key == first.key
+    assert second.relocated_from == str(tmp_path / "one" / "prefix")
+    pc = (tmp_path / "two" / "prefix" / "lib" / "pkgconfig" / "fstats.pc").read_text()
+    assert f"prefix={tmp_path / 'two' / 'prefix'}" in pc and "/one/" not in pc
+    assert (first.source, first.sha256, first.system) == (FSTATS.url, FSTATS.sha256, "make")
+
+
+def test_a_binary_holding_the_prefix_gets_its_own_build(tmp_path: Path) -> None:
+    """A library whose binary holds its prefix (libhello built with HELLO_EMBED_PREFIX: the
+    prefix compiled into it) is not relocated: a build for the other prefix is made, and
+    cached too."""
+    embeds = recipe(args=("-DHELLO_EMBED_PREFIX=ON",))
+    cache = tmp_path / "cache"
+    one = build(embeds, tmp_path / "one" / "prefix", cache)
+    two = build(embeds, tmp_path / "two" / "prefix", cache)
+    again = build(embeds, tmp_path / "two" / "prefix", cache)
+    assert (one.cached, two.cached, again.cached) == (False, False, True)
+    assert one.key == two.key and not two.relocated_from
+    library = (tmp_path / "two" / "prefix" / "lib" / "libhello.so.1.0.0").read_bytes()
+    assert str(tmp_path / "two" / "prefix").encode() in library
+    assert str(tmp_path / "one" / "prefix").encode() not in library
+
+
+def test_directory_source_patch_pre_configure_and_subdir(tmp_path: Path) -> None:
+    """A library vendored in a project's tree (a directory, keyed by its content), patched,
+    its configure made by a pre-configure step, in a subdirectory of the source."""
+    vendored = tmp_path / "project" / "vendor"
+    shutil.copytree(FIXTURES / "libsrc" / "libtally-1.0", vendored / "tally")
+    configure = vendored / "tally" / "configure"
+    configure.rename(vendored / "tally" / "configure.orig")  # a git archive has no configure
+    patch = tmp_path / "greeting.patch"
+    patch.write_text(
+        "--- a/tally/tally.h\n+++ b/tally/tally.h\n@@ -1 +1,2 @@\n "
+        + (vendored / "tally" / "tally.h").read_text().splitlines()[0]
+        + "\n+#define TALLY_PATCHED 1\n"
+    )
+    lib = LibraryRecipe(
+        name="libtally",
+        version="1.0",
+        url=str(vendored),
+        sha256="-",
+        system="configure",
+        patches=(patch,),
+        pre_configure="cp configure.orig configure && chmod +x configure",
+        subdir="tally",
+    )
+    prefix = tmp_path / "prefix"
+    result = build(lib, prefix, tmp_path / "cache")
+    assert not result.cached
+    assert "TALLY_PATCHED" in (prefix / "include" / "tally.h").read_text()
+    assert (prefix / "lib" / "libtally.so.1").exists()
+    assert result.patches == {"greeting.patch": sha256_file(patch)}
+    assert len(result.sha256) == 64  # the directory's content
+    assert build(lib, prefix, tmp_path / "cache").cached
+    (vendored / "tally" / "tally.c").write_text(
+        (vendored / "tally" / "tally.c").read_text() + "\n/* changed */\n"
+    )
+    changed = build(lib, prefix, tmp_path / "cache")
+    assert not changed.cached and changed.sha256 != result.sha256
+    with pytest.raises(LibraryError, match="is for a directory source"):
+        LibraryRecipe(name="x", version="1", url=str(patch), sha256="-", system="make")

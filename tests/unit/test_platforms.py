@@ -85,9 +85,12 @@ def test_cibuildwheel_repair_is_the_engines_repair(os_name: str, prefix: str, co
 
 
 def test_prefix_env_prepends_to_user_flags() -> None:
-    env = LinuxPlatform().prefix_env(Path("/p"), {"CFLAGS": "-O3", "PKG_CONFIG_PATH": "/x"})
-    assert env["CFLAGS"] == "-I/p/include -O3"
-    assert env["CPPFLAGS"] == "-I/p/include"  # reaches C++ too: setuptools ignores CFLAGS there
+    env = LinuxPlatform().prefix_env(
+        Path("/p"), {"CFLAGS": "-O3", "CPPFLAGS": "-DX", "PKG_CONFIG_PATH": "/x"}
+    )
+    assert env["CPPFLAGS"] == "-I/p/include -DX"
+    # The optimisation flags stay the build systems' own: no CFLAGS, CXXFLAGS or FFLAGS.
+    assert {"CFLAGS", "CXXFLAGS", "FFLAGS", "FCFLAGS"}.isdisjoint(env)
     assert env["LDFLAGS"] == "-L/p/lib -L/p/lib64"
     assert env["PKG_CONFIG_PATH"].endswith(":/x")
     assert env["CMAKE_PREFIX_PATH"] == "/p"

@@ -11,7 +11,7 @@ from multibuild.ci import channels, providers
 from multibuild.errors import ConfigurationError
 from multibuild.options import BuildArguments, GitSource, Knobs, resolve_build_options
 from multibuild.platforms.linux import LinuxPlatform
-from multibuild.settings import TABLES, known_keys, load_settings
+from multibuild.settings import TABLES, known_keys, load_settings, project_settings
 from multibuild.util.pythons import PythonVersion
 from tests.helpers import REPO_ROOT
 
@@ -40,7 +40,6 @@ def test_known_keys_are_the_dataclass_fields() -> None:
         (MINIMAL + "[upload]\nkeep_nightly=3\n", "did you mean 'keep_nightlies'"),
         (MINIMAL + "[uplaod]\n", r"unknown table \[uplaod\] \(did you mean 'upload'\?\)"),
         (MINIMAL + "[hook_env]\nX=1\n", r"\[hook_env\] X must be a string"),
-        ('[project]\nname="x"\nrepo="x"\n', r"\[project\] needs BUILD_COMMIT"),
         ('[project]\nname=1\nrepo="x"\nBUILD_COMMIT="v"\n', r"\[project\] name must be a string"),
         ("[project\n", "not valid TOML"),
     ],
@@ -51,6 +50,30 @@ def test_settings_errors_name_the_file_and_the_key(tmp_path: Path, text: str, me
     with pytest.raises(ConfigurationError, match=message) as error:
         load_settings(path)
     assert str(path) in str(error.value)
+
+
+def test_a_projects_own_settings_pin_nothing_but_ci_needs_the_pins(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('[build]\ntest_requires = ["pytest"]\n')
+    own = load_settings(path)
+    assert own.project.repo == "" and own.build.test_requires == ("pytest",)
+    with pytest.raises(ConfigurationError, match=r"\[project\] needs name, repo, BUILD_COMMIT"):
+        own.pinned()
+    assert load_settings(REPO_ROOT / "settings.toml").pinned().project.name == "scipy"
+
+
+def test_a_build_takes_the_settings_beside_its_config(tmp_path: Path) -> None:
+    """A project is its config.sh plus its own settings beside it; another project's settings
+    (this repository's, found from the working directory) never reach it."""
+    config = tmp_path / "project" / "config.sh"
+    config.parent.mkdir()
+    config.write_text("")
+    assert project_settings(None, str(config)) is None  # neutral defaults
+    (config.parent / "settings.toml").write_text("[build]\nisolation = false\n")
+    own = project_settings(None, str(config))
+    assert own is not None and own.build.isolation is False
+    assert project_settings("/dev/null", str(config)) is None
+    assert project_settings(str(REPO_ROOT / "settings.toml"), str(config)) is not None
 
 
 @pytest.mark.parametrize(

@@ -124,7 +124,7 @@ def _replace(target: Path, text: str) -> bool:
 
 def write_configs(root: Path) -> list[Written]:
     """(Re)generate the CI configs and cibuildwheel.toml from settings.toml."""
-    settings = load_settings(root / SETTINGS_FILE)
+    settings = load_settings(root / SETTINGS_FILE).pinned()
     rendered = {path: render(settings) for path, render in RENDERERS.items()}
     for path, text in rendered.items():
         _parse(path, text)  # a renderer bug must not reach CI
@@ -244,7 +244,7 @@ def check_configs(
     that fixes it; [] when all agree. `command_names`: the `python -m multibuild` commands
     that exist. `with_cibuildwheel`: also ask cibuildwheel itself which builds
     cibuildwheel.toml selects on each platform (it runs with `environ`)."""
-    settings = load_settings(root / SETTINGS_FILE)
+    settings = load_settings(root / SETTINGS_FILE).pinned()
     problems: list[Problem] = []
     texts = {}
     for path in GENERATED:

@@ -11,8 +11,16 @@ mb_engine() {
     PYTHONPATH="$MB_ENGINE_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$MB_PYTHON" -m "$@"
 }
 
+# A helper that fails says so to the engine (MB_HOOK_FAILURE), so the build ends with the
+# helper's own exit code (README: 4 a missing tool, 6 a library), not the hook's 5.
+mb_failed() {
+    local code=$1 helper=$2
+    [ -n "${MB_HOOK_FAILURE:-}" ] && printf '%s %s\n' "$code" "$helper" > "$MB_HOOK_FAILURE"
+    return "$code"
+}
+
 build_library() {
-    mb_engine multibuild.engine.libraries "$@"
+    mb_engine multibuild.engine.libraries "$@" || mb_failed $? build_library
 }
 
 require_tool() {
@@ -22,6 +30,6 @@ require_tool() {
     done
     if [ ${#missing[@]} -gt 0 ]; then
         echo "multibuild: this build needs ${missing[*]} (not found on PATH)" >&2
-        return 4
+        mb_failed 4 require_tool
     fi
 }
