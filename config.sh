@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # scipy's hooks for multibuild (see README.rst, "Hooks"). Sourced with `set -e`.
 #
 # Variables from the engine: BUILD_PREFIX (libraries go here), PLAT, MB_PYTHON_VERSION,

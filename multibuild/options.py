@@ -205,6 +205,7 @@ class BuildOptions:
     plat: str | None
     config_settings: tuple[str, ...]
     test_requires: tuple[str, ...]
+    test_sources: tuple[str, ...] = ()
     system_tools: tuple[str, ...]
     isolation: bool
     ccache: bool
@@ -342,6 +343,7 @@ def resolve_build_options(
         test_requires=tuple(arguments.test_requires.split())
         if arguments.test_requires is not None
         else (build.test_requires if build else ()),
+        test_sources=build.test_sources if build else (),
         system_tools=build.system_tools if build else (),
         isolation=arguments.isolation
         if arguments.isolation is not None

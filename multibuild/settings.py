@@ -40,7 +40,11 @@ class ProjectSettings:
 @dataclass(frozen=True, kw_only=True)
 class BuildSettings:
     config_settings: tuple[str, ...] = ()
+    # What the tests need: packages for the test venv, and paths of the project's source
+    # tree copied into the directory run_tests runs in (cibuildwheel's test-requires and
+    # test-sources).
     test_requires: tuple[str, ...] = ()
+    test_sources: tuple[str, ...] = ()
     system_tools: tuple[str, ...] = ()
     # Build in a kept venv with fixed paths instead of an isolated temporary one: compiler
     # caches hit across builds. The build requirements are installed into that venv.

@@ -93,6 +93,11 @@ def render(settings: Settings) -> str:
         "build-verbosity = 1",
         f'before-build = "{STEP} pre_build {{package}}"',
         f"test-requires = {_toml(list(settings.build.test_requires))}",
+        *(
+            [f"test-sources = {_toml(list(settings.build.test_sources))}"]
+            if settings.build.test_sources
+            else []
+        ),
         f'test-command = "{STEP} run_tests {{package}}"',
     ]
     for os_name in ("linux", "macos", "windows"):

@@ -71,7 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             cwd = package
         else:
             cwd = Path.cwd()  # cibuildwheel's test directory, outside the source tree
-        run_hook(config, hook, env=env, cwd=cwd, logger=logger)
+        ran = run_hook(config, hook, env=env, cwd=cwd, logger=logger)
+        if hook == "pre_build" and ran.exported:
+            # cibuildwheel builds in another process: what pre_build exports ends here.
+            logger.warning(
+                f"pre_build exported {', '.join(sorted(ran.exported))}: cibuildwheel's build "
+                "does not see it; put it in settings.toml [hook_env] (cibuildwheel.toml's "
+                "environment carries that)"
+            )
     except FatalError as error:
         return report("cibw-step", error)
     return 0

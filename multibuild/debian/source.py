@@ -424,6 +424,8 @@ class Placed:
     orig_sha256: str
     patched: Path | None = None
     patched_sha256: str | None = None
+    debian_tarball: Path | None = None  # the .debian.tar.* (Debian's packaging and patches)
+    patches: tuple[Path, ...] = ()  # chosen patches of debian/patches, as files
 
     def assignments(self) -> dict[str, str]:
         values = {
@@ -438,7 +440,37 @@ class Placed:
         if self.patched is not None and self.patched_sha256 is not None:
             values["patched_file"] = str(self.patched)
             values["patched_sha256"] = self.patched_sha256
+        if self.debian_tarball is not None:
+            values["debian_tarball"] = str(self.debian_tarball)
+        values["patches"] = " ".join(str(p) for p in self.patches)
         return values
+
+
+def extract_patches(debian_tarball: Path, names: Sequence[str], dest: Path) -> tuple[Path, ...]:
+    """The named patches of debian/patches in a .debian.tar.*, written to `dest` (in the order
+    given: the order to apply them)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    found = []
+    with tarfile.open(debian_tarball) as tar:
+        members = {m.name.removeprefix("./"): m for m in tar.getmembers() if m.isfile()}
+        for name in names:
+            member = members.get(f"debian/patches/{name}")
+            if member is None:
+                available = sorted(
+                    n.removeprefix("debian/patches/")
+                    for n in members
+                    if n.startswith("debian/patches/") and n != "debian/patches/series"
+                )
+                raise LibraryError(
+                    f"{debian_tarball.name} has no patch {name!r} (it has: "
+                    f"{', '.join(available) or 'none'})"
+                )
+            extracted = tar.extractfile(member)
+            assert extracted is not None
+            target = dest / Path(name).name
+            target.write_bytes(extracted.read())
+            found.append(target)
+    return tuple(found)
 
 
 def place_in_mirror(
@@ -447,11 +479,13 @@ def place_in_mirror(
     *,
     orig_sha256: str | None = None,
     patched: bool = False,
+    patches: Sequence[str] = (),
     require_signature: bool = False,
     keyrings: Sequence[Path] = DEBIAN_KEYRINGS,
 ) -> Placed:
     """Verify a downloaded source package and put its .orig tarball (and, if asked, the
-    patched tree as a deterministic tar) into `mirror`, by file name."""
+    patched tree as a deterministic tar, or some of Debian's patches as files) into
+    `mirror`, by file name."""
     dsc = parse_dsc(dsc_path.read_text(encoding="utf-8"))
     verify_files(dsc, dsc_path.parent)
     signature = verify_signature(dsc_path, keyrings, required=require_signature)
@@ -468,7 +502,27 @@ def place_in_mirror(
     target = mirror / orig.name
     if not (target.is_file() and sha256_file(target) == orig.sha256):
         shutil.copyfile(dsc_path.parent / orig.name, target)
-    placed = Placed(dsc=dsc, signature=signature, orig=target, orig_sha256=orig.sha256)
+    debian = [f for f in dsc.files if re.search(r"\.debian\.tar\.", f.name)]
+    debian_tarball = None
+    if debian:
+        debian_tarball = mirror / debian[0].name
+        if not (debian_tarball.is_file() and sha256_file(debian_tarball) == debian[0].sha256):
+            shutil.copyfile(dsc_path.parent / debian[0].name, debian_tarball)
+    chosen: tuple[Path, ...] = ()
+    if patches:
+        if debian_tarball is None:
+            raise LibraryError(f"{dsc_path.name} has no .debian.tar: no patches to take")
+        chosen = extract_patches(
+            debian_tarball, patches, mirror / f"{dsc.source}-{dsc.version}-patches"
+        )
+    placed = Placed(
+        dsc=dsc,
+        signature=signature,
+        orig=target,
+        orig_sha256=orig.sha256,
+        debian_tarball=debian_tarball,
+        patches=chosen,
+    )
     if not patched:
         return placed
     name = f"{dsc.source}-{dsc.version.split(':', 1)[-1]}.patched.tar"
@@ -483,6 +537,8 @@ def place_in_mirror(
         orig_sha256=orig.sha256,
         patched=out,
         patched_sha256=digest,
+        debian_tarball=debian_tarball,
+        patches=chosen,
     )
 
 
@@ -514,6 +570,13 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--patched", action="store_true", help="also pack the tree with Debian's patches applied"
     )
     fetch.add_argument(
+        "--patch",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="one of Debian's patches (debian/patches/NAME) to write out as a file (repeatable)",
+    )
+    fetch.add_argument(
         "--require-signature",
         action="store_true",
         help="fail unless the .dsc's signature verifies against the Debian keyrings",
@@ -532,15 +595,17 @@ def main(argv: Iterable[str] | None = None) -> int:
                 as_json=False,
             )
             return 0
-        cache = ns.cache_dir or (
-            (HookContext.from_environ(os.environ).cache_dir or Path()) / "debian-source"
-        )
+        cache = (
+            ns.cache_dir
+            or (HookContext.from_environ(os.environ).cache_dir or Path()) / "debian-source"
+        ).resolve()  # apt runs elsewhere: a relative directory would name another place
         dsc_path = fetch_source_package(ns.package, ns.version, cache / "downloads", cache / "apt")
         placed = place_in_mirror(
             dsc_path,
-            ns.mirror,
+            ns.mirror.resolve(),
             orig_sha256=ns.orig_sha256,
             patched=ns.patched,
+            patches=ns.patch,
             require_signature=ns.require_signature,
         )
     except FatalError as error:

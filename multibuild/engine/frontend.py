@@ -52,6 +52,18 @@ def pip_install(
         raise error(f"cannot install {what}:\n{excerpt(done.tail, 10)}")
 
 
+def build_backend(source: Path) -> str:
+    """The project's PEP 517 backend (pyproject.toml's build-backend; setuptools' legacy one
+    when there is none)."""
+    pyproject = source / "pyproject.toml"
+    if not pyproject.is_file():
+        return "setuptools.build_meta:__legacy__"
+    data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    return str(
+        data.get("build-system", {}).get("build-backend", "setuptools.build_meta:__legacy__")
+    )
+
+
 def build_requires(source: Path) -> list[str]:
     pyproject = source / "pyproject.toml"
     if not pyproject.is_file():

@@ -118,26 +118,64 @@ def test_environment(
     return env
 
 
+# Variables a hook's shell sets by itself, or the engine for it: never "exported by the hook".
+SHELL_OWN = frozenset(
+    {"_", "PWD", "OLDPWD", "SHLVL", "MB_HOOK_STATE", "MB_HOOK_FAILURE", "MB_HOOK_EXPORTS"}
+)
+
+
+@dataclass(frozen=True)
+class HookRun:
+    finished: Finished
+    exported: dict[str, str]  # variables the hook exported that its environment did not have
+
+
+def _environment_dump(path: Path) -> dict[str, str]:
+    """NAME=VALUE entries of `env -0`."""
+    if not path.exists():
+        return {}
+    entries = path.read_bytes().decode("utf-8", errors="surrogateescape").split("\0")
+    return dict(entry.split("=", 1) for entry in entries if "=" in entry)
+
+
 def run_hook(
-    config: Path, hook: str, *, env: Mapping[str, str], cwd: Path, logger: Logger
-) -> Finished:
+    config: Path,
+    hook: str,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    logger: Logger,
+    wrapper: Sequence[str] = (),
+) -> HookRun:
     """Run HOOK; raise HookError if config.sh is broken or lacks it, or if a hook other than
     run_tests fails (a failing run_tests is a TestFailure)."""
     if not config.is_file():
         raise HookError(f"config file {config} does not exist")
     with tempfile.TemporaryDirectory(prefix="mb-hook-") as tmp:
         state_file, failure_file = Path(tmp) / "state", Path(tmp) / "failure"
+        exports_file = Path(tmp) / "exports"
         done = stream(
-            ["bash", RUN_HOOK, config, hook],
+            [*wrapper, "bash", RUN_HOOK, config, hook],
             logger,
             cwd=cwd,
             label=hook,
-            env={**env, "MB_HOOK_STATE": str(state_file), "MB_HOOK_FAILURE": str(failure_file)},
+            env={
+                **env,
+                "MB_HOOK_STATE": str(state_file),
+                "MB_HOOK_FAILURE": str(failure_file),
+                "MB_HOOK_EXPORTS": str(exports_file),
+            },
         )
         state = state_file.read_text().strip() if state_file.exists() else "syntax"
         failure = failure_file.read_text().split() if failure_file.exists() else []
+        after = _environment_dump(exports_file)
     if done.returncode == 0:
-        return done
+        exported = {
+            name: value
+            for name, value in after.items()
+            if name not in SHELL_OWN and not name.startswith("BASH_") and env.get(name) != value
+        }
+        return HookRun(done, exported)
     tail = excerpt(done.tail, 15)
     if state == "running" and len(failure) == 2 and failure[0].isdigit():
         # A helper (build_library, require_tool, ...) failed: its own error, its own code.

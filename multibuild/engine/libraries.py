@@ -164,9 +164,11 @@ def flags_of(environ: Mapping[str, str]) -> dict[str, str]:
     return flags
 
 
-def cache_key(recipe: LibraryRecipe, source_sha256: str, environ: Mapping[str, str]) -> str:
-    """The key of everything that decides a build's output. Not the prefix: entries are
-    relocated (see the module's docstring)."""
+def cache_key(
+    recipe: LibraryRecipe, source_sha256: str, environ: Mapping[str, str], prefix: Path
+) -> str:
+    """The key of everything that decides a build's output. Not the prefix (nor the flags'
+    mentions of it: -I<prefix>/include): entries are relocated (the module's docstring)."""
     facts = {
         "format": RECIPE_FORMAT,
         "recipe": {
@@ -181,7 +183,10 @@ def cache_key(recipe: LibraryRecipe, source_sha256: str, environ: Mapping[str, s
         },
         "platform": [sys.platform, platform.machine()],
         "compilers": compiler_identity(environ),
-        "flags": flags_of(environ),
+        "flags": {
+            name: value.replace(str(prefix), "${PREFIX}")
+            for name, value in flags_of(environ).items()
+        },
     }
     blob = json.dumps(facts, sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
@@ -436,7 +441,7 @@ def build_library(
         source_sha256 = directory_digest(origin)
     else:
         source_sha256 = recipe.sha256
-    key = cache_key(recipe, source_sha256, environ)
+    key = cache_key(recipe, source_sha256, environ, prefix)
     libs = cache_dir / "libs"
     primary = libs / f"{recipe.name}-{recipe.version}-{key}"
     own = primary.with_name(

@@ -9,7 +9,7 @@ import json
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from importlib import metadata
@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from multibuild import __version__
 from multibuild.engine.ccache import ccache_env, read_stats, zero_stats
-from multibuild.engine.frontend import build_environment, build_wheel
+from multibuild.engine.frontend import build_backend, build_environment, build_wheel
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, settings_variables
 from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.engine.repair import repair_wheel
@@ -34,6 +34,10 @@ from multibuild.util.files import copy_into_by_rename, remove_tree
 from multibuild.util.pythons import PythonVersion, find_python
 from multibuild.util.system import ensure_tools
 
+# What configures a build dir besides the config settings: a change empties it.
+CONFIGURING = ("CC", "CXX", "FC", "CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS",
+               "PKG_CONFIG_PATH", "CMAKE_PREFIX_PATH", "MACOSX_DEPLOYMENT_TARGET")  # fmt: skip
+
 
 def tool_versions(platform: Platform) -> dict[str, str]:
     versions = {"multibuild": __version__, "python": sys.version.split()[0]}
@@ -47,13 +51,6 @@ def tool_versions(platform: Platform) -> dict[str, str]:
         if first:
             versions[tool] = first[0]
     return versions
-
-
-PYTEST_STOP = (
-    "# Written by multibuild: ends pytest's search for a config file, so that tests of the\n"
-    "# built wheels never take the settings of a repository this directory lies in.\n"
-    "[pytest]\n"
-)
 
 
 def save_record(record: BuildRecord, logger: Logger, log: Path, wheelhouse: Path) -> None:
@@ -83,7 +80,7 @@ def recorded_build(
         for build in record.builds:
             if build.status == "running":
                 build.status = "failed"
-                build.error = str(error).splitlines()[0]
+                build.error = str(error)
         record.finish("failed")
         raise
     except BaseException:
@@ -134,11 +131,6 @@ class Pipeline:
             wheelhouse=options.wheelhouse,
             platform=self.platform,
         ):
-            # The work dir often lies inside a repository with pytest settings of its own
-            # (this one's pyproject.toml): a config file here ends pytest's search for one,
-            # so the tests of the built wheels run with the project's settings.
-            options.work_dir.mkdir(parents=True, exist_ok=True)
-            (options.work_dir / "pytest.ini").write_text(PYTEST_STOP)
             logger.info(options.summary())
             with logger.group("system tools"):
                 ensure_tools(
@@ -181,12 +173,17 @@ class Pipeline:
             env.update(ccache_env(options.cache_dir, options.work_dir, env))
         return env
 
-    def config_settings(self, tag: str) -> list[str]:
-        """Config settings with {build_dir} (a fixed path, emptied before every build),
-        {work_dir}, {python} and {jobs} filled in."""
-        build_dir = self.options.work_dir / "build-dir" / tag
-        remove_tree(build_dir)
-        return [
+    def config_settings(
+        self, source: Path, tag: str, build_python: Path, env: Mapping[str, str]
+    ) -> list[str]:
+        """Config settings with {build_dir}, {work_dir}, {python} and {jobs} filled in. The build
+        dir is a fixed path kept from one build to the next (a nightly rebuilds what changed:
+        meson and ninja decide), emptied when what configures it changes. meson-python projects
+        get it as their build-dir unless they name one (a fixed path: ccache hits)."""
+        build_dir = (
+            self.options.work_dir / "build-dir" / f"{canonicalize_name(self.options.project)}-{tag}"
+        )
+        settings = [
             setting.format(
                 build_dir=build_dir,
                 work_dir=self.options.work_dir,
@@ -195,10 +192,37 @@ class Pipeline:
             )
             for setting in self.options.config_settings
         ]
+        if build_backend(source) == "mesonpy" and not any(
+            s.startswith("build-dir=") for s in settings
+        ):
+            settings.append(f"build-dir={build_dir}")
+        stamp = json.dumps(
+            {
+                "format": 1,
+                "settings": settings,
+                "python": str(build_python),
+                "flags": {k: env.get(k, "") for k in CONFIGURING},
+            },
+            sort_keys=True,
+        )
+        stamp_file = build_dir / ".multibuild-configuration"
+        if not stamp_file.is_file() or stamp_file.read_text() != stamp:
+            remove_tree(build_dir)  # a new configuration: a clean build
+            build_dir.mkdir(parents=True)
+            stamp_file.write_text(stamp)
+        return settings
 
     def build_one(self, source: PreparedSource, version: PythonVersion, build: PythonBuild) -> None:
-        options, logger, platform = self.options, self.logger, self.platform
         start = time.monotonic()
+        try:
+            self._build_one(source, version, build)
+        finally:  # a failed build's record says how long it ran too
+            build.duration_s = round(time.monotonic() - start, 3)
+
+    def _build_one(
+        self, source: PreparedSource, version: PythonVersion, build: PythonBuild
+    ) -> None:
+        options, logger, platform = self.options, self.logger, self.platform
         work = options.work_dir
         python = find_python(version, platform.python_candidates(version))
         tag = version.abi
@@ -231,13 +255,20 @@ class Pipeline:
                     remove_tree(self.prefix)  # only what this pre_build puts there
                     self.prefix.mkdir(parents=True)
                     results = work / "logs" / f"{self.record.stamp}-libraries-{tag}.jsonl"
-                    run_hook(
+                    ran = run_hook(
                         options.config,
                         "pre_build",
                         cwd=source.path,
                         logger=logger,
                         env={**env, "MB_LIBRARY_RESULTS": str(results)},
                     )
+                    # What pre_build (or config.sh itself) exports reaches the wheel build,
+                    # as in multibuild's one shell: FOO_USE_SYSTEM_LIB=1 and the like.
+                    exported = {k: v for k, v in ran.exported.items() if k != "MB_LIBRARY_RESULTS"}
+                    if exported:
+                        logger.info(f"pre_build exported for the build: {', '.join(exported)}")
+                        env.update(exported)
+                        build.exported = sorted(exported)
                     if results.exists():
                         build.libraries = [
                             json.loads(line) for line in results.read_text().splitlines() if line
@@ -248,7 +279,7 @@ class Pipeline:
                         source.path,
                         build_python,
                         work / "dist" / tag,
-                        config_settings=self.config_settings(tag),
+                        config_settings=self.config_settings(source.path, tag, build_python, env),
                         isolation=options.isolation,
                         env=env,
                         logger=logger,
@@ -282,6 +313,10 @@ class Pipeline:
                     hook_env=env,
                     run_dir=work / "test-run" / tag,
                     logger=logger,
+                    platform=platform,
+                    grafted=repaired.grafted,
+                    source=source.path,
+                    test_sources=options.test_sources,
                 )
             except TestFailure as error:
                 build.tests = failed_tests(error)
@@ -290,4 +325,3 @@ class Pipeline:
         final = copy_into_by_rename(repaired.wheel, options.wheelhouse)
         build.wheels.append(WheelInfo.of(final))
         build.status = "success"
-        build.duration_s = round(time.monotonic() - start, 3)

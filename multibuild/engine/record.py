@@ -89,6 +89,8 @@ class PythonBuild:
     repair: dict[str, Any] = field(default_factory=dict)
     tests: dict[str, Any] = field(default_factory=dict)
     ccache: dict[str, float] | None = None
+    # Variables pre_build exported for the wheel build (their names).
+    exported: list[str] = field(default_factory=list)
     error: str | None = None
 
     @classmethod

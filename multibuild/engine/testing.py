@@ -4,8 +4,11 @@ that is not self-contained fails."""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Mapping, Sequence
+import shutil
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +59,51 @@ def pytest_counts(output: str) -> dict[str, int]:
     return {}
 
 
+PYTEST_STOP = (
+    "# Written by multibuild: ends pytest's search for a config file here, so the tests of\n"
+    "# the built wheel never take the settings of a repository this directory lies in, and\n"
+    "# node ids are relative to this directory (--deselect tests/test_x.py::test_y works).\n"
+    "[pytest]\n"
+)
+PYTEST_CONFIGS = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+
+
+def prepare_run_dir(run_dir: Path, source: Path | None, test_sources: Sequence[str]) -> None:
+    """An empty directory with the project's test sources (settings' test_sources: paths in
+    its source tree), and a pytest config unless those bring their own."""
+    remove_tree(run_dir)
+    run_dir.mkdir(parents=True)
+    for name in test_sources:
+        if source is None:
+            raise TestFailure(f"test_sources names {name}, but there is no source tree")
+        origin = (source / name).resolve()
+        if not origin.is_relative_to(source.resolve()) or not origin.exists():
+            raise TestFailure(f"test_sources: {name} is not a path in the project's source")
+        target = run_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(origin, target, symlinks=True)
+        else:
+            shutil.copy2(origin, target)
+    if not any((run_dir / name).exists() for name in PYTEST_CONFIGS):
+        (run_dir / "pytest.ini").write_text(PYTEST_STOP)
+
+
+@contextmanager
+def prefix_out_of_sight(prefix: Path) -> Iterator[None]:
+    """The build prefix moved away while the tests run (a wheel whose libraries still point
+    there, by RPATH or otherwise, fails), and back afterwards."""
+    hidden = prefix.with_name(f"{prefix.name}.moved-away-{os.getpid()}")
+    moved = prefix.exists()
+    if moved:
+        prefix.rename(hidden)
+    try:
+        yield
+    finally:
+        if moved:
+            hidden.rename(prefix)
+
+
 def run_wheel_tests(
     wheel: Path,
     venv: TestVenv,
@@ -65,20 +113,43 @@ def run_wheel_tests(
     hook_env: Mapping[str, str],
     run_dir: Path,
     logger: Logger,
+    platform: Platform,
+    grafted: Sequence[str] = (),
+    source: Path | None = None,
+    test_sources: Sequence[str] = (),
 ) -> dict[str, object]:
+    """Install the wheel in the test venv and run config.sh's run_tests in `run_dir`: the build
+    prefix moved away, and the system's own copies of the libraries the repair grafted hidden
+    (Linux, as root: a private mount namespace), so a wheel that is not self-contained fails.
+    The result says what was hidden, or why not."""
     env = test_environment(hook_env, prefix, venv=venv.venv, python=venv.python)
     # The venv is fresh; the wheel's own dependencies come from the index, as for a user.
     pip_install(venv.python, [wheel], logger, TestFailure, env=env, what=wheel.name)
-    remove_tree(run_dir)
-    run_dir.mkdir(parents=True)
+    prepare_run_dir(run_dir, source, test_sources)
     env["MB_WHEEL"] = str(wheel)
     notes = run_dir.parent / f"{run_dir.name}-notes.txt"  # outside the tests' own directory
     notes.unlink(missing_ok=True)
     env["MB_TEST_NOTES"] = str(notes)
-    done = run_hook(config, "run_tests", env=env, cwd=run_dir, logger=logger)
+    copies = platform.system_copies(grafted)
+    wrapper = platform.hiding_wrapper(copies)
+    isolation: dict[str, object] = {"prefix": "moved away", "hidden": [str(p) for p in copies]}
+    if wrapper is None:
+        isolation["hidden"] = []
+        isolation["not_hidden"] = (
+            f"the system's {', '.join(p.name for p in copies)} stayed visible: hiding them "
+            "needs root and unshare (a private mount namespace)"
+        )
+        logger.warning(str(isolation["not_hidden"]))
+    elif copies:
+        logger.info(f"hidden from the tests: {', '.join(map(str, copies))}")
+    with prefix_out_of_sight(prefix):
+        done = run_hook(
+            config, "run_tests", env=env, cwd=run_dir, logger=logger, wrapper=wrapper or []
+        ).finished
     result: dict[str, object] = {
         "counts": pytest_counts(done.tail),
         "seconds": round(done.duration, 3),
+        "isolation": isolation,
     }
     if notes.exists():  # what run_tests wants said: e.g. tests left out where offline
         result["notes"] = [line for line in notes.read_text().splitlines() if line.strip()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Literal
@@ -81,6 +81,16 @@ class Platform(ABC):
     ) -> RepairPlan:
         args = self.repair_args(wheel=str(wheel), dest_dir=str(dest_dir), prefix=prefix, plat=plat)
         return RepairPlan([*self.repair_program(), *args], self.repair_env(prefix, environ))
+
+    def system_copies(self, grafted: Sequence[str]) -> list[Path]:
+        """The system's own files of the libraries a repair grafted: the tests hide them, so a
+        wheel that still loads them from the system fails there (Linux; elsewhere none)."""
+        return []
+
+    def hiding_wrapper(self, paths: Sequence[Path]) -> list[str] | None:
+        """A command prefix that runs a command with `paths` hidden from it ([] with nothing
+        to hide; None when this machine cannot hide files)."""
+        return [] if not paths else None
 
     def cibuildwheel_repair_command(self, prefix: PurePath) -> str:
         """cibuildwheel's repair-wheel-command: the same arguments, with its placeholders."""

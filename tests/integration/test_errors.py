@@ -172,11 +172,12 @@ def test_build_failure(tmp_path: Path, hello_repo: Path, hello_config: Path) -> 
 def test_repair_failure(tmp_path: Path, hello_repo: Path) -> None:
     """A library the build links but the repair tool cannot find: repair must fail loudly."""
     setup = hello_repo / "setup.py"
+    text = setup.read_text()
+    assert "define_macros=macros" in text
     setup.write_text(
-        setup.read_text().replace(
-            'libraries=["hello"])',
-            'libraries=["hello"], library_dirs=[__import__("os").environ["BUILD_PREFIX"]'
-            ' + "/private"])',
+        text.replace(
+            "define_macros=macros",
+            'define_macros=macros, library_dirs=[os.environ["BUILD_PREFIX"] + "/private"]',
         )
     )
     git("commit", "-qam", "link from a private dir", cwd=hello_repo)
@@ -184,7 +185,7 @@ def test_repair_failure(tmp_path: Path, hello_repo: Path) -> None:
         "hello-c",
         tmp_path / "cfg",
         edit={
-            "c3d5e cmake\n": 'c3d5e cmake\n    mkdir -p "$BUILD_PREFIX/private"\n'
+            "a6a05cc6 cmake\n": 'a6a05cc6 cmake\n    mkdir -p "$BUILD_PREFIX/private"\n'
             '    mv "$BUILD_PREFIX"/lib/libhello.so* "$BUILD_PREFIX/private/"\n'
         },
     )

@@ -32,8 +32,8 @@ def recipe(**changes: object) -> LibraryRecipe:
     return LibraryRecipe(**fields)  # type: ignore[arg-type]
 
 
-def key(lib: LibraryRecipe, env: dict[str, str]) -> str:
-    return cache_key(lib, lib.sha256, env)
+def key(lib: LibraryRecipe, env: dict[str, str], prefix: Path = Path("/p")) -> str:
+    return cache_key(lib, lib.sha256, env, prefix)
 
 
 def test_cache_key_follows_what_determines_the_output(tmp_path: Path) -> None:
@@ -56,12 +56,17 @@ def test_cache_key_follows_what_determines_the_output(tmp_path: Path) -> None:
     patch.write_text("y")  # the patch's content, not its name
     assert key(recipe(patches=(patch,)), env) != patched
     assert key(recipe(), {**env, "CFLAGS": "-O3"}) != base
+    # Flags that name the prefix name it the same way from any work dir.
+    inc = {**env, "CPPFLAGS": "-I/a/prefix/include"}
+    assert key(recipe(), inc, Path("/a/prefix")) == key(
+        recipe(), {**env, "CPPFLAGS": "-I/b/prefix/include"}, Path("/b/prefix")
+    )
 
 
 def test_killed_build_leftovers_are_not_used(tmp_path: Path) -> None:
     prefix, cache = tmp_path / "prefix", tmp_path / "cache"
     logger = Logger(verbose=False)
-    stale = cache / "libs" / f"libhello-1.0-{key(recipe(), dict(os.environ))}.tmp-99999"
+    stale = cache / "libs" / f"libhello-1.0-{key(recipe(), dict(os.environ), prefix)}.tmp-99999"
     (stale / "tree" / "lib").mkdir(parents=True)
     (stale / "tree" / "lib" / "libhello.so").write_text("half-written")
     result = build_library(

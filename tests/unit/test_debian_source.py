@@ -168,3 +168,27 @@ def test_repacked_tree_is_byte_for_byte_stable(tmp_path: Path) -> None:
         assert tar.getmember("demo-1.0/link").issym()
     (tree / "sub" / "a.c").write_text("int b;\n")
     assert deterministic_tar(tree, tmp_path / "three.tar", "demo-1.0") != first
+
+
+def test_named_patches_are_taken_from_the_debian_tarball(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from multibuild.debian.source import extract_patches
+
+    debian = tmp_path / "pkg_1.0-1.debian.tar.xz"
+    with tarfile.open(debian, "w:xz") as tar:
+        for name, text in (
+            ("debian/patches/series", "a.patch\nb.patch\n"),
+            ("debian/patches/a.patch", "--- a\n"),
+            ("debian/patches/b.patch", "--- b\n"),
+        ):
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    found = extract_patches(debian, ["b.patch", "a.patch"], tmp_path / "out")
+    assert [p.name for p in found] == ["b.patch", "a.patch"]  # in the order asked
+    assert found[0].read_text() == "--- b\n"
+    with pytest.raises(LibraryError, match=r"no patch 'c.patch' \(it has: a.patch, b.patch\)"):
+        extract_patches(debian, ["c.patch"], tmp_path / "out")

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for config.sh hooks, loaded before config.sh by multibuild. Documented in README.rst.
 #
 #   build_library NAME VERSION URL SHA256 SYSTEM [ARGS...]
@@ -5,6 +6,12 @@
 #       with SYSTEM (configure | cmake | meson | make) into $BUILD_PREFIX, cached.
 #   require_tool TOOL...
 #       Fail with one clear message if a command-line tool is missing.
+#   fetch_debian_source SRCPKG VERSION ORIG_SHA256 [--patch NAME]...
+#       apt-get source SRCPKG=VERSION through a private apt configuration (deb-src entries
+#       derived from the system's deb entries), checked against the .dsc and ORIG_SHA256; sets
+#       DEBIAN_ORIG and DEBIAN_ORIG_SHA256 (the upstream tarball, for build_library),
+#       DEBIAN_TARBALL (the .debian.tar.*) and DEBIAN_PATCHES (the named patches of
+#       debian/patches as files, in the order given, for build_library --patch).
 
 # The helpers run the engine that runs this hook (MB_ENGINE_ROOT), not another installed one.
 mb_engine() {
@@ -32,4 +39,29 @@ require_tool() {
         echo "multibuild: this build needs ${missing[*]} (not found on PATH)" >&2
         mb_failed 4 require_tool
     fi
+}
+
+fetch_debian_source() {
+    if [ $# -lt 3 ]; then
+        echo "usage: fetch_debian_source SRCPKG VERSION ORIG_SHA256 [--patch NAME]..." >&2
+        return 2
+    fi
+    local package=$1 version=$2 sha=$3 out
+    shift 3
+    out=$(mb_engine multibuild.debian.source fetch "$package" --version "$version" \
+        --orig-sha256 "$sha" --mirror "$MB_CACHE_DIR/debian-mirror" \
+        --cache-dir "$MB_CACHE_DIR/debian-source" "$@") || mb_failed $? fetch_debian_source
+    # The four values config.sh uses (the helper prints shell-quoted NAME=VALUE lines).
+    local line key value
+    while IFS= read -r line; do
+        key=${line%%=*}
+        eval "value=${line#*=}"
+        # shellcheck disable=SC2034  # set for config.sh
+        case "$key" in
+            orig_file) DEBIAN_ORIG=$value ;;
+            orig_sha256) DEBIAN_ORIG_SHA256=$value ;;
+            debian_tarball) DEBIAN_TARBALL=$value ;;
+            patches) DEBIAN_PATCHES=$value ;;
+        esac
+    done <<< "$out"
 }

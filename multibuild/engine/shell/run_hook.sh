@@ -22,3 +22,8 @@ if ! declare -F "$hook" >/dev/null; then
 fi
 state running
 "$hook"
+# What the hook exported reaches the wheel build (multibuild ran pre_build and the build in
+# one shell): the engine reads the environment as it is now.
+if [ -n "${MB_HOOK_EXPORTS:-}" ]; then
+    env -0 > "$MB_HOOK_EXPORTS"
+fi
