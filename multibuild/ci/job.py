@@ -273,7 +273,9 @@ def _run_cibuildwheel(
     ):
         logger.info(plan.describe())
         with logger.group("source"):
-            source = prepare_source(options.source, options.work_dir, logger, options.environ)
+            source = prepare_source(
+                options.source, options.work_dir, logger, options.environ, options.cache_dir
+            )
         record.source = source.record
         output = options.work_dir / "cibuildwheel" / plan.job.id
         shutil.rmtree(output, ignore_errors=True)

@@ -184,7 +184,13 @@ def cache_key(
         "platform": [sys.platform, platform.machine()],
         "compilers": compiler_identity(environ),
         "flags": {
-            name: value.replace(str(prefix), "${PREFIX}")
+            name: " ".join(
+                word.replace(str(prefix), "${PREFIX}")
+                for word in value.split()
+                # Maps of the build's directories to fixed names: the output is the same
+                # from any work dir (that is what they are for).
+                if not word.startswith("-ffile-prefix-map=")
+            )
             for name, value in flags_of(environ).items()
         },
     }

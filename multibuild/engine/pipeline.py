@@ -4,10 +4,13 @@ uses too)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +28,7 @@ from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.engine.repair import repair_wheel
 from multibuild.engine.source import PreparedSource, prepare_source
 from multibuild.engine.testing import TestVenv, failed_tests, prepare_test_venv, run_wheel_tests
-from multibuild.errors import FatalError, TestFailure
+from multibuild.errors import FatalError, RepairError, TestFailure
 from multibuild.log import Logger
 from multibuild.options import BuildOptions
 from multibuild.platforms import Platform
@@ -33,10 +36,30 @@ from multibuild.util.cmd import capture
 from multibuild.util.files import copy_into_by_rename, remove_tree
 from multibuild.util.pythons import PythonVersion, find_python
 from multibuild.util.system import ensure_tools
+from multibuild.util.wheelzip import WheelZipError, normalize_wheel
 
 # What configures a build dir besides the config settings: a change empties it.
 CONFIGURING = ("CC", "CXX", "FC", "CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS",
                "PKG_CONFIG_PATH", "CMAKE_PREFIX_PATH", "MACOSX_DEPLOYMENT_TARGET")  # fmt: skip
+
+
+def prefix_path(work_dir: Path) -> Path:
+    """The path builds see the prefix at: one length for any work dir (a link to it, where
+    the OS has them)."""
+    if os.name != "posix":
+        return work_dir / "prefix"
+    digest = hashlib.sha256(str(work_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"mb-prefix-{digest}"
+
+
+def link_prefix(link: Path, directory: Path) -> None:
+    """`link` pointing at `directory` (replaced by one rename if it points elsewhere)."""
+    if link == directory or (link.is_symlink() and link.readlink() == directory):
+        return
+    partial = link.with_name(f"{link.name}.{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    partial.symlink_to(directory)
+    partial.replace(link)
 
 
 def tool_versions(platform: Platform) -> dict[str, str]:
@@ -107,7 +130,12 @@ class Pipeline:
             "nightly": options.nightly,
             "config": str(options.config),
         }
-        self.prefix = options.work_dir / "prefix"
+        # The libraries' prefix: a directory of the work dir, which builds see through a path
+        # of one length wherever the work dir is (an RPATH auditwheel replaces leaves its
+        # length behind: a wheel's bytes must not depend on where it was built).
+        self.prefix_dir = options.work_dir / "prefix"
+        self.prefix = prefix_path(options.work_dir)
+        self.source_date = 0  # the source's date (SOURCE_DATE_EPOCH), known once it is fetched
 
     @contextmanager
     def step(self, build: PythonBuild, name: str) -> Iterator[None]:
@@ -140,8 +168,17 @@ class Pipeline:
                     environ=options.environ,
                 )
             with logger.group("source"):
-                source = prepare_source(options.source, options.work_dir, logger, options.environ)
+                source = prepare_source(
+                    options.source, options.work_dir, logger, options.environ, options.cache_dir
+                )
             self.record.source = source.record
+            self.source_date = int(source.record.get("date_epoch") or 0)
+            # What decides the wheels' bytes besides the sources (and the tools' versions).
+            self.record.inputs = {
+                "source_date_epoch": self.source_date,
+                "prefix": str(self.prefix),
+                "config_settings": list(options.config_settings),
+            }
             for version in options.pythons:
                 build = PythonBuild(python=str(version))
                 self.record.builds.append(build)
@@ -169,6 +206,16 @@ class Pipeline:
             prefix_env=self.platform.prefix_env(self.prefix, options.environ),
             settings_env=settings_variables(options.library_versions, options.hook_env),
         )
+        # The tools that date what they write (setuptools, meson-python, auditwheel, ...)
+        # take the source's date; the compilers write fixed names for the build's
+        # directories (reproducible wheels). CPPFLAGS: every C/C++ compile reads it.
+        env["SOURCE_DATE_EPOCH"] = str(self.source_date)
+        maps = {options.work_dir: "/multibuild/work", self.prefix: "/multibuild/prefix"}
+        if not options.cache_dir.is_relative_to(options.work_dir):
+            maps[options.cache_dir] = "/multibuild/cache"
+        flags = self.platform.path_maps(maps)
+        if flags:
+            env["CPPFLAGS"] = f"{env.get('CPPFLAGS', '')} {flags}".strip()
         if options.ccache:
             env.update(ccache_env(options.cache_dir, options.work_dir, env))
         return env
@@ -252,8 +299,9 @@ class Pipeline:
                     )
                 env = self.hook_env(version, source.path, build_python)
                 with self.step(build, "pre_build"):
-                    remove_tree(self.prefix)  # only what this pre_build puts there
-                    self.prefix.mkdir(parents=True)
+                    remove_tree(self.prefix_dir)  # only what this pre_build puts there
+                    self.prefix_dir.mkdir(parents=True)
+                    link_prefix(self.prefix, self.prefix_dir)
                     results = work / "logs" / f"{self.record.stamp}-libraries-{tag}.jsonl"
                     ran = run_hook(
                         options.config,
@@ -298,6 +346,11 @@ class Pipeline:
                         logger=logger,
                     )
                     build.repair = repaired.to_record()
+                    # The same sources, settings and toolchain give the same bytes.
+                    try:
+                        normalize_wheel(repaired.wheel, self.source_date)
+                    except WheelZipError as error:
+                        raise RepairError(str(error)) from None
                 with self.step(build, "test env"):
                     ready = test_env.result()  # usually ready by now
         finally:
@@ -310,6 +363,7 @@ class Pipeline:
                     ready,
                     config=options.config,
                     prefix=self.prefix,
+                    prefix_dir=self.prefix_dir,
                     hook_env=env,
                     run_dir=work / "test-run" / tag,
                     logger=logger,

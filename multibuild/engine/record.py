@@ -124,6 +124,8 @@ class BuildRecord:
     source: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
+    # What decides the wheels' bytes besides the sources and tools: SOURCE_DATE_EPOCH, ...
+    inputs: dict[str, Any] = field(default_factory=dict)
     builds: list[PythonBuild] = field(default_factory=list)
     error: str | None = None
     exit_code: int = 0
@@ -182,6 +184,7 @@ class BuildRecord:
             source={k: str(v) for k, v in _dict(data, "source").items()},
             settings=_dict(data, "settings"),
             tools={k: str(v) for k, v in _dict(data, "tools").items()},
+            inputs=_dict(data, "inputs"),
             builds=[PythonBuild.from_json(b) for b in _dicts(data, "builds")],
             error=_str(data, "error") or None,
             exit_code=int(_number(data, "exit_code")),

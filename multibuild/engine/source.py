@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import tarfile
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_sdist_filename
@@ -124,9 +127,17 @@ def prepare_git(
                 f"`git {' '.join(args)}` failed in the clone of {shown}:\n{excerpt(done.tail, 5)}"
             )
     logger.info(f"source: {shown} at {source.ref} = {commit}")
+    # The commit's date: SOURCE_DATE_EPOCH of the build (reproducible wheels).
+    date = _git(["log", "-1", "--format=%ct", commit], dest, environ).stdout.strip()
     return PreparedSource(
         path=dest,
-        record={"kind": "git", "url": shown, "ref": source.ref, "commit": commit},
+        record={
+            "kind": "git",
+            "url": shown,
+            "ref": source.ref,
+            "commit": commit,
+            "date_epoch": date if date.isdigit() else "0",
+        },
     )
 
 
@@ -134,12 +145,18 @@ def prepare_git(
 
 
 def prepare_sdist(
-    source: SdistSource, work_dir: Path, logger: Logger, environ: Mapping[str, str]
+    source: SdistSource,
+    work_dir: Path,
+    logger: Logger,
+    environ: Mapping[str, str],
+    cache_dir: Path,
 ) -> PreparedSource:
-    downloads = work_dir / "sdists"
-    downloads.mkdir(parents=True, exist_ok=True)
+    """The unpacked sdist: a file, or NAME==VERSION from the index (kept in the cache by name
+    and sha256: a rerun does not download it again)."""
     if "==" in source.spec and not Path(source.spec).exists():
         name, _, version = source.spec.partition("==")
+        downloads = cache_dir / "sdists"
+        downloads.mkdir(parents=True, exist_ok=True)
         archive, sha256 = fetch_sdist(name.strip(), version.strip(), downloads, logger, environ)
     else:
         archive = Path(source.spec).resolve()
@@ -150,8 +167,32 @@ def prepare_sdist(
     logger.info(f"source: {archive.name} sha256={sha256}")
     return PreparedSource(
         path=tree,
-        record={"kind": "sdist", "path": archive.name, "sha256": sha256},
+        record={
+            "kind": "sdist",
+            "path": archive.name,
+            "sha256": sha256,
+            "date_epoch": str(sdist_date(archive)),
+        },
     )
+
+
+def sdist_date(archive: Path) -> int:
+    """The sdist's own date: its PKG-INFO's (the time its project's tools made it; the file's
+    mtime on disk is when it was downloaded)."""
+    try:
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    if info.filename.count("/") == 1 and info.filename.endswith("/PKG-INFO"):
+                        return int(datetime(*info.date_time, tzinfo=timezone.utc).timestamp())
+        else:
+            with tarfile.open(archive) as tf:
+                for member in tf.getmembers():
+                    if member.name.count("/") == 1 and member.name.endswith("/PKG-INFO"):
+                        return int(member.mtime)
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, ValueError):
+        pass
+    return 0
 
 
 def unpack_sdist(archive: Path, dest: Path) -> Path:
@@ -187,6 +228,9 @@ def fetch_sdist(
             if sdist_name != canonicalize_name(name) or sdist_version != wanted:
                 continue
             target = dest / filename
+            if digest and target.is_file() and sha256_file(target) == digest:
+                logger.info(f"{filename}: in the cache (sha256 {digest[:16]}…)")
+                return target, digest
             logger.info(f"fetching {filename} from {hide_userinfo(index)}")
             actual = download(url, target, sha256=digest, error=SourceError)
             return target, actual
@@ -197,9 +241,13 @@ def fetch_sdist(
 
 
 def prepare_source(
-    source: GitSource | SdistSource, work_dir: Path, logger: Logger, environ: Mapping[str, str]
+    source: GitSource | SdistSource,
+    work_dir: Path,
+    logger: Logger,
+    environ: Mapping[str, str],
+    cache_dir: Path,
 ) -> PreparedSource:
     """The source tree of a git checkout (work_dir/src) or an unpacked sdist."""
     if isinstance(source, GitSource):
         return prepare_git(source, work_dir / "src", logger, environ)
-    return prepare_sdist(source, work_dir, logger, environ)
+    return prepare_sdist(source, work_dir, logger, environ, cache_dir)

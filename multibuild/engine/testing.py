@@ -114,6 +114,7 @@ def run_wheel_tests(
     run_dir: Path,
     logger: Logger,
     platform: Platform,
+    prefix_dir: Path | None = None,
     grafted: Sequence[str] = (),
     source: Path | None = None,
     test_sources: Sequence[str] = (),
@@ -142,7 +143,7 @@ def run_wheel_tests(
         logger.warning(str(isolation["not_hidden"]))
     elif copies:
         logger.info(f"hidden from the tests: {', '.join(map(str, copies))}")
-    with prefix_out_of_sight(prefix):
+    with prefix_out_of_sight(prefix_dir or prefix):
         done = run_hook(
             config, "run_tests", env=env, cwd=run_dir, logger=logger, wrapper=wrapper or []
         ).finished

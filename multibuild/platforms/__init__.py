@@ -82,6 +82,12 @@ class Platform(ABC):
         args = self.repair_args(wheel=str(wheel), dest_dir=str(dest_dir), prefix=prefix, plat=plat)
         return RepairPlan([*self.repair_program(), *args], self.repair_env(prefix, environ))
 
+    def path_maps(self, maps: Mapping[Path, str]) -> str:
+        """Compiler flags that write `maps`' directories under fixed names into what the
+        compilers emit (debug info, __FILE__): a wheel's bytes do not depend on where it was
+        built. "" where the compilers have no such flag."""
+        return ""
+
     def system_copies(self, grafted: Sequence[str]) -> list[Path]:
         """The system's own files of the libraries a repair grafted: the tests hide them, so a
         wheel that still loads them from the system fails there (Linux; elsewhere none)."""

@@ -21,6 +21,11 @@ class PosixPlatform(Platform):
     def venv_python(self, venv: Path) -> Path:
         return venv / "bin" / "python"
 
+    def path_maps(self, maps: Mapping[Path, str]) -> str:
+        # GCC and clang both take -ffile-prefix-map (the directories never nest here, so the
+        # compilers' different precedence between overlapping maps does not matter).
+        return " ".join(f"-ffile-prefix-map={path}={name}" for path, name in maps.items())
+
     def prefix_env(
         self, prefix: PurePath, environ: Mapping[str, str], pathsep: str = os.pathsep
     ) -> dict[str, str]:

@@ -98,6 +98,11 @@ def test_failing_pre_build(tmp_path: Path, hello_repo: Path) -> None:
         run, HookError.return_code, "hook pre_build failed with exit status 1", "about to fail"
     )
     assert "not reached" not in run.output  # hooks run with set -e, as in multibuild
+    # The failed build's record keeps how long it ran and the whole error, output and all.
+    [failed] = run.record()["builds"]
+    assert failed["status"] == "failed" and failed["duration_s"] > 0
+    assert "hook pre_build failed with exit status 1" in failed["error"]
+    assert "about to fail" in failed["error"]
 
 
 def test_library_checksum_mismatch(tmp_path: Path, hello_repo: Path) -> None:

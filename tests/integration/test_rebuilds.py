@@ -1,7 +1,8 @@
 """Rebuilds as nightlies make them: the build dir is kept between builds of a project and
 Python (meson and ninja decide what is stale), emptied when the configuration changes; a
-meson-python project without any settings gets a fixed build dir, so a build in another work
-dir sharing the cache hits ccache."""
+meson-python project without any settings gets a fixed build dir, so ccache answers a clean
+rebuild; another work dir shares the library cache; and the same sources give the same wheel,
+byte for byte."""
 
 from __future__ import annotations
 
@@ -40,14 +41,19 @@ def test_a_rebuild_of_an_unchanged_commit_rebuilds_nothing(tmp_path: Path) -> No
     third = run_multibuild(tmp_path, *args)
     assert third.returncode == 0, third.output
     assert [name.rsplit("/", 1)[-1] for name in compiled(third)] == ["src_kernel.f90.o"]
-    # Another configuration (a config setting): a clean build dir.
+    # Another configuration (a config setting): a clean build dir, whose compiles ccache
+    # answers (the same paths as before: the work dir's own).
     fourth = run_multibuild(tmp_path, *args, "-C", "setup-args=-Dbuildtype=release")
     assert fourth.returncode == 0, fourth.output
     assert len(compiled(fourth)) == 2
+    ccache = fourth.record()["builds"][0]["ccache"]
+    assert ccache["hits"] >= 1 and ccache["misses"] == 0, ccache
 
 
 @pytest.mark.slow
-def test_a_meson_project_hits_ccache_from_another_work_dir(tmp_path: Path) -> None:
+def test_another_work_dir_shares_the_library_cache_and_makes_the_same_wheel(
+    tmp_path: Path,
+) -> None:
     repo = make_repo("fstats", tmp_path / "fstats")
     config = config_copy("fstats", tmp_path / "config")
     cache = tmp_path / "shared-cache"
@@ -57,6 +63,38 @@ def test_a_meson_project_hits_ccache_from_another_work_dir(tmp_path: Path) -> No
         runs.append(run_multibuild(tmp_path, *args, work_dir=tmp_path / work))
         assert runs[-1].returncode == 0, runs[-1].output
     [build] = runs[1].record()["builds"]
-    assert build["ccache"]["hits"] >= 1 and build["ccache"]["misses"] == 0, build["ccache"]
     [library] = build["libraries"]
-    assert library["cached"] and library["relocated_from"].endswith("work-a/prefix")
+    assert library["cached"] and library["relocated_from"]
+    # Two work dirs, the same wheel, byte for byte (reproducible: SOURCE_DATE_EPOCH from the
+    # commit, the zip normalised, the prefix seen at one length).
+    [first], [second] = (run.wheels() for run in runs)
+    assert first.read_bytes() == second.read_bytes()
+
+
+@pytest.mark.slow
+def test_the_same_sources_give_the_same_wheel(tmp_path: Path) -> None:
+    """The C fixture (setuptools, a CMake library) built in two work dirs with their own caches
+    gives one sha256; one changed source file gives another."""
+    repo = make_repo("hello-c", tmp_path / "hello")
+    config = config_copy("hello-c", tmp_path / "config")
+    wheels = []
+    for work in ("work-a", "work-b"):
+        run = run_multibuild(
+            tmp_path,
+            *build_args(repo, config, "--cache-dir", str(tmp_path / work / "cache")),
+            work_dir=tmp_path / work,
+            wheelhouse=tmp_path / f"{work}-wheels",
+        )
+        assert run.returncode == 0, run.output
+        [wheel] = run.wheels()
+        wheels.append(wheel.read_bytes())
+        inputs = run.record()["inputs"]
+        assert inputs["source_date_epoch"] == int(git("log", "-1", "--format=%ct", cwd=repo))
+    assert wheels[0] == wheels[1]
+    source = repo / "src" / "hello_c" / "__init__.py"
+    source.write_text(source.read_text() + "# changed\n")
+    git("commit", "-qam", "a change", cwd=repo)
+    git("tag", "-f", "v1.0", cwd=repo)
+    changed = run_multibuild(tmp_path, *build_args(repo, config), work_dir=tmp_path / "work-a")
+    assert changed.returncode == 0, changed.output
+    assert changed.wheels()[0].read_bytes() != wheels[0]
