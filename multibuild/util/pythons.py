@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
 from multibuild.errors import ConfigurationError
 
 _VERSION = re.compile(r"^3\.(\d{1,2})(t?)$")
@@ -55,6 +57,18 @@ class PythonVersion:
     @property
     def executable(self) -> str:
         return f"python{self}"
+
+    def allowed_by(self, requires_python: str) -> bool:
+        """Whether some X.Y.z release (pre-releases too) satisfies a `requires-python`
+        specifier set: cibuildwheel selects nothing for an X.Y the project excludes."""
+        try:
+            spec = SpecifierSet(requires_python)
+        except InvalidSpecifier:
+            raise ConfigurationError(
+                f"requires-python {requires_python!r} is not a valid specifier set"
+            ) from None
+        candidates = (f"{self.number}.{patch}" for patch in range(100))
+        return any(spec.contains(v, prereleases=True) for v in (*candidates, f"{self.number}.0rc1"))
 
 
 def running() -> PythonVersion:

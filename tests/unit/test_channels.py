@@ -4,6 +4,7 @@ test: no provider can run here.)"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def test_pull_requests_are_forbidden_whatever_the_flags() -> None:
 
 
 def test_forks_never_upload() -> None:
-    upload = UploadSettings(repository="scipy/scipy-wheels")
+    upload = replace(UPLOAD, repository="scipy/scipy-wheels")
     assert channel_of(github(), upload).channel == "pre-release"
     fork = channel_of(github(GITHUB_REPOSITORY="someone/scipy-wheels"), upload)
     assert fork.channel is None
@@ -139,9 +140,11 @@ def test_cron_builds_the_daily_commit() -> None:
 
 
 def test_other_branches_setting_and_patterns_are_settings() -> None:
-    upload = UploadSettings(other_branches="pre-release")
+    upload = replace(UPLOAD, other_branches="pre-release")
     assert channel_of(travis(TRAVIS_BRANCH="feature"), upload).channel == "pre-release"
-    upload = UploadSettings(development_branches=("develop",), release_branches=("release-*",))
+    upload = replace(
+        UPLOAD, development_branches=("develop",), release_branches=("release-*",)
+    )
     assert channel_of(github(GITHUB_REF="refs/heads/develop"), upload).channel == "pre-release"
     assert channel_of(github(GITHUB_REF="refs/heads/main"), upload).channel is None
     assert channel_of(github(GITHUB_REF="refs/heads/release-3"), upload).channel == "release"
