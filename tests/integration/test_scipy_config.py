@@ -615,3 +615,36 @@ def test_pre_build_on_windows_with_the_real_wheel(
     # A second pre_build of the same checkout does not append the licences again.
     hook("bundle_licenses", {"REPO_DIR": str(source), "PATH": str(tmp_path / "bin")}, tmp_path)
     assert (source / "LICENSE.txt").read_text() == license_text
+
+
+@pytest.mark.slow
+def test_bundled_licences_reach_the_wheel(tmp_path: Path) -> None:
+    """The fixture route: the C fixture built by the engine with config.sh's bundle_licenses
+    in its pre_build; the wheel's dist-info LICENSE.txt holds the project's own licence and,
+    once, the licences of what scipy's wheels bundle on this OS (OpenBLAS, LAPACK, the GCC
+    runtime with its exception and the GPL)."""
+    from tests.helpers import build_args, config_copy, git, make_repo, run_multibuild
+
+    project = make_repo("hello-c", tmp_path / "hello-repo")
+    (project / "LICENSE.txt").write_text("Copyright (c) 2026, the hello-c fixture.\n")
+    git("add", "LICENSE.txt", cwd=project)
+    git("commit", "-q", "-m", "licence", cwd=project)
+    git("tag", "-f", "v1.0", cwd=project)
+    config = config_copy(
+        "hello-c",
+        tmp_path / "config",
+        {"pre_build() {\n": f"source {shlex.quote(str(CONFIG))}\npre_build() {{\n    bundle_licenses\n"},
+    )
+    done = run_multibuild(tmp_path, *build_args(project, config))
+    assert done.returncode == 0, done.output
+    [wheel] = done.wheels()
+    with zipfile.ZipFile(wheel) as archive:
+        [name] = [n for n in archive.namelist() if ".dist-info/" in n and "LICENSE" in n]
+        text = archive.read(name).decode()
+    assert text.startswith("Copyright (c) 2026, the hello-c fixture.")
+    assert text.count("This binary distribution of SciPy can also bundle") == 1
+    for part in ("Name: OpenBLAS", "Name: LAPACK", "Name: GCC runtime library",
+                 "Name: libquadmath", "GCC RUNTIME LIBRARY EXCEPTION",
+                 "GNU GENERAL PUBLIC LICENSE"):  # fmt: skip
+        assert part in text, part
+    assert "for Linux (manylinux), built by scipy-wheels" in text
