@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
             environ=environ,
         )
     elif decision.indexes:
-        print(f"multibuild upload: dry run: the wheels would also go to {', '.join(decision.indexes)}")
+        print(
+            f"multibuild upload: dry run: the wheels would also go to {', '.join(decision.indexes)}"
+        )
     return 0
 
 

@@ -136,9 +136,7 @@ def prepare_git(
 PEEK_TIMEOUT_S = 300.0
 
 
-def read_committed_file(
-    url: str, ref: str, name: str, environ: Mapping[str, str]
-) -> str | None:
+def read_committed_file(url: str, ref: str, name: str, environ: Mapping[str, str]) -> str | None:
     """`name` as committed at `ref` in the repository at `url` (URL, local path or mirror),
     without a checkout: a shallow fetch of that one commit with no file contents but the one
     read (a blob-less partial fetch where the server offers it). None when the commit has no

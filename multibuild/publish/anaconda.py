@@ -51,7 +51,9 @@ def organisation(url: str) -> str:
     return parts.netloc
 
 
-def upload_command(org: str, token: str, files: Sequence[Path], program: str = PROGRAM) -> list[str]:
+def upload_command(
+    org: str, token: str, files: Sequence[Path], program: str = PROGRAM
+) -> list[str]:
     return [program, "-t", token, "upload", "--force", "-u", org, "--label", LABEL,
             *(str(f) for f in files)]  # fmt: skip
 
@@ -60,7 +62,9 @@ def show_command(org: str, name: str, token: str, program: str = PROGRAM) -> lis
     return [program, "-t", token, "show", f"{org}/{name}"]
 
 
-def remove_command(org: str, name: str, version: str, token: str, program: str = PROGRAM) -> list[str]:
+def remove_command(
+    org: str, name: str, version: str, token: str, program: str = PROGRAM
+) -> list[str]:
     return [program, "-t", token, "remove", "--force", f"{org}/{name}/{version}"]
 
 

@@ -65,7 +65,7 @@ def upload(
         if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ANACONDA")) and k != "CI"
     }
     clean.update(
-        PATH=f"{bin_dir}{os.pathsep}{os.path.dirname(sys.executable)}",
+        PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}",
         PYTHONPATH=str(REPO_ROOT),
         STUB_CALLS=str(calls),
         MB_LOCAL_CONTAINER_ON_CI="1",  # the pre-release container: a directory here
@@ -76,7 +76,9 @@ def upload(
          str(house)],
         cwd=tmp, env=clean, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
-    recorded = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    recorded = (
+        [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    )
     return done, recorded
 
 
@@ -126,7 +128,9 @@ def test_anaconda_failures_are_clear_and_never_show_the_token(tmp_path: Path) ->
     assert "the `anaconda` command is missing (pip install anaconda-client)" in done.stderr
 
     # Pushes to main (not nightlies) and pull requests never go there.
-    push, calls = upload(tmp_path, house, env={"ANACONDA_TOKEN": TOKEN, "GITHUB_EVENT_NAME": "push"})
+    push, calls = upload(
+        tmp_path, house, env={"ANACONDA_TOKEN": TOKEN, "GITHUB_EVENT_NAME": "push"}
+    )
     assert push.returncode == 0 and calls == []
 
 

@@ -240,9 +240,7 @@ def test_settings_changes_not_in_the_configs_fail_with_file_and_line(tmp_path: P
     assert "`scripts/set-build-commit v1.18.0` sets it everywhere" in done.stdout
 
     # A Python added to the matrix: every generated file, and the command that regenerates.
-    settings_file.write_text(
-        original.replace('"3.14", "3.14t"]', '"3.14", "3.14t", "3.10"]')
-    )
+    settings_file.write_text(original.replace('"3.14", "3.14t"]', '"3.14", "3.14t", "3.10"]'))
     done = run_check_config(root)
     assert done.returncode == 2
     for path in ciconfig.GENERATED:

@@ -58,9 +58,13 @@ def test_appveyor_yml_against_schemastores_schema() -> None:
     # The schema does check: an unknown image is refused.
     broken = REPO_ROOT / ".multibuild" / "appveyor-broken.yml"
     broken.parent.mkdir(exist_ok=True)
-    broken.write_text((REPO_ROOT / "appveyor.yml").read_text().replace("Visual Studio 2022", "Visual Studio 1999"))
+    broken.write_text(
+        (REPO_ROOT / "appveyor.yml").read_text().replace("Visual Studio 2022", "Visual Studio 1999")
+    )
     try:
-        assert run(tool("check-jsonschema"), "--schemafile", str(schema), str(broken)).returncode == 1
+        assert (
+            run(tool("check-jsonschema"), "--schemafile", str(schema), str(broken)).returncode == 1
+        )
     finally:
         broken.unlink()
 

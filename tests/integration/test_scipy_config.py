@@ -437,7 +437,11 @@ FOREIGN_WHEELS = {
 }
 # What `uname -s` says there (Git Bash on a Windows runner).
 UNAME = {"macos": "Darwin", "windows": "MINGW64_NT-10.0-20348"}
-LOAD_COMMANDS = {0xC, 0x80000018, 0x8000001F}  # LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_REEXPORT_DYLIB
+LOAD_COMMANDS = {
+    0xC,
+    0x80000018,
+    0x8000001F,
+}  # LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_REEXPORT_DYLIB
 
 
 @pytest.fixture(scope="session")
@@ -521,7 +525,9 @@ def foreign_pre_build(
         (runtime / name).write_bytes(b"the compiler's " + name.encode())
     source = tmp_path / "scipy-src"
     source.mkdir()
-    (source / "LICENSE.txt").write_text("Copyright (c) 2001-2002 Enthought, Inc. 2003, SciPy Developers.\n")
+    (source / "LICENSE.txt").write_text(
+        "Copyright (c) 2001-2002 Enthought, Inc. 2003, SciPy Developers.\n"
+    )
     prefix = tmp_path / "prefix"
     prefix.mkdir()
     done = hook(
@@ -617,6 +623,9 @@ def test_pre_build_on_windows_with_the_real_wheel(
     assert (source / "LICENSE.txt").read_text() == license_text
 
 
+BUNDLING_PRE_BUILD = "pre_build() {\n    bundle_licenses\n"
+
+
 @pytest.mark.slow
 def test_bundled_licences_reach_the_wheel(tmp_path: Path) -> None:
     """The fixture route: the C fixture built by the engine with config.sh's bundle_licenses
@@ -633,7 +642,7 @@ def test_bundled_licences_reach_the_wheel(tmp_path: Path) -> None:
     config = config_copy(
         "hello-c",
         tmp_path / "config",
-        {"pre_build() {\n": f"source {shlex.quote(str(CONFIG))}\npre_build() {{\n    bundle_licenses\n"},
+        {"pre_build() {\n": f"source {shlex.quote(str(CONFIG))}\n{BUNDLING_PRE_BUILD}"},
     )
     done = run_multibuild(tmp_path, *build_args(project, config))
     assert done.returncode == 0, done.output

@@ -237,7 +237,12 @@ def test_ci_refuses_a_local_container(tmp_path: Path) -> None:
     assert done.returncode == 2 and "configure a remote container for CI" in done.stderr
     assert not (tmp_path / "elsewhere").exists()
     # A pull request decides nothing to upload: no container is needed, so no error.
-    assert run_upload(tmp_path, str(house), env={**GITHUB_PR, "MB_LOCAL_CONTAINER_ON_CI": ""}).returncode == 0
+    assert (
+        run_upload(
+            tmp_path, str(house), env={**GITHUB_PR, "MB_LOCAL_CONTAINER_ON_CI": ""}
+        ).returncode
+        == 0
+    )
     # By hand (no CI variables) the local directory is the container.
     by_hand = run_upload(tmp_path, str(house), env={})
     assert by_hand.returncode == 0, by_hand.stderr

@@ -280,7 +280,9 @@ def test_ci_uploads_go_to_the_remote_container_never_a_local_one(
     url = f"s3://{container_name}"
     remote = run_upload(tmp_path, str(house), env=env, settings=settings_file(tmp_path, pre=url))
     assert remote.returncode == 0, remote.stdout + remote.stderr
-    assert f"-> pre-release (github push on main: development branch main) -> {url}" in remote.stdout
+    assert (
+        f"-> pre-release (github push on main: development branch main) -> {url}" in remote.stdout
+    )
     container = open_container(url, base_dir=tmp_path, environ=env)
     wheel = record["builds"][0]["wheels"][0]["name"]
     assert container.head(wheel) is not None

@@ -142,9 +142,7 @@ def test_cron_builds_the_daily_commit() -> None:
 def test_other_branches_setting_and_patterns_are_settings() -> None:
     upload = replace(UPLOAD, other_branches="pre-release")
     assert channel_of(travis(TRAVIS_BRANCH="feature"), upload).channel == "pre-release"
-    upload = replace(
-        UPLOAD, development_branches=("develop",), release_branches=("release-*",)
-    )
+    upload = replace(UPLOAD, development_branches=("develop",), release_branches=("release-*",))
     assert channel_of(github(GITHUB_REF="refs/heads/develop"), upload).channel == "pre-release"
     assert channel_of(github(GITHUB_REF="refs/heads/main"), upload).channel is None
     assert channel_of(github(GITHUB_REF="refs/heads/release-3"), upload).channel == "release"
