@@ -315,3 +315,27 @@ def test_cibuildwheel_commands_run_as_cibuildwheel_runs_them(
     done = subprocess.run(["sh", "-c", command], env=test_env, cwd=empty, capture_output=True,
                           text=True, check=False)  # fmt: skip
     assert done.returncode == 9 and "run_tests failed with exit status 4" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_release_sdist_is_built_after_pre_build_and_builds_a_tested_wheel(
+    tmp_path: Path,
+) -> None:
+    """The release job's sdist steps: `sdist` builds BUILD_COMMIT's sdist after config.sh's
+    pre_build (with MB_SDIST=1, which the hook sees) into a directory that may hold other
+    files, and `build --sdist FILE` builds and tests a wheel from it."""
+    seen = 'echo "MB_SDIST=${MB_SDIST:-unset}" >> "$MB_WORK_DIR/sdist-seen"\n'
+    root = wheels_repo(tmp_path, {"pre_build() {\n": "pre_build() {\n    " + seen})
+    dist = root / "dist"
+    dist.mkdir()
+    (dist / "scipy-1.0-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"kept")
+    done = multibuild("sdist", "--outdir", "dist", cwd=root, env={})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (root / ".multibuild" / "sdist-seen").read_text() == "MB_SDIST=1\n"
+    [sdist] = dist.glob("*.tar.gz")
+    assert sdist.name == "mb_hello_c-1.0.tar.gz"
+    assert (dist / "scipy-1.0-cp311-cp311-manylinux_2_28_x86_64.whl").read_bytes() == b"kept"
+    built = multibuild("build", "--sdist", str(sdist), "--python", "3.11",
+                       "--wheelhouse", str(tmp_path / "sdist-check"), cwd=root, env={})  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert list((tmp_path / "sdist-check").glob("mb_hello_c-1.0-cp311-*.whl"))
