@@ -13,8 +13,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
 from multibuild.errors import ConfigurationError
 
 _VERSION = re.compile(r"^3\.(\d{1,2})(t?)$")
@@ -61,6 +59,9 @@ class PythonVersion:
     def allowed_by(self, requires_python: str) -> bool:
         """Whether some X.Y.z release (pre-releases too) satisfies a `requires-python`
         specifier set: cibuildwheel selects nothing for an X.Y the project excludes."""
+        # Here, not at the top: cibuildwheel's steps import this module in a bare Python.
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
         try:
             spec = SpecifierSet(requires_python)
         except InvalidSpecifier:
