@@ -77,41 +77,112 @@ Cflags: -I\${includedir} -DBLAS_SYMBOL_PREFIX=${OPENBLAS_SYMBOLPREFIX}
 EOF
 }
 
-# (a) scipy-openblas32 from the package index; its library is copied into the prefix so the
-# repair step grafts it from there, and its get_pkg_config() writes the .pc file.
-# The wheel carries its own (renamed) libgfortran and libquadmath; scipy's Fortran code needs
-# the system's anyway, so by default the library is pointed at the system's libgfortran.so.5
-# (same soname, newer and backward compatible) and the wheel gets one copy of each, not two
-# (OPENBLAS_WHEEL_GFORTRAN=wheel keeps the bundled ones).
+# (a) scipy-openblas32 from the package index, as scipy's own wheels get it: installed into
+# the build Python, then laid out in the prefix (openblas_wheel_into_prefix), from where the
+# repair step grafts it.
 openblas_from_wheel() {
     "$PYTHON_EXE" -m pip install --disable-pip-version-check -q \
         "scipy-openblas32==${SCIPY_OPENBLAS32_VERSION:?set scipy_openblas32 in settings.toml [libraries]}"
+    openblas_wheel_into_prefix
+}
+
+# The installed scipy_openblas32 package (the one PYTHON_EXE imports) laid out in
+# $BUILD_PREFIX: its headers, its library of the kind the wheel holds, and its own relocatable
+# scipy-openblas.pc (${pcfiledir}-relative) with the prefix written in. The package is found,
+# never imported (importing it loads the library), so a macOS or Windows wheel's layout can be
+# checked anywhere (tests/integration/test_scipy_config.py).
+#   Linux:   lib/libscipy_openblas*.so. The wheel carries its own renamed libgfortran and
+#            libquadmath; scipy's Fortran code needs the system's anyway, so by default the
+#            library is pointed at the system's libgfortran.so.5 (patchelf; same soname, newer
+#            and backward compatible) and the wheel gets one copy of each, not two.
+#   macOS:   lib/libscipy_openblas.dylib, whose gfortran runtime sits in the package's .dylibs/
+#            (@loader_path/../.dylibs/...). Its references become @rpath/NAME with an
+#            @loader_path rpath (install_name_tool, then an ad-hoc codesign), and the prefix gets
+#            links to the compiler's own runtime of those names: delocate then bundles one
+#            libgfortran (scipy's Fortran modules use the compiler's), not two (scipy#20852).
+#   Windows: lib/libscipy_openblas.dll and its import library .lib (win_arm64:
+#            scipy_openblas.dll/.lib); the gfortran runtime is linked into the DLL.
+# OPENBLAS_WHEEL_GFORTRAN=wheel keeps the wheel's own runtime copies instead (Linux, macOS).
+openblas_wheel_into_prefix() {
     "$PYTHON_EXE" - <<'PY'
-import os, re, shutil, pathlib, subprocess, scipy_openblas32 as ob
+import importlib.util, os, pathlib, re, shutil, subprocess, sys
+
+def run(*command):
+    print("+ " + " ".join(command))
+    subprocess.run(command, check=True)
+
+spec = importlib.util.find_spec("scipy_openblas32")
+if spec is None or not spec.submodule_search_locations:
+    sys.exit("config.sh: scipy_openblas32 is not installed in " + sys.executable)
+package = pathlib.Path(list(spec.submodule_search_locations)[0])
 prefix = pathlib.Path(os.environ["BUILD_PREFIX"])
+lib_dir = prefix / "lib"
 for sub in ("lib", "include", "lib/pkgconfig"):
     (prefix / sub).mkdir(parents=True, exist_ok=True)
 own_runtime = os.environ.get("OPENBLAS_WHEEL_GFORTRAN", "system") == "wheel"
-for lib in pathlib.Path(ob.get_lib_dir()).glob("*.so*"):
-    if lib.name.startswith("libscipy_openblas") or own_runtime:
-        shutil.copy2(lib, prefix / "lib")
-if not own_runtime:
-    for lib in (prefix / "lib").glob("libscipy_openblas*.so*"):
-        needed = subprocess.run(["patchelf", "--print-needed", str(lib)], capture_output=True,
-                                text=True, check=True).stdout.split()
-        for name in needed:
-            runtime = re.match(r"(libgfortran|libquadmath)-[0-9a-f]+\.so\.(\d+)", name)
-            if runtime:
-                system = f"{runtime.group(1)}.so.{runtime.group(2)}"
-                subprocess.run(["patchelf", "--replace-needed", name, system, str(lib)], check=True)
-                print(f"{lib.name}: {name} -> the system's {system}")
-for header in pathlib.Path(ob.get_include_dir()).iterdir():
+shipped = package / "lib"
+sos = sorted(shipped.glob("libscipy_openblas*.so*"))
+dylibs = sorted(shipped.glob("libscipy_openblas*.dylib"))
+dlls = sorted(shipped.glob("*scipy_openblas*.dll"))
+copied = []
+if dlls:  # Windows: the DLL and its import library
+    for dll in dlls:
+        implib = dll.with_suffix(".lib")
+        if not implib.is_file():
+            sys.exit(f"config.sh: {dll.name} comes without its import library {implib.name}")
+        for path in (dll, implib):
+            shutil.copy2(path, lib_dir)
+            copied.append(path.name)
+elif dylibs:  # macOS
+    runtime = sorted(p.name for p in (package / ".dylibs").glob("*.dylib"))
+    for lib in dylibs:
+        target = lib_dir / lib.name
+        shutil.copy2(lib, target)
+        copied.append(lib.name)
+        for name in runtime:
+            run("install_name_tool", "-change", f"@loader_path/../.dylibs/{name}",
+                f"@rpath/{name}", str(target))
+        run("install_name_tool", "-add_rpath", "@loader_path", str(target))
+        run("codesign", "--force", "--sign", "-", str(target))
+    for name in runtime:
+        if own_runtime:
+            shutil.copy2(package / ".dylibs" / name, lib_dir / name)
+            continue
+        found = subprocess.run(["gfortran", f"-print-file-name={name}"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        if not os.path.isabs(found) or not os.path.isfile(found):
+            sys.exit(f"config.sh: the compiler's gfortran has no {name} (OpenBLAS needs it); "
+                     "scripts/install-gfortran-macos installs the one scipy's wheels use")
+        (lib_dir / name).symlink_to(os.path.realpath(found))
+        print(f"{name}: the compiler's {os.path.realpath(found)}")
+elif sos:  # Linux
+    for lib in shipped.glob("*.so*"):
+        if lib.name.startswith("libscipy_openblas") or own_runtime:
+            shutil.copy2(lib, lib_dir)
+            copied.append(lib.name)
+    if not own_runtime:
+        for lib in lib_dir.glob("libscipy_openblas*.so*"):
+            needed = subprocess.run(["patchelf", "--print-needed", str(lib)], capture_output=True,
+                                    text=True, check=True).stdout.split()
+            for name in needed:
+                runtime = re.match(r"(libgfortran|libquadmath)-[0-9a-f]+\.so\.(\d+)", name)
+                if runtime:
+                    system = f"{runtime.group(1)}.so.{runtime.group(2)}"
+                    run("patchelf", "--replace-needed", name, system, str(lib))
+else:
+    sys.exit(f"config.sh: no libscipy_openblas library in {shipped}")
+for header in (package / "include").iterdir():
     if header.is_file():
         shutil.copy2(header, prefix / "include")
-pc = ob.get_pkg_config()
-pc = pc.replace(ob.get_lib_dir(), str(prefix / "lib")).replace(ob.get_include_dir(), str(prefix / "include"))
-(prefix / "lib/pkgconfig/scipy-openblas.pc").write_text(pc)
-print(f"scipy-openblas32 {ob.__version__}: {ob.get_openblas_config()}")
+pc = (shipped / "pkgconfig" / "scipy-openblas.pc").read_text(encoding="utf-8")
+if "${pcfiledir}/../.." not in pc:
+    sys.exit("config.sh: scipy-openblas.pc is not ${pcfiledir}-relative as expected")
+# Forward slashes: pkg-config and meson take C:/multibuild/prefix on Windows too.
+pc = pc.replace("${pcfiledir}/../..", prefix.as_posix())
+(prefix / "lib" / "pkgconfig" / "scipy-openblas.pc").write_text(pc, encoding="utf-8", newline="\n")
+built = re.search(r"^openblas_config=\s*(.*)$", pc, re.M)
+print(f"scipy-openblas32 from {package}: {', '.join(copied)} -> {lib_dir}")
+print(f"OpenBLAS: {built.group(1) if built else '(no openblas_config in the .pc)'}")
 PY
 }
 
@@ -182,14 +253,60 @@ openblas_debian_tarball() {
     DEBIAN_PATCHED_SHA256=$patched_sha256
 }
 
+# linux, macos or windows (Git Bash / MSYS2 on a Windows runner): what the hooks run on.
+host_os() {
+    case "$(uname -s)" in
+        Linux) echo linux ;;
+        Darwin) echo macos ;;
+        MINGW* | MSYS* | CYGWIN*) echo windows ;;
+        *) uname -s ;;
+    esac
+}
+
+# The licences of what the wheels bundle (OpenBLAS with LAPACK, the gfortran runtime), for this
+# OS, appended once to the project's LICENSE.txt: meson-python puts that file into the wheel's
+# dist-info, as scipy's own wheels have it. Not for an sdist (MB_SDIST=1), which bundles none.
+SCIPY_WHEELS_LICENSES="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/licenses"
+bundle_licenses() {
+    local license="${1:-$REPO_DIR/LICENSE.txt}" text first
+    text="$SCIPY_WHEELS_LICENSES/LICENSE_$(host_os).txt"
+    if [ "${MB_SDIST:-}" = 1 ]; then
+        return 0
+    fi
+    if [ ! -f "$text" ]; then
+        echo "config.sh: no licence text for $(host_os) ($text)" >&2
+        return 2
+    fi
+    first=$(head -n 1 "$text")
+    if [ -f "$license" ] && grep -qF "$first" "$license"; then
+        return 0  # appended by an earlier pre_build of the same checkout
+    fi
+    {
+        printf '\n----\n\n'
+        cat "$text"
+        printf '\n----\n\n'
+        cat "$SCIPY_WHEELS_LICENSES/GCC-runtime-exception-and-GPL-3.0.txt"
+    } >> "$license"
+    echo "config.sh: bundled libraries' licences appended to $license"
+}
+
 pre_build() {
-    require_tool gfortran pkg-config patchelf
+    require_tool gfortran pkg-config
+    case "$(host_os)" in
+        linux) require_tool patchelf ;;  # the wheel route relinks the library's runtime
+        macos) require_tool install_name_tool codesign ;;
+    esac
+    bundle_licenses
     echo "OpenBLAS: $OPENBLAS_SOURCE"
     case "$OPENBLAS_SOURCE" in
         wheel) openblas_from_wheel ;;
         *) openblas_from_source ;;
     esac
-    PKG_CONFIG_PATH="$BUILD_PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" \
+    local sep=:
+    if [ "$(host_os)" = windows ]; then
+        sep=';'  # a native Windows pkg-config
+    fi
+    PKG_CONFIG_PATH="$BUILD_PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+$sep$PKG_CONFIG_PATH}" \
         pkg-config --print-errors --exists scipy-openblas
 }
 

@@ -69,6 +69,9 @@ class Knobs:
     debug_traceback: bool = False  # MB_DEBUG_TRACEBACK
     gpg: str = "gpg"  # MB_GPG
     test_level: str | None = None  # MB_TEST_LEVEL (cibuildwheel's test-command)
+    # MB_LOCAL_CONTAINER_ON_CI: a local container directory is accepted on a CI provider (a
+    # self-hosted runner whose disk outlives the job); refused otherwise (docs/upload.md).
+    local_container_on_ci: bool = False
     upload: UploadTuning = field(default_factory=UploadTuning)
 
     @classmethod
@@ -89,6 +92,7 @@ class Knobs:
             debug_traceback=debug_traceback(environ),
             gpg=environ.get("MB_GPG") or "gpg",
             test_level=level,
+            local_container_on_ci=_flag(environ, "MB_LOCAL_CONTAINER_ON_CI"),
             upload=UploadTuning(
                 attempts=whole("MB_UPLOAD_ATTEMPTS"),
                 backoff_s=_number(environ, "MB_UPLOAD_BACKOFF", float),

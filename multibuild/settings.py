@@ -75,9 +75,18 @@ class UploadSettings:
     keep_days: int = 30
     # owner/name of the repository whose CI may upload ("": not checked); other repos are forks.
     repository: str = ""
+    # Runs outside Travis, Appveyor and GitHub Actions (by hand, `nox -s build`) upload to
+    # local directories under this one (pre-release/, release/) instead ("": the containers
+    # above). On those CI providers a local directory is refused: the runner is thrown away.
+    local: str = ""
+    # Package indexes nightly wheels also go to, besides the pre-release container:
+    # anaconda://ORG (anaconda.org, through anaconda-client; ANACONDA_TOKEN).
+    nightly_indexes: tuple[str, ...] = ()
 
 
 BUILDERS = ("cibuildwheel", "host")
+# The CI providers whose configs are generated here.
+CI_PROVIDERS = ("travis", "appveyor", "github")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +102,11 @@ class CISettings:
     # "NAME=<encrypted value>" from Appveyor's encrypt page.
     travis_secure: tuple[str, ...] = ()
     appveyor_secure: tuple[str, ...] = ()
+    # The one CI provider whose jobs upload to the release container ("": any): the others
+    # build and test release branches but never race it for the same immutable file name.
+    release_provider: str = ""
+    # MACOSX_DEPLOYMENT_TARGET per macOS PLAT, "PLAT=VERSION" (cibuildwheel.toml overrides).
+    macos_deployment_targets: tuple[str, ...] = ()
 
 
 # Tables of free-form string values: [libraries] (name -> version, given to hooks as
@@ -272,6 +286,16 @@ def load_settings(path: Path) -> Settings:
         raise ConfigurationError(
             f"{path}: [ci] builder is one of {', '.join(BUILDERS)}, not {settings.ci.builder!r}"
         )
+    if settings.ci.release_provider not in ("", *CI_PROVIDERS):
+        raise ConfigurationError(
+            f"{path}: [ci] release_provider is one of {', '.join(CI_PROVIDERS)}, not "
+            f"{settings.ci.release_provider!r}"
+        )
+    for entry in settings.ci.macos_deployment_targets:
+        if not re.fullmatch(r"[A-Za-z0-9_]+=\d+\.\d+", entry):
+            raise ConfigurationError(
+                f"{path}: [ci] macos_deployment_targets entries are PLAT=X.Y, not {entry!r}"
+            )
     for entry in settings.ci.appveyor_secure:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S+", entry):
             raise ConfigurationError(f"{path}: [ci] appveyor_secure entries are NAME=ENCRYPTED")

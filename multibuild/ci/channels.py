@@ -4,20 +4,23 @@ and the upload (which container).
 
 The development branch and scheduled (nightly) builds go to the pre-release container, release
 branches to the release container, pull requests and forks nowhere, whatever the flags say.
-By hand, outside any CI, wheels go to the pre-release container when it is a local directory.
+On release branches only `[ci] release_provider`'s jobs upload (one provider per file name).
+By hand, outside any CI, wheels go to the local directories of `[upload] local` (else the
+pre-release container when it is a local directory). On Travis, Appveyor and GitHub Actions a
+local directory is refused: the runner is thrown away with whatever it holds.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from multibuild.ci.providers import CRON, LOCAL, MANUAL, PULL_REQUEST, PUSH, TAG, CIInfo
 from multibuild.errors import ConfigurationError, UploadError
 from multibuild.publish.containers import is_local, same_container
-from multibuild.settings import ProjectSettings, Settings, UploadSettings
+from multibuild.settings import CI_PROVIDERS, CISettings, ProjectSettings, Settings, UploadSettings
 
 Channel = Literal["pre-release", "release"]
 CHANNELS: tuple[Channel, ...] = ("pre-release", "release")
@@ -35,13 +38,27 @@ class Decision:
     commit: str | None = None  # what to build: DAILY_COMMIT for nightlies, else BUILD_COMMIT
     forbidden: bool = False  # pull requests and forks: no upload whatever the flags say
     container: str | None = None  # the channel's container URL
+    # A nightly's package indexes (anaconda://ORG), besides the container: [upload] nightly_indexes
+    indexes: tuple[str, ...] = ()
 
 
 def matches(branch: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(branch, pattern) for pattern in patterns)
 
 
-def _by_branch(info: CIInfo, upload: UploadSettings, project: ProjectSettings | None) -> Decision:
+def _not_release_provider(info: CIInfo, ci: CISettings | None) -> str | None:
+    """Why this CI run may not write the release container, or None: on release branches
+    only `[ci] release_provider`'s jobs upload, so two providers never race for one name."""
+    owner = ci.release_provider if ci else ""
+    if owner and info.provider in CI_PROVIDERS and info.provider != owner:
+        return (
+            f"release wheels come from {owner} only ([ci] release_provider); this "
+            f"{info.provider} job builds and tests"
+        )
+    return None
+
+
+def _by_branch(info: CIInfo, upload: UploadSettings, ci: CISettings | None) -> Decision:
     """The channel the repository's branch patterns give this run, or None, and why."""
     if info.event == PULL_REQUEST or info.pull_request:
         reason = f"pull request {info.pull_request or ''}".strip()
@@ -64,6 +81,9 @@ def _by_branch(info: CIInfo, upload: UploadSettings, project: ProjectSettings | 
     if not info.branch:
         return Decision(None, "no branch (a detached HEAD, or no git checkout): no upload")
     if matches(info.branch, upload.release_branches):
+        other = _not_release_provider(info, ci)
+        if other:
+            return Decision(None, f"release branch {info.branch}: {other}")
         return Decision("release", f"release branch {info.branch}")
     if matches(info.branch, upload.development_branches):
         return Decision("pre-release", f"development branch {info.branch}")
@@ -74,7 +94,11 @@ def _by_branch(info: CIInfo, upload: UploadSettings, project: ProjectSettings | 
 
 
 def _requested(
-    info: CIInfo, decision: Decision, requested: str, upload: UploadSettings
+    info: CIInfo,
+    decision: Decision,
+    requested: str,
+    upload: UploadSettings,
+    ci: CISettings | None,
 ) -> Decision:
     """An explicit `--channel` on top of the decision. A release upload from anything but a
     release branch is refused (ReleaseRefused)."""
@@ -88,6 +112,9 @@ def _requested(
                 f"({', '.join(upload.release_branches)}); this is {info.provider} "
                 f"event {info.event!r} on branch {branch or '(none)'}. Nothing was uploaded."
             )
+        other = _not_release_provider(info, ci)
+        if other:
+            raise ReleaseRefused(f"REFUSED: {other}. Nothing was uploaded.")
         return replace(
             decision,
             channel="release",
@@ -99,6 +126,19 @@ def _requested(
     )
 
 
+def on_ci(info: CIInfo) -> bool:
+    """A run on Travis, Appveyor or GitHub Actions, whose runner is thrown away after the job."""
+    return info.provider in CI_PROVIDERS
+
+
+def channel_container(upload: UploadSettings, channel: str, *, by_hand: bool) -> str:
+    """The container of a channel: `[upload] local`'s directory for runs by hand (when set),
+    else `[upload] pre_release` / `release`."""
+    if by_hand and upload.local:
+        return str(PurePosixPath(upload.local) / channel)
+    return upload.release if channel == "release" else upload.pre_release
+
+
 def decide(
     info: CIInfo,
     settings: Settings | None,
@@ -106,21 +146,25 @@ def decide(
     requested: str | None = None,
     container_url: str | None = None,
     base_dir: Path | None = None,
+    local_on_ci: bool = False,
 ) -> Decision:
     """The one decision of a run: the channel (or none, and why), the container, whether it is
     a nightly, and the commit to build. `requested` is `--channel`, `container_url`
-    `--container`."""
+    `--container`; `local_on_ci` (MB_LOCAL_CONTAINER_ON_CI) accepts a local directory on CI,
+    for a self-hosted runner whose disk outlives the job."""
     upload = settings.upload if settings else UploadSettings()
+    ci = settings.ci if settings else None
     project = settings.project if settings else None
     base = base_dir or (settings.root if settings else Path.cwd())
-    decision = _by_branch(info, upload, project)
+    by_hand = not on_ci(info)
+    decision = _by_branch(info, upload, ci)
     if requested is not None and not decision.forbidden:
-        decision = _requested(info, decision, requested, upload)
-    local_default = container_url or upload.pre_release
+        decision = _requested(info, decision, requested, upload, ci)
+    local_default = container_url or channel_container(upload, "pre-release", by_hand=by_hand)
     if (
         decision.channel is None
         and not decision.forbidden
-        and info.provider in ("local", "unknown")
+        and by_hand
         and local_default
         and is_local(local_default)
     ):
@@ -133,20 +177,26 @@ def decide(
         decision = replace(decision, commit=_commit(project, decision.nightly))
     if decision.channel is None:
         return decision
-    url = container_url or (upload.release if decision.channel == "release" else upload.pre_release)
+    url = container_url or channel_container(upload, decision.channel, by_hand=by_hand)
     if not url:
         raise ConfigurationError(
             f"no container for channel {decision.channel} ([upload] in settings.toml)"
         )
-    if (
-        decision.channel != "release"
-        and upload.release
-        and same_container(url, upload.release, base)
-    ):
+    if not by_hand and is_local(url) and not local_on_ci:
+        key = "release" if decision.channel == "release" else "pre_release"
+        raise ConfigurationError(
+            f"the {decision.channel} container {url!r} is a local directory, and this "
+            f"{info.provider} runner is thrown away after the job (its wheels with it): "
+            f"configure a remote container for CI ([upload] {key} in settings.toml: "
+            "swift://CONTAINER or s3://BUCKET, credentials in the CI's secrets; docs/upload.md)"
+        )
+    release_url = channel_container(upload, "release", by_hand=by_hand)
+    if decision.channel != "release" and release_url and same_container(url, release_url, base):
         raise UploadError(
             f"REFUSED: {url} is the release container; only a release upload may write to it"
         )
-    return replace(decision, container=url)
+    indexes = upload.nightly_indexes if decision.nightly and not (by_hand and upload.local) else ()
+    return replace(decision, container=url, indexes=tuple(indexes))
 
 
 def _commit(project: ProjectSettings, nightly: bool) -> str:
@@ -157,7 +207,7 @@ def build_target(info: CIInfo, settings: Settings | None) -> tuple[str | None, b
     """What a run builds, and whether it is a nightly: DAILY_COMMIT on scheduled runs,
     BUILD_COMMIT otherwise (the same rule `decide` applies, without choosing a container)."""
     upload = settings.upload if settings else UploadSettings()
-    nightly = _by_branch(info, upload, settings.project if settings else None).nightly
+    nightly = _by_branch(info, upload, settings.ci if settings else None).nightly
     return (_commit(settings.project, nightly) if settings else None), nightly
 
 

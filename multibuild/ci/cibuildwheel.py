@@ -84,6 +84,13 @@ def render(settings: Settings) -> str:
         "build = [",
         *(f"    {_toml(j.id)}," for j in all_jobs),
         "]",
+    ]
+    if any(j.version.free_threaded and j.version.minor == 13 for j in all_jobs):
+        lines += [
+            "# cp313t is opt-in (cibuildwheel 3.x; 4.x cannot build it: pyproject.toml pins 3.x).",
+            'enable = ["cpython-freethreading"]',
+        ]
+    lines += [
         'build-frontend = "build"',
     ]
     pairs = dict(s.split("=", 1) for s in config_settings(settings) if "=" in s)
@@ -112,7 +119,27 @@ def render(settings: Settings) -> str:
         lines.append(f"repair-wheel-command = {_toml(repair)}")
         lines.append(f"[tool.cibuildwheel.{os_name}.environment]")
         lines += [f"{k} = {_toml(v)}" for k, v in environment(settings, os_name).items()]
+    for plat, target in deployment_targets(settings).items():
+        lines += [
+            "",
+            "# The oldest macOS the wheel supports: compilers and delocate target it.",
+            "[[tool.cibuildwheel.overrides]]",
+            f"select = {_toml(f'*-macosx_{plat}')}",
+            'inherit.environment = "append"',
+            f"environment = {_toml({'MACOSX_DEPLOYMENT_TARGET': target})}",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def deployment_targets(settings: Settings) -> dict[str, str]:
+    """MACOSX_DEPLOYMENT_TARGET by macOS PLAT of the matrix ([ci] macos_deployment_targets)."""
+    targets = dict(entry.split("=", 1) for entry in settings.ci.macos_deployment_targets)
+    unknown = sorted(set(targets) - set(settings.matrix.macos))
+    if unknown:
+        raise ConfigurationError(
+            f"[ci] macos_deployment_targets names {', '.join(unknown)}, not in [matrix] macos"
+        )
+    return {plat: targets[plat] for plat in settings.matrix.macos if plat in targets}
 
 
 def command(job: Job, package: Path, output_dir: Path, config_file: Path) -> list[str]:

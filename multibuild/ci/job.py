@@ -30,13 +30,13 @@ from multibuild.errors import BuildError, ConfigurationError, FatalError
 from multibuild.log import Logger
 from multibuild.options import BuildArguments, BuildOptions, Knobs, resolve_build_options
 from multibuild.platforms import Platform
+from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.containers.credentials import withheld
 from multibuild.publish.upload import Destination, send
-from multibuild.settings import BUILDERS, Settings
+from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import copy_into_by_rename
-
-CI_PROVIDERS = ("travis", "appveyor", "github")
+from multibuild.util.urls import hide_userinfo
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class JobPlan:
     runnable: Runnable
     steps: tuple[tuple[str, str], ...]
     notes: tuple[str, ...] = ()
+    # Why this job builds nothing (the commit's requires-python excludes its Python), or None.
+    skipped: str | None = None
 
     @property
     def commit(self) -> str:
@@ -69,11 +71,14 @@ class JobPlan:
             else f"commit   {self.commit}"
             + (" (DAILY_COMMIT: a nightly build)" if self.nightly else " (BUILD_COMMIT)"),
             f"builder  {self.builder}",
+            *([f"skipped  {self.skipped}"] if self.skipped else []),
             "steps:",
             *(f"  {i}. {name:<9} {what}" for i, (name, what) in enumerate(self.steps, 1)),
             *(f"note: {note}" for note in self.notes),
         ]
-        if not self.runnable.ok:
+        if self.skipped:
+            pass  # nothing runs, so any machine will do
+        elif not self.runnable.ok:
             lines.append(f"cannot run here: {self.runnable.reason}")
         elif self.info.provider == "local":
             lines.append(f"runs here: {self.runnable.reason}")
@@ -95,6 +100,7 @@ class JobPlan:
             "reason": self.decision.reason,
             "steps": [name for name, _ in self.steps],
             "notes": list(self.notes),
+            "skipped": self.skipped,
             "runnable": {"ok": self.runnable.ok, "reason": self.runnable.reason},
         }
 
@@ -117,9 +123,12 @@ def make_plan(
     sdist: str | None = None,
     has_python: Callable[[Any], bool] | None = None,
     engine: Callable[[], str | None] | None = None,
+    requires_python: str | None = None,
+    source_notes: tuple[str, ...] = (),
 ) -> JobPlan:
     """The plan of `job` for the run `info` with the run's `decision`. `engine` answers which
-    container engine works here (cibuildwheel's Linux route needs one)."""
+    container engine works here (cibuildwheel's Linux route needs one); `requires_python` is
+    the built commit's (its pyproject.toml): a job whose Python it excludes is skipped."""
     source = (
         f"sdist {sdist}" if sdist else f"git {repo or settings.project.repo} @ {decision.commit}"
     )
@@ -150,12 +159,23 @@ def make_plan(
             ("repair", platform.repair_summary),
             ("test", "config.sh run_tests in a fresh venv, prefix out of sight"),
         ]
+    skipped = None
+    if requires_python is not None and not job.version.allowed_by(requires_python):
+        skipped = (
+            f"the commit's requires-python is {requires_python!r}, which excludes CPython "
+            f"{job.python}: nothing to build, and the job passes"
+        )
+        steps = [("skip", skipped)]
     steps.append(("record", "wheelhouse/<build-id>.json and .log, failed or not"))
     if decision.channel:
         steps.append(("upload", f"{decision.channel} -> {decision.container} ({decision.reason})"))
+        steps += [
+            ("index", f"the nightly's wheels also to {index} (anaconda-client)")
+            for index in decision.indexes
+            if not skipped
+        ]
     notes = [f"no upload: {decision.reason}"] if decision.channel is None else []
-    if info.provider == "travis" and job.travis_notes():
-        notes.append(str(job.travis_notes()))
+    notes += source_notes
     return JobPlan(
         job=job,
         info=info,
@@ -165,6 +185,7 @@ def make_plan(
         runnable=runnable,
         steps=tuple(steps),
         notes=tuple(notes),
+        skipped=skipped,
     )
 
 
@@ -180,7 +201,7 @@ def run_job(
     """Build, repair and test per the plan; then upload wheels, record and log (a failed
     build's record and log too) where the plan's decision says. The build's error, if any,
     is the job's outcome."""
-    if not plan.runnable.ok:
+    if not plan.runnable.ok and not plan.skipped:
         raise ConfigurationError(f"job {plan.job.id} cannot run here: {plan.runnable.reason}")
     platform = platforms.current()
     arguments = replace(arguments, settings=str(settings.path), python=(plan.job.python,))
@@ -188,6 +209,9 @@ def run_job(
     records: list[BuildRecord] = []
     wheelhouse = Path(arguments.wheelhouse or settings.root / "wheelhouse").resolve()
     try:
+        if plan.skipped:
+            records.append(_record_skip(plan, settings, wheelhouse))
+            raise _Skipped
         options = resolve_build_options(
             replace(arguments, wheelhouse=str(wheelhouse)),
             settings=settings,
@@ -203,6 +227,8 @@ def run_job(
             _run_cibuildwheel(plan, settings.root, options, platform, records)
     except FatalError as error:
         failure = error
+    except _Skipped:
+        print(f"multibuild ci: {plan.job.id} skipped: {plan.skipped}")
     products = [p for record in records for p in products_of(record, wheelhouse)]
     if not upload:
         print(f"multibuild ci: --no-upload: {len(products)} file(s) stay in {wheelhouse}")
@@ -222,11 +248,43 @@ def run_job(
             environ=environ,
             tuning=knobs.upload,
         )
+        wheels = [p for p in products if p.suffix == ".whl"]
+        if plan.decision.indexes and wheels:
+            publish_indexes(
+                plan.decision.indexes,
+                wheels,
+                project=settings.project.name,
+                keep=settings.upload.keep_nightlies,
+                environ=environ,
+            )
     elif products:
         print(f"multibuild ci: not uploading: {plan.decision.reason}")
     if failure is not None:
         raise failure
     return 0
+
+
+class _Skipped(Exception):
+    """The job builds nothing (its record says why)."""
+
+
+def _record_skip(plan: JobPlan, settings: Settings, wheelhouse: Path) -> BuildRecord:
+    """A record with status "skipped" and the reason, and a one-line log, in the wheelhouse:
+    uploaded like any other, so the build history shows the job and why it built nothing."""
+    record = BuildRecord(project=settings.project.name, platform=plan.job.os, plat=plan.job.plat)
+    record.settings = {"builder": plan.builder, "job": plan.job.id, "nightly": plan.nightly}
+    url = hide_userinfo(plan.source.removeprefix("git ").rpartition(" @ ")[0])
+    record.source = {"kind": "git", "url": url, "ref": plan.commit, "commit": ""}
+    record.builds.append(PythonBuild(python=plan.job.python, status="skipped"))
+    record.error = plan.skipped
+    record.builds[0].error = plan.skipped
+    record.finish("skipped")
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    (wheelhouse / record.log_name).write_text(
+        f"{plan.describe()}\n\n{plan.job.id} skipped: {plan.skipped}\n", encoding="utf-8"
+    )
+    record.write(wheelhouse)
+    return record
 
 
 def products_of(record: BuildRecord, wheelhouse: Path) -> list[Path]:

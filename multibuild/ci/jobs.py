@@ -32,18 +32,22 @@ _NATIVE = {
 }
 _SYSTEMS = {"linux": "Linux", "macos": "macOS", "windows": "Windows"}
 
-# Runners, by (OS, PLAT).
+# GitHub-hosted runners, by (OS, PLAT), as GitHub's runner-images list them (2026-11):
+# macos-13 was retired on 2025-12-04, macos-14 is unsupported since 2026-11-02; macos-15-intel
+# is the last Intel image (until August 2027), macos-15 an arm64 one.
 GITHUB_RUNNERS = {
     ("linux", "x86_64"): "ubuntu-24.04",
     ("linux", "aarch64"): "ubuntu-24.04-arm",
-    ("macos", "x86_64"): "macos-13",
-    ("macos", "arm64"): "macos-14",
-    ("macos", "universal2"): "macos-14",
-    ("windows", "AMD64"): "windows-2022",
-    ("windows", "x86"): "windows-2022",
+    ("macos", "x86_64"): "macos-15-intel",
+    ("macos", "arm64"): "macos-15",
+    ("macos", "universal2"): "macos-15",
+    ("windows", "AMD64"): "windows-2025",
+    ("windows", "x86"): "windows-2025",
     ("windows", "ARM64"): "windows-11-arm",
 }
-TRAVIS_OSX_IMAGE = "xcode15.4"  # Intel: arm64 wheels are cross-compiled there
+# Travis runs Linux only: its macOS support ended on 2025-03-31 (and its newest image,
+# xcode14.2, is Intel). macOS wheels come from GitHub Actions.
+TRAVIS_DIST = "noble"
 APPVEYOR_IMAGE = "Visual Studio 2022"
 
 
@@ -75,14 +79,6 @@ class Job:
     @property
     def github_runner(self) -> str:
         return GITHUB_RUNNERS[(self.os, self.plat)]
-
-    def travis_notes(self) -> str | None:
-        if self.os == "macos" and self.plat == "arm64":
-            return (
-                "Travis' macOS images are Intel: cibuildwheel cross-compiles this wheel and "
-                "cannot run its tests there (the GitHub workflow's macos-14 runner does)"
-            )
-        return None
 
 
 def jobs(settings: Settings) -> list[Job]:

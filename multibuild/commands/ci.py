@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Mapping
 
 from multibuild import platforms
 from multibuild.ci import channels, job, providers
 from multibuild.ci.jobs import container_engine, find_job, jobs, runnable_here
-from multibuild.errors import ConfigurationError
+from multibuild.engine import source
+from multibuild.errors import ConfigurationError, SourceError
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs
+from multibuild.publish.containers.credentials import withheld
 from multibuild.settings import BUILDERS, Settings, settings_from
 
 
@@ -72,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
     info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(settings.root))
     if args.nightly and info.provider in ("local", "unknown"):
         info = channels.as_nightly(info)  # reproduce a nightly by hand
-    decision = channels.decide(info, settings)
+    decision = channels.decide(info, settings, local_on_ci=knobs.local_container_on_ci)
+    requires, source_notes = _requires_python(settings, args, decision.commit, environ)
     plan = job.make_plan(
         settings,
         find_job(settings, job_id),
@@ -83,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         sdist=args.sdist,
         has_python=platforms.python_installed,
         engine=container_engine,
+        requires_python=requires,
+        source_notes=source_notes,
     )
     if args.dry_run:
         print(json.dumps(plan.to_json(), indent=2) if args.json else plan.describe())
@@ -106,6 +112,21 @@ def run(args: argparse.Namespace) -> int:
         environ=environ,
         upload=not args.no_upload,
     )
+
+
+def _requires_python(
+    settings: Settings, args: argparse.Namespace, commit: str | None, environ: Mapping[str, str]
+) -> tuple[str | None, tuple[str, ...]]:
+    """The built commit's requires-python, read from its pyproject.toml (one file fetched,
+    no checkout), and a note when it could not be read (the build then says why)."""
+    if args.sdist or not commit:
+        return None, ()
+    repo = args.repo or settings.project.repo
+    try:
+        text = source.read_committed_file(repo, commit, "pyproject.toml", withheld(environ))
+        return source.requires_python(text), ()
+    except SourceError as error:
+        return None, (f"requires-python not checked: {error}",)
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:

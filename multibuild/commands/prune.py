@@ -12,6 +12,7 @@ import math
 import os
 from pathlib import Path
 
+from multibuild.ci import channels, providers
 from multibuild.errors import ConfigurationError, UploadError
 from multibuild.options import Knobs
 from multibuild.publish.containers import open_container, same_container
@@ -31,8 +32,11 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args.settings)
     upload = settings.upload if settings else UploadSettings()
     base = settings.root if settings else Path.cwd()
-    url = args.container or upload.pre_release
-    if upload.release and same_container(url, upload.release, base):
+    # By hand (outside Travis, Appveyor, GitHub Actions): [upload] local's directory, as uploads.
+    by_hand = not channels.on_ci(providers.detect(os.environ, git_branch=lambda: None))
+    url = args.container or channels.channel_container(upload, "pre-release", by_hand=by_hand)
+    release = channels.channel_container(upload, "release", by_hand=by_hand)
+    if release and same_container(url, release, base):
         raise UploadError(f"REFUSED: {url} is the release container; released files stay")
     keep = upload.keep_nightlies if args.keep is None else args.keep
     keep_days = upload.keep_days if args.keep_days is None else args.keep_days

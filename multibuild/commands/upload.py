@@ -17,6 +17,7 @@ from pathlib import Path
 from multibuild.ci import channels, providers
 from multibuild.engine.record import BuildRecord
 from multibuild.options import Knobs
+from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.upload import Destination, send
 from multibuild.publish.wheelhouse import collect
 from multibuild.settings import Settings, settings_from
@@ -54,8 +55,14 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args.settings)
     base = settings.root if settings else Path.cwd()
     info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(base))
+    knobs = Knobs.from_environ(environ)
     decision = channels.decide(
-        info, settings, requested=args.channel, container_url=args.container, base_dir=base
+        info,
+        settings,
+        requested=args.channel,
+        container_url=args.container,
+        base_dir=base,
+        local_on_ci=knobs.local_container_on_ci,
     )
     what = "run by hand" if info.provider == "local" else f"{info.provider} {info.event}"
     where = what + (f" on {info.branch}" if info.branch else "")
@@ -75,9 +82,21 @@ def run(args: argparse.Namespace) -> int:
         ),
         project=settings.project.name if settings else "",
         environ=environ,
-        tuning=Knobs.from_environ(environ).upload,
+        tuning=knobs.upload,
         dry_run=args.dry_run,
     )
+    if decision.indexes and not args.dry_run:
+        publish_indexes(
+            decision.indexes,
+            collect(args.paths).wheels,
+            project=settings.project.name if settings else "",
+            keep=settings.upload.keep_nightlies if settings else 5,
+            environ=environ,
+        )
+    elif decision.indexes:
+        print(
+            f"multibuild upload: dry run: the wheels would also go to {', '.join(decision.indexes)}"
+        )
     return 0
 
 

@@ -177,3 +177,37 @@ def build_wheel(
             + (f": {', '.join(w.name for w in wheels)}" if wheels else "")
         )
     return wheels[0]
+
+
+def build_sdist(
+    source: Path,
+    venv_python: Path,
+    out_dir: Path,
+    *,
+    isolation: bool,
+    env: Mapping[str, str],
+    logger: Logger,
+) -> Path:
+    """The project's sdist (pypa/build --sdist) in `out_dir`, which may hold other files."""
+    work = out_dir / ".sdist-build"
+    remove_tree(work)
+    work.mkdir(parents=True)
+    command: list[str | Path] = [venv_python, "-m", "build", "--sdist", "--outdir", work]
+    if not isolation:
+        pip_install(
+            venv_python, build_requires(source), logger, BuildError, env=env,
+            what="the build requirements",
+        )  # fmt: skip
+        command.append("--no-isolation")
+    done = stream([*command, source], logger, env=env, label="sdist")
+    if done.returncode != 0:
+        raise BuildError(
+            f"the sdist build failed (exit status {done.returncode}):\n{excerpt(done.tail, 20)}"
+        )
+    built = sorted(work.glob("*.tar.gz"))
+    if len(built) != 1:
+        raise BuildError(f"the sdist build produced {len(built)} .tar.gz files, expected one")
+    final = out_dir / built[0].name
+    built[0].replace(final)
+    remove_tree(work)
+    return final

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name, parse_sdist_filename
 from packaging.version import InvalidVersion, Version
 
+from multibuild._compat import tomllib
 from multibuild.errors import SourceError
 from multibuild.log import Logger
 from multibuild.options import GitSource, SdistSource
@@ -39,12 +41,13 @@ def _git_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _git(
-    args: list[str], cwd: Path | None, environ: Mapping[str, str]
+    args: list[str], cwd: Path | None, environ: Mapping[str, str], timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = _git_env(environ)
     return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False,
+        timeout=timeout,
+    )  # fmt: skip
 
 
 def _resolve(repo: Path, ref: str, environ: Mapping[str, str]) -> str | None:
@@ -139,6 +142,57 @@ def prepare_git(
             "date_epoch": date if date.isdigit() else "0",
         },
     )
+
+
+PEEK_TIMEOUT_S = 300.0
+
+
+def read_committed_file(url: str, ref: str, name: str, environ: Mapping[str, str]) -> str | None:
+    """`name` as committed at `ref` in the repository at `url` (URL, local path or mirror),
+    without a checkout: a shallow fetch of that one commit with no file contents but the one
+    read (a blob-less partial fetch where the server offers it). None when the commit has no
+    such file; SourceError when the commit cannot be fetched."""
+    shown = hide_userinfo(url)
+    if ref.startswith("-"):
+        raise SourceError(f"{ref!r} is not a branch, tag or commit name")
+    path = local_path(url)
+    remote = str(path.resolve()) if path is not None else url
+    with tempfile.TemporaryDirectory(prefix="mb-peek-") as tmp:
+        steps = [
+            ["init", "--quiet", "--bare", tmp],
+            ["-C", tmp, "remote", "add", "origin", remote],
+            [
+                "-C", tmp,
+                *(["-c", "protocol.file.allow=always"] if path is not None else []),
+                "fetch", "--quiet", "--depth", "1", "--filter=blob:none", "--no-tags",
+                "origin", ref,
+            ],
+        ]  # fmt: skip
+        for args in steps:
+            try:
+                done = _git(args, None, environ, timeout=PEEK_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                raise SourceError(
+                    f"cannot read {name} at {ref} of {shown}: no answer in {PEEK_TIMEOUT_S:.0f} s"
+                ) from None
+            if done.returncode != 0:
+                raise SourceError(
+                    f"cannot read {name} at {ref} of {shown}: {done.stderr.strip()[-500:]}"
+                )
+        shown_file = _git(["-C", tmp, "show", f"FETCH_HEAD:{name}"], None, environ)
+    return shown_file.stdout if shown_file.returncode == 0 else None
+
+
+def requires_python(pyproject: str | None) -> str | None:
+    """The [project] requires-python of a pyproject.toml's text (None: none declared)."""
+    if not pyproject:
+        return None
+    try:
+        data = tomllib.loads(pyproject)
+    except tomllib.TOMLDecodeError as error:
+        raise SourceError(f"the project's pyproject.toml does not parse: {error}") from None
+    value = (data.get("project") or {}).get("requires-python")
+    return value if isinstance(value, str) and value.strip() else None
 
 
 # -- sdist -------------------------------------------------------------------------------------

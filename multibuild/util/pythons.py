@@ -56,6 +56,21 @@ class PythonVersion:
     def executable(self) -> str:
         return f"python{self}"
 
+    def allowed_by(self, requires_python: str) -> bool:
+        """Whether some X.Y.z release (pre-releases too) satisfies a `requires-python`
+        specifier set: cibuildwheel selects nothing for an X.Y the project excludes."""
+        # Here, not at the top: cibuildwheel's steps import this module in a bare Python.
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+        try:
+            spec = SpecifierSet(requires_python)
+        except InvalidSpecifier:
+            raise ConfigurationError(
+                f"requires-python {requires_python!r} is not a valid specifier set"
+            ) from None
+        candidates = (f"{self.number}.{patch}" for patch in range(100))
+        return any(spec.contains(v, prereleases=True) for v in (*candidates, f"{self.number}.0rc1"))
+
 
 def running() -> PythonVersion:
     """The version of the interpreter running this code."""

@@ -6,6 +6,7 @@ encrypted or secret (and never for pull requests), and cibuildwheel's own select
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,9 @@ def test_this_repository_agrees_with_its_settings() -> None:
     )
     for path, render in ciconfig.RENDERERS.items():
         assert (REPO_ROOT / path).read_text() == render(SETTINGS), f"{path}: regenerate"
-    assert len(JOB_IDS) == 10 and "cp312-manylinux_aarch64" in JOB_IDS
+    # scipy 1.17.1's Pythons, free-threaded builds included, on five platforms.
+    assert len(JOB_IDS) == 30 and "cp312-manylinux_aarch64" in JOB_IDS
+    assert {"cp313t-manylinux_x86_64", "cp314t-macosx_arm64", "cp313t-win_amd64"} <= set(JOB_IDS)
 
 
 @pytest.mark.parametrize("path", ciconfig.GENERATED)
@@ -68,11 +71,24 @@ def test_each_config_parses_pins_and_runs_the_matrix(path: str) -> None:
 
 
 def test_cibuildwheel_selects_exactly_the_matrix() -> None:
+    """The real cibuildwheel (the version pyproject.toml pins, which CI installs) selects
+    exactly the matrix on each platform, the free-threaded builds included: cp313t needs
+    cibuildwheel 3.x's `enable = ["cpython-freethreading"]` (4.x drops it silently)."""
     config = REPO_ROOT / cibw.CONFIG_FILE
     for platform in ("linux", "macos", "windows"):
         selected = cibw.build_identifiers(config, platform, os.environ)
         assert sorted(selected) == sorted(j.id for j in jobs(SETTINGS) if j.os == platform)
+        assert {i.split("-")[0] for i in selected} == {
+            "cp311", "cp312", "cp313", "cp313t", "cp314", "cp314t"
+        }  # fmt: skip
     options = parsed(cibw.CONFIG_FILE)["tool"]["cibuildwheel"]
+    assert options["enable"] == ["cpython-freethreading"]
+    targets = {o["select"]: o["environment"] for o in options["overrides"]}
+    assert targets == {
+        "*-macosx_x86_64": {"MACOSX_DEPLOYMENT_TARGET": "10.14"},
+        "*-macosx_arm64": {"MACOSX_DEPLOYMENT_TARGET": "12.0"},
+    }
+    assert all(o["inherit"] == {"environment": "append"} for o in options["overrides"])
     assert options["before-build"] == "python {project}/scripts/cibw-step pre_build {package}"
     assert options["test-command"] == "python {project}/scripts/cibw-step run_tests {package}"
     assert options["test-requires"] == list(SETTINGS.build.test_requires)
@@ -92,41 +108,78 @@ def test_triggers_nightly_fail_fast_logs() -> None:
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
     assert set(triggers) == {"push", "pull_request", "schedule", "workflow_dispatch"}
     assert triggers["schedule"] == [{"cron": SETTINGS.ci.schedule}]
+    assert workflow["permissions"] == {"contents": "read"}
+    assert "cancel-in-progress" in workflow["concurrency"]
     build = workflow["jobs"]["build"]
     assert build["strategy"]["fail-fast"] is False
     steps = build["steps"]
-    [ci_step] = [s for s in steps if s.get("run") == "python -m multibuild ci"]
-    assert ci_step["env"]["MB_JOB"] == "${{ matrix.job }}"
+    [ci_step] = [s for s in steps if s.get("run") == "python -m multibuild ci --no-upload"]
+    assert ci_step["env"] == {"MB_JOB": "${{ matrix.job }}"}  # no secret in a build job
     keep = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
     assert keep["if"] == "always()" and keep["with"]["path"] == "wheelhouse/*"
     runners = {job["job"]: job["runner"] for job in build["strategy"]["matrix"]["include"]}
     assert runners["cp311-manylinux_aarch64"] == "ubuntu-24.04-arm"
-    assert runners["cp312-macosx_arm64"] == "macos-14"
+    assert runners["cp312-macosx_x86_64"] == "macos-15-intel"
+    assert runners["cp312-macosx_arm64"] == "macos-15"
+    assert runners["cp313t-win_amd64"] == "windows-2025"
+    fortran = {s["name"]: s for s in steps if s.get("name", "").startswith("Fortran")}
+    assert "scripts/install-gfortran-macos" in fortran[next(iter(fortran))]["run"]
+    windows = next(s for n, s in fortran.items() if "Windows" in n)
+    assert "choco install rtools" in windows["run"] and "ucrt64\\bin" in windows["run"]
+    for name, job in workflow["jobs"].items():
+        assert job["timeout-minutes"] > 0, name
+        for step in job["steps"]:
+            uses = step.get("uses")
+            if uses:  # pinned by full commit hash
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), uses
+            if step.get("uses", "").startswith("actions/checkout"):
+                assert step["with"]["persist-credentials"] is False
+    repository = SETTINGS.upload.repository
+    for name in ("upload", "release", "pypi"):
+        assert f"github.repository == '{repository}'" in workflow["jobs"][name]["if"]
+    assert workflow["jobs"]["upload"]["environment"] == "upload"
+    pypi = workflow["jobs"]["pypi"]
+    assert pypi["environment"] == "pypi" and pypi["permissions"] == {"id-token": "write"}
+    [publish] = [s for s in pypi["steps"] if "gh-action-pypi-publish" in s.get("uses", "")]
+    assert publish["with"]["attestations"] is True
+    release_steps = [s.get("run", "") for s in workflow["jobs"]["release"]["steps"]]
+    assert any("release-status" in r and "--wait" in r for r in release_steps)
+    assert any("multibuild sdist" in r and "build --sdist" in r for r in release_steps)
+    assert "id-token" not in str({k: v for k, v in workflow["jobs"].items() if k != "pypi"})
 
     travis = parsed(".travis.yml")
     assert travis["jobs"]["fast_finish"] is False
     assert travis["script"] == ["python3 -m multibuild ci"]
-    linux = [j for j in travis["jobs"]["include"] if j["os"] == "linux"]
+    linux = travis["jobs"]["include"]
+    assert {j["os"] for j in linux} == {"linux"}  # Travis' macOS support has ended
     assert all(j["services"] == "docker" for j in linux)
     assert {j["arch"] for j in linux} == {"amd64", "arm64"}
+    text = (REPO_ROOT / ".travis.yml").read_text()
+    assert "never for pull requests" not in text  # Travis decrypts same-repository PRs' secrets
+    assert "for pull requests from branches of this repository" in text
 
     appveyor = parsed("appveyor.yml")
     assert appveyor["matrix"]["fast_finish"] is False
     assert appveyor["build_script"] == ["python -m multibuild ci"]
     assert "Push-AppveyorArtifact" in appveyor["on_finish"][0]["ps"]
+    assert any("choco install rtools" in step for step in appveyor["install"])
 
 
 def test_credentials_only_secret_and_never_for_pull_requests(tmp_path: Path) -> None:
     workflow = parsed(".github/workflows/wheels.yml")
-    steps = workflow["jobs"]["build"]["steps"]
-    for step in steps:
-        for name, value in (step.get("env") or {}).items():
-            if name in UPLOAD_CREDENTIALS:
-                assert value == (
-                    f"${{{{ github.event_name != 'pull_request' && secrets.{name} || '' }}}}"
-                )
-    with_secrets = [s for s in steps if "secrets." in str(s)]
-    assert [s.get("run") for s in with_secrets] == ["python -m multibuild ci"]
+    for name, job in workflow["jobs"].items():
+        with_secrets = [s for s in job["steps"] if "secrets." in str(s)]
+        if not with_secrets:
+            continue
+        # Secrets only in jobs of the `upload` environment, which never run for pull requests
+        # or in forks.
+        assert name in ("upload", "release"), name
+        assert job["environment"] == "upload"
+        assert "github.event_name != 'pull_request'" in job["if"] or "refs/tags/" in job["if"]
+        for step in with_secrets:
+            assert set(step["env"]) == set(UPLOAD_CREDENTIALS)
+            for variable, value in step["env"].items():
+                assert value == f"${{{{ secrets.{variable} }}}}"
     for path in (".travis.yml", "appveyor.yml", cibw.CONFIG_FILE):
         text = (REPO_ROOT / path).read_text()
         for name in UPLOAD_CREDENTIALS:
@@ -187,19 +240,17 @@ def test_settings_changes_not_in_the_configs_fail_with_file_and_line(tmp_path: P
     assert "`scripts/set-build-commit v1.18.0` sets it everywhere" in done.stdout
 
     # A Python added to the matrix: every generated file, and the command that regenerates.
-    settings_file.write_text(
-        original.replace('python = ["3.11", "3.12"]', 'python = ["3.11", "3.12", "3.13"]')
-    )
+    settings_file.write_text(original.replace('"3.14", "3.14t"]', '"3.14", "3.14t", "3.10"]'))
     done = run_check_config(root)
     assert done.returncode == 2
     for path in ciconfig.GENERATED:
         assert f"MISMATCH: {path}: its jobs differ from settings.toml's [matrix]" in done.stdout
-    assert "'cp313-win_amd64'" in done.stdout
+    assert "'cp310-win_amd64'" in done.stdout
     assert "`python -m multibuild check-config --write` regenerates it" in done.stdout
     assert "cibuildwheel --print-build-identifiers --platform linux selects" in done.stdout
     ciconfig.write_configs(root)
     assert run_check_config(root).returncode == 0
-    assert "cp313-manylinux_aarch64" in cibw.build_identifiers(
+    assert "cp310-manylinux_aarch64" in cibw.build_identifiers(
         root / cibw.CONFIG_FILE, "linux", os.environ
     )
 

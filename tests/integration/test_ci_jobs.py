@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -80,16 +81,17 @@ def run_shell(command: str, env: dict[str, str], cwd: Path) -> None:
 
 
 def test_dry_run_list_and_refusals_from_the_command_line() -> None:
-    cron = {**EVENTS["travis"]["cron"], "MB_JOB": "cp311-macosx_arm64"}
+    cron = {**EVENTS["github"]["cron"], "MB_JOB": "cp312-macosx_arm64"}
     done = multibuild("ci", "--dry-run", cwd=REPO_ROOT, env=cron)
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "job      cp311-macosx_arm64 (CPython 3.11, macos arm64)" in out
-    assert "trigger  travis: cron on main" in out
+    assert "job      cp312-macosx_arm64 (CPython 3.12, macos arm64)" in out
+    assert "trigger  github: cron on main" in out
     assert "commit   main (DAILY_COMMIT: a nightly build)" in out
-    assert "3. build     cibuildwheel --only cp311-macosx_arm64 on the runner" in out
-    assert "7. upload    pre-release -> containers/pre-release (scheduled (nightly) build)" in out
-    assert "cross-compiles this wheel and cannot run its tests" in out  # Travis' Intel Macs
+    assert "3. build     cibuildwheel --only cp312-macosx_arm64 on the runner" in out
+    # CI writes the real (remote) containers only, nightlies also anaconda.org.
+    assert "7. upload    pre-release -> swift://pre-release (scheduled (nightly) build)" in out
+    assert "8. index     the nightly's wheels also to anaconda://scientific-python-nightly" in out
     assert "cannot run here: needs a macOS machine" in out
 
     pr = {**EVENTS["github"]["pull_request"], "MB_JOB": "cp312-manylinux_x86_64"}
@@ -108,7 +110,7 @@ def test_dry_run_list_and_refusals_from_the_command_line() -> None:
     assert set(listed) == {j.id for j in jobs(SETTINGS)}
     assert not listed["cp311-win_amd64"]["runs_here"]
     done = multibuild("ci", "--list", cwd=REPO_ROOT, env={})
-    assert "cp311-macosx_x86_64      no    needs a macOS machine" in done.stdout
+    assert re.search(r"^cp311-macosx_x86_64 +no +needs a macOS machine", done.stdout, re.M)
 
     # A job of another kind of machine is refused, saying why; an unknown job lists them all.
     done = multibuild("ci", "--job", "cp312-win_amd64", "--no-upload", cwd=REPO_ROOT, env={})
@@ -118,6 +120,49 @@ def test_dry_run_list_and_refusals_from_the_command_line() -> None:
     assert done.returncode == 2 and "the jobs are: cp311-manylinux_x86_64, " in done.stderr
     done = multibuild("ci", cwd=REPO_ROOT, env={})
     assert done.returncode == 2 and "give --job ID or set MB_JOB" in done.stderr
+
+
+def test_a_nightly_whose_commit_excludes_the_python_is_skipped(tmp_path: Path) -> None:
+    """DAILY_COMMIT (main) needs Python >= 3.12 (as scipy's main does), BUILD_COMMIT (v1.0)
+    does not: the nightly of the cp311 job is planned "skipped" and passes (exit 0); run, it
+    builds nothing and uploads a record with status "skipped" and the reason. The commit's
+    requires-python is read from the local fixture repository, without a checkout."""
+    root = wheels_repo(tmp_path)
+    project = tmp_path / "hello-repo"
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('">=3.9"', '">=3.12"'))
+    git("commit", "-q", "-am", "drop Python 3.11", cwd=project)
+    cron = {**EVENTS["github"]["cron"], "MB_JOB": "cp311-manylinux_x86_64",
+            "MB_LOCAL_CONTAINER_ON_CI": "1"}  # fmt: skip
+    done = multibuild("ci", "--dry-run", cwd=root, env=cron)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "commit   main (DAILY_COMMIT: a nightly build)" in done.stdout
+    assert (
+        "skipped  the commit's requires-python is '>=3.12', which excludes CPython 3.11: "
+        "nothing to build, and the job passes" in done.stdout
+    )
+    assert "1. skip" in done.stdout and "cibuildwheel --only" not in done.stdout
+    assert "cannot run here" not in done.stdout  # nothing runs, so any machine will do
+    plan = json.loads(multibuild("ci", "--dry-run", "--json", cwd=root, env=cron).stdout)
+    assert plan["skipped"].startswith("the commit's requires-python is '>=3.12'")
+    assert plan["steps"] == ["skip", "record", "upload"]
+    # The release (BUILD_COMMIT v1.0, requires-python >= 3.9) builds it.
+    push = {**cron, **EVENTS["github"]["push"]}
+    built = multibuild("ci", "--dry-run", "--json", cwd=root, env=push)
+    assert json.loads(built.stdout)["skipped"] is None
+
+    done = multibuild("ci", cwd=root, env=cron)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "cp311-manylinux_x86_64 skipped: the commit's requires-python" in done.stdout
+    container = root / "containers" / "pre-release"
+    [record_file] = (container / "builds").glob("*.json")
+    record = json.loads(record_file.read_text())
+    assert record["status"] == "skipped" and record["exit_code"] == 0
+    assert record["error"].startswith("the commit's requires-python is '>=3.12'")
+    assert record["builds"][0]["python"] == "3.11" and record["builds"][0]["status"] == "skipped"
+    assert record["source"]["ref"] == "main" and record["ci"]["nightly"] is True
+    assert not list(container.glob("*.whl"))
+    assert "skipped" in (container / "history.html").read_text()
 
 
 @pytest.mark.slow
@@ -142,6 +187,8 @@ def test_a_job_from_source_to_the_container(tmp_path: Path) -> None:
         **EVENTS["github"]["push"],
         "MB_JOB": "cp311-manylinux_x86_64",
         "ST_KEY": "not-for-the-build-0123",
+        # A self-hosted runner's persistent disk: the local container is allowed on CI.
+        "MB_LOCAL_CONTAINER_ON_CI": "1",
     }
     # CI's builder is cibuildwheel, which needs a container engine: --builder host runs the
     # same steps here, as `nox -s ci -- JOB` does.
@@ -190,7 +237,11 @@ def test_a_job_from_source_to_the_container(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_failing_job_still_uploads_its_record_and_log(tmp_path: Path) -> None:
     root = wheels_repo(tmp_path, {"run_tests() {\n": "run_tests() {\n    exit 3\n"})
-    cron = {**EVENTS["travis"]["cron"], "MB_JOB": "cp311-manylinux_x86_64"}
+    cron = {
+        **EVENTS["travis"]["cron"],
+        "MB_JOB": "cp311-manylinux_x86_64",
+        "MB_LOCAL_CONTAINER_ON_CI": "1",
+    }
     done = multibuild("ci", "--builder", "host", cwd=root, env=cron)
     assert done.returncode == 9, done.stdout + done.stderr  # TestFailure
     assert "run_tests failed with exit status 3" in done.stderr
@@ -264,3 +315,27 @@ def test_cibuildwheel_commands_run_as_cibuildwheel_runs_them(
     done = subprocess.run(["sh", "-c", command], env=test_env, cwd=empty, capture_output=True,
                           text=True, check=False)  # fmt: skip
     assert done.returncode == 9 and "run_tests failed with exit status 4" in done.stderr
+
+
+@pytest.mark.slow
+def test_the_release_sdist_is_built_after_pre_build_and_builds_a_tested_wheel(
+    tmp_path: Path,
+) -> None:
+    """The release job's sdist steps: `sdist` builds BUILD_COMMIT's sdist after config.sh's
+    pre_build (with MB_SDIST=1, which the hook sees) into a directory that may hold other
+    files, and `build --sdist FILE` builds and tests a wheel from it."""
+    seen = 'echo "MB_SDIST=${MB_SDIST:-unset}" >> "$MB_WORK_DIR/sdist-seen"\n'
+    root = wheels_repo(tmp_path, {"pre_build() {\n": "pre_build() {\n    " + seen})
+    dist = root / "dist"
+    dist.mkdir()
+    (dist / "scipy-1.0-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"kept")
+    done = multibuild("sdist", "--outdir", "dist", cwd=root, env={})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (root / ".multibuild" / "sdist-seen").read_text() == "MB_SDIST=1\n"
+    [sdist] = dist.glob("*.tar.gz")
+    assert sdist.name == "mb_hello_c-1.0.tar.gz"
+    assert (dist / "scipy-1.0-cp311-cp311-manylinux_2_28_x86_64.whl").read_bytes() == b"kept"
+    built = multibuild("build", "--sdist", str(sdist), "--python", "3.11",
+                       "--wheelhouse", str(tmp_path / "sdist-check"), cwd=root, env={})  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert list((tmp_path / "sdist-check").glob("mb_hello_c-1.0-cp311-*.whl"))

@@ -8,12 +8,15 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import tarfile
 import textwrap
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -267,7 +270,7 @@ def test_missing_system_tool_is_named(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 4
-    assert "this build needs gfortran pkg-config patchelf" in done.stderr
+    assert "this build needs gfortran pkg-config (not found on PATH)" in done.stderr
 
 
 @needs_build_tools
@@ -369,7 +372,7 @@ def test_unknown_openblas_source_is_refused(tmp_path: Path) -> None:
 
 
 @needs_build_tools
-def test_wheel_route_writes_the_pc_from_get_pkg_config(
+def test_wheel_route_lays_out_the_library_and_its_pc(
     tmp_path: Path, openblas_wheel_venv: Path
 ) -> None:
     prefix = tmp_path / "prefix"
@@ -421,3 +424,236 @@ def test_wheel_route_writes_the_pc_from_get_pkg_config(
         check=True,
     )
     assert "DYNAMIC_ARCH" in loaded.stdout
+
+
+# -- pre_build for macOS and Windows, on the real scipy-openblas32 wheels ---------------------
+
+# The wheels of the pinned version for each OS (pip's --platform; macOS: any version up to 14).
+FOREIGN_WHEELS = {
+    "macos-x86_64": "macosx_14_0_x86_64",
+    "macos-arm64": "macosx_14_0_arm64",
+    "windows-AMD64": "win_amd64",
+    "windows-ARM64": "win_arm64",
+}
+# What `uname -s` says there (Git Bash on a Windows runner).
+UNAME = {"macos": "Darwin", "windows": "MINGW64_NT-10.0-20348"}
+LOAD_COMMANDS = {
+    0xC,
+    0x80000018,
+    0x8000001F,
+}  # LC_LOAD_DYLIB, LC_LOAD_WEAK_DYLIB, LC_REEXPORT_DYLIB
+
+
+@pytest.fixture(scope="session")
+def foreign_openblas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The pinned scipy-openblas32 for macOS (x86_64, arm64) and Windows (AMD64, ARM64), from
+    the package index as `pip download --platform` gets it, each unpacked into a directory that
+    stands for the build venv's site-packages there."""
+    root = tmp_path_factory.mktemp("foreign-openblas")
+    found = {}
+    for key, tag in FOREIGN_WHEELS.items():
+        dest = root / "download" / key
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--isolated", "--only-binary=:all:",
+             "--no-deps", "--platform", tag, f"scipy-openblas32=={OPENBLAS_WHEEL_VERSION}",
+             "-d", str(dest)],
+            env={**os.environ, "PIP_CONFIG_FILE": os.devnull}, capture_output=True, text=True,
+            check=False, timeout=600,
+        )  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"scipy-openblas32 for {tag} not downloadable: {done.stderr[-300:]}")
+        [wheel] = dest.glob("*.whl")
+        site = root / "site" / key
+        with zipfile.ZipFile(wheel) as archive:
+            archive.extractall(site)
+        found[key] = site
+    return found
+
+
+def macho_dylibs(path: Path) -> list[str]:
+    """The libraries a (thin, 64-bit little-endian) Mach-O file loads, read from its load
+    commands, as `otool -L` lists them."""
+    data = path.read_bytes()
+    magic, _, _, _, ncmds, _, _, _ = struct.unpack_from("<8I", data, 0)
+    assert magic == 0xFEEDFACF, f"{path.name} is not a thin 64-bit Mach-O file"
+    offset, names = 32, []
+    for _ in range(ncmds):
+        cmd, size = struct.unpack_from("<2I", data, offset)
+        if cmd in LOAD_COMMANDS:
+            (name_offset,) = struct.unpack_from("<I", data, offset + 8)
+            raw = data[offset + name_offset : offset + size]
+            names.append(raw.split(b"\0", 1)[0].decode())
+        offset += size
+    return names
+
+
+def foreign_pre_build(
+    tmp_path: Path, site: Path, os_name: str
+) -> tuple[subprocess.CompletedProcess[str], Path, list[list[str]], Path]:
+    """config.sh's pre_build as it runs on `os_name`, here: `uname` says that OS; PATH holds
+    only what the hook uses (no patchelf) and stand-ins for the tools of that OS that cannot
+    run here (install_name_tool, codesign: they record their arguments; gfortran answers
+    -print-file-name from a fake runtime directory); PYTHON_EXE is this Python with the
+    unpacked wheel on its path, its `pip install` a no-op (the wheel is already there)."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.jsonl"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "head", "cat", "grep", "pkg-config", "rm", "mkdir"):
+        found = shutil.which(tool)
+        assert found, tool
+        (bin_dir / tool).symlink_to(found)
+    runtime = tmp_path / "gfortran-runtime"
+    runtime.mkdir()
+    record = f'printf "%s\\n" "$(basename "$0") $*" >> {shlex.quote(str(calls))}\n'
+    stubs = {
+        "uname": f"echo {UNAME[os_name]}\n",
+        "install_name_tool": record,
+        "codesign": record,
+        "basename": 'echo "${1##*/}"\n',
+        "gfortran": (
+            record + 'case "$1" in -print-file-name=*) n=${1#-print-file-name=}; '
+            f'if [ -e {runtime}/"$n" ]; then echo {runtime}/"$n"; else echo "$n"; fi;; esac\n'
+        ),
+        "python": (
+            f'if [ "$1 $2 $3" = "-m pip install" ]; then {record}exit 0; fi\n'
+            f'PYTHONPATH={shlex.quote(str(site))} exec {shlex.quote(sys.executable)} "$@"\n'
+        ),
+    }
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}")
+        (bin_dir / name).chmod(0o755)
+    for name in ("libgfortran.5.dylib", "libquadmath.0.dylib", "libgcc_s.1.1.dylib"):
+        (runtime / name).write_bytes(b"the compiler's " + name.encode())
+    source = tmp_path / "scipy-src"
+    source.mkdir()
+    (source / "LICENSE.txt").write_text(
+        "Copyright (c) 2001-2002 Enthought, Inc. 2003, SciPy Developers.\n"
+    )
+    prefix = tmp_path / "prefix"
+    prefix.mkdir()
+    done = hook(
+        "pre_build",
+        {
+            "PATH": str(bin_dir),
+            "BUILD_PREFIX": str(prefix),
+            "REPO_DIR": str(source),
+            "PYTHON_EXE": str(bin_dir / "python"),
+            "MB_PYTHON": str(bin_dir / "python"),
+            "OPENBLAS_SOURCE": "wheel",
+            "SCIPY_OPENBLAS32_VERSION": OPENBLAS_WHEEL_VERSION,
+        },
+        tmp_path,
+        check=False,
+    )
+    recorded = [line.split() for line in calls.read_text().splitlines()] if calls.exists() else []
+    return done, prefix, recorded, source
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_pre_build_on_macos_with_the_real_wheel(
+    tmp_path: Path, foreign_openblas: dict[str, Path], arch: str
+) -> None:
+    """What can be checked of the macOS route on Linux is: the real wheel's dylib lands in the
+    prefix with its .pc, each of its @loader_path/../.dylibs/ references (read from the dylib's
+    own load commands) is rewritten to @rpath with an @loader_path rpath and the file re-signed
+    (the command lines; install_name_tool, codesign and delocate themselves run only on macOS),
+    the prefix links the compiler's runtime of those names (one libgfortran for delocate), no
+    Linux tool is needed, and the macOS licence text is appended."""
+    site = foreign_openblas[f"macos-{arch}"]
+    done, prefix, calls, source = foreign_pre_build(tmp_path, site, "macos")
+    assert done.returncode == 0, done.stdout + done.stderr
+    shipped = site / "scipy_openblas32" / "lib" / "libscipy_openblas.dylib"
+    library = prefix / "lib" / "libscipy_openblas.dylib"
+    assert library.read_bytes() == shipped.read_bytes()  # the stand-ins change nothing
+    relative = sorted(
+        name.rsplit("/", 1)[1]
+        for name in macho_dylibs(shipped)
+        if name.startswith("@loader_path/../.dylibs/")
+    )
+    assert "libgfortran.5.dylib" in relative
+    changes = [c for c in calls if c[:2] == ["install_name_tool", "-change"]]
+    assert {c[2].rsplit("/", 1)[1] for c in changes} >= set(relative)
+    for call in changes:
+        name = call[2].rsplit("/", 1)[1]
+        assert call[2:] == [f"@loader_path/../.dylibs/{name}", f"@rpath/{name}", str(library)]
+    assert ["install_name_tool", "-add_rpath", "@loader_path", str(library)] in calls
+    assert ["codesign", "--force", "--sign", "-", str(library)] in calls
+    for name in relative:  # the compiler's runtime, linked: one copy for delocate to bundle
+        link = prefix / "lib" / name
+        assert link.is_symlink() and link.resolve() == tmp_path / "gfortran-runtime" / name
+    assert (prefix / "include" / "cblas.h").is_file()
+    assert pkg_config(prefix, "--variable=libdir") == str(prefix / "lib")
+    assert pkg_config(prefix, "--libs").split()[0] == str(library)
+    assert "-DBLAS_SYMBOL_PREFIX=scipy_" in pkg_config(prefix, "--cflags")
+    assert not any(c[0] == "patchelf" for c in calls)
+    license_text = (source / "LICENSE.txt").read_text()
+    assert license_text.startswith("Copyright (c) 2001-2002 Enthought")
+    assert "for macOS, built by scipy-wheels" in license_text
+    assert "scipy/.dylibs/libscipy_openblas*.dylib" in license_text
+    assert "GCC RUNTIME LIBRARY EXCEPTION" in license_text
+
+
+@pytest.mark.parametrize(
+    ("arch", "stem"), [("AMD64", "libscipy_openblas"), ("ARM64", "scipy_openblas")]
+)
+def test_pre_build_on_windows_with_the_real_wheel(
+    tmp_path: Path, foreign_openblas: dict[str, Path], arch: str, stem: str
+) -> None:
+    """The Windows route on Linux (Git Bash's `uname`): the real wheel's DLL and its import
+    library land in the prefix (win_arm64's carry no `lib` prefix), the .pc names them with
+    forward-slash paths, no macOS or Linux tool runs, the Windows licence text is appended. A
+    native Windows pkg-config, gcc and delvewheel run only on the Windows runners."""
+    site = foreign_openblas[f"windows-{arch}"]
+    done, prefix, calls, source = foreign_pre_build(tmp_path, site, "windows")
+    assert done.returncode == 0, done.stdout + done.stderr
+    shipped = site / "scipy_openblas32" / "lib"
+    for suffix in (".dll", ".lib"):
+        landed = prefix / "lib" / f"{stem}{suffix}"
+        assert landed.read_bytes() == (shipped / f"{stem}{suffix}").read_bytes()
+    assert sorted(p.name for p in (prefix / "lib").iterdir() if p.is_file()) == [
+        f"{stem}.dll",
+        f"{stem}.lib",
+    ]
+    assert pkg_config(prefix, "--libs").split() == [f"-L{prefix.as_posix()}/lib", f"-l{stem}"]
+    assert "site-packages" not in (prefix / "lib" / "pkgconfig" / "scipy-openblas.pc").read_text()
+    assert [c[0] for c in calls] == ["python"]  # only the (no-op) pip install
+    license_text = (source / "LICENSE.txt").read_text()
+    assert "for Windows, built by scipy-wheels" in license_text
+    # A second pre_build of the same checkout does not append the licences again.
+    hook("bundle_licenses", {"REPO_DIR": str(source), "PATH": str(tmp_path / "bin")}, tmp_path)
+    assert (source / "LICENSE.txt").read_text() == license_text
+
+
+BUNDLING_PRE_BUILD = "pre_build() {\n    bundle_licenses\n"
+
+
+@pytest.mark.slow
+def test_bundled_licences_reach_the_wheel(tmp_path: Path) -> None:
+    """The fixture route: the C fixture built by the engine with config.sh's bundle_licenses
+    in its pre_build; the wheel's dist-info LICENSE.txt holds the project's own licence and,
+    once, the licences of what scipy's wheels bundle on this OS (OpenBLAS, LAPACK, the GCC
+    runtime with its exception and the GPL)."""
+    from tests.helpers import build_args, config_copy, git, make_repo, run_multibuild
+
+    project = make_repo("hello-c", tmp_path / "hello-repo")
+    (project / "LICENSE.txt").write_text("Copyright (c) 2026, the hello-c fixture.\n")
+    git("add", "LICENSE.txt", cwd=project)
+    git("commit", "-q", "-m", "licence", cwd=project)
+    git("tag", "-f", "v1.0", cwd=project)
+    config = config_copy(
+        "hello-c",
+        tmp_path / "config",
+        {"pre_build() {\n": f"source {shlex.quote(str(CONFIG))}\n{BUNDLING_PRE_BUILD}"},
+    )
+    done = run_multibuild(tmp_path, *build_args(project, config))
+    assert done.returncode == 0, done.output
+    [wheel] = done.wheels()
+    with zipfile.ZipFile(wheel) as archive:
+        [name] = [n for n in archive.namelist() if ".dist-info/" in n and "LICENSE" in n]
+        text = archive.read(name).decode()
+    assert text.startswith("Copyright (c) 2026, the hello-c fixture.")
+    assert text.count("This binary distribution of SciPy can also bundle") == 1
+    for part in ("Name: OpenBLAS", "Name: LAPACK", "Name: GCC runtime library",
+                 "Name: libquadmath", "GCC RUNTIME LIBRARY EXCEPTION",
+                 "GNU GENERAL PUBLIC LICENSE"):  # fmt: skip
+        assert part in text, part
+    assert "for Linux (manylinux), built by scipy-wheels" in text

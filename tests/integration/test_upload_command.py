@@ -60,6 +60,11 @@ def run_upload(
         if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ST_", "OS_", "AWS_"))
         and k != "CI"
     }
+    # These tests check the CI channel decision against local directories: a self-hosted
+    # runner's persistent disk, as MB_LOCAL_CONTAINER_ON_CI declares (without it, CI refuses a
+    # local container: test_ci_refuses_a_local_container).
+    if any(name.startswith("GITHUB_") for name in env or {}):
+        clean["MB_LOCAL_CONTAINER_ON_CI"] = "1"
     clean.update(env or {})
     clean["PYTHONPATH"] = str(REPO)
     return subprocess.run(
@@ -213,3 +218,32 @@ def test_missing_credentials_name_the_variable_and_upload_nothing(tmp_path: Path
     done = run_upload(tmp_path, str(house), env=GITHUB_RELEASE, settings=settings)
     assert done.returncode == 11
     assert "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY not set" in done.stderr
+
+
+def test_ci_refuses_a_local_container(tmp_path: Path) -> None:
+    """On a CI provider the runner is thrown away with its disk: an upload to a local
+    directory there is a configuration error (exit 2) naming the fix, before anything is
+    written; by hand the same upload goes to the directory."""
+    house = tmp_path / "wh"
+    make_build(house)
+    refused = run_upload(tmp_path, str(house), env={**GITHUB_MAIN, "MB_LOCAL_CONTAINER_ON_CI": ""})
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "is a local directory" in refused.stderr
+    assert "configure a remote container for CI" in refused.stderr
+    assert not (tmp_path / "containers").exists()
+    # An explicit --container that is a path is refused as well.
+    done = run_upload(tmp_path, "--container", str(tmp_path / "elsewhere"), str(house),
+                      env={**GITHUB_MAIN, "MB_LOCAL_CONTAINER_ON_CI": "0"})  # fmt: skip
+    assert done.returncode == 2 and "configure a remote container for CI" in done.stderr
+    assert not (tmp_path / "elsewhere").exists()
+    # A pull request decides nothing to upload: no container is needed, so no error.
+    assert (
+        run_upload(
+            tmp_path, str(house), env={**GITHUB_PR, "MB_LOCAL_CONTAINER_ON_CI": ""}
+        ).returncode
+        == 0
+    )
+    # By hand (no CI variables) the local directory is the container.
+    by_hand = run_upload(tmp_path, str(house), env={})
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert list((tmp_path / "containers" / "pre").glob("*.whl"))

@@ -262,3 +262,28 @@ def test_concurrent_uploaders_lose_nothing(
     assert index_entries(container.list()) and len(index_entries(container.list())) == 2 * jobs
     print(f"{jobs} concurrent uploaders, {2 * jobs} wheels: {elapsed:.1f} s")
     container.close()
+
+
+@pytest.mark.servers
+def test_ci_uploads_go_to_the_remote_container_never_a_local_one(
+    tmp_path: Path, seaweedfs_server: Any, container_name: str
+) -> None:
+    """With a CI provider's variables set, the settings' local container is refused (exit 2,
+    nothing written) and the remote one (a real S3 server on 127.0.0.1) takes the upload."""
+    house = tmp_path / "wheelhouse"
+    record = make_build(house, name="tinypkg", platform="linux", pythons=("3.11",))
+    env = _upload_env(seaweedfs_server, "s3")
+    local = run_upload(tmp_path, str(house), env=env, settings=settings_file(tmp_path))
+    assert local.returncode == 2, local.stdout + local.stderr
+    assert "configure a remote container for CI" in local.stderr
+    assert not (tmp_path / "containers").exists()
+    url = f"s3://{container_name}"
+    remote = run_upload(tmp_path, str(house), env=env, settings=settings_file(tmp_path, pre=url))
+    assert remote.returncode == 0, remote.stdout + remote.stderr
+    assert (
+        f"-> pre-release (github push on main: development branch main) -> {url}" in remote.stdout
+    )
+    container = open_container(url, base_dir=tmp_path, environ=env)
+    wheel = record["builds"][0]["wheels"][0]["name"]
+    assert container.head(wheel) is not None
+    assert wheel in container.get_bytes(INDEX).decode()

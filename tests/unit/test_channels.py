@@ -4,6 +4,7 @@ test: no provider can run here.)"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ import pytest
 from multibuild.ci import providers
 from multibuild.ci.channels import Decision, ReleaseRefused, build_target, decide
 from multibuild.ci.providers import CIInfo, detect
-from multibuild.settings import ProjectSettings, Settings, UploadSettings
+from multibuild.errors import ConfigurationError
+from multibuild.settings import CISettings, ProjectSettings, Settings, UploadSettings
 from tests.helpers import HASH, appveyor, github, travis
 
 # A remote pre-release container: the rule for local runs (the local directory) stays out of
@@ -117,7 +119,7 @@ def test_pull_requests_are_forbidden_whatever_the_flags() -> None:
 
 
 def test_forks_never_upload() -> None:
-    upload = UploadSettings(repository="scipy/scipy-wheels")
+    upload = replace(UPLOAD, repository="scipy/scipy-wheels")
     assert channel_of(github(), upload).channel == "pre-release"
     fork = channel_of(github(GITHUB_REPOSITORY="someone/scipy-wheels"), upload)
     assert fork.channel is None
@@ -139,9 +141,9 @@ def test_cron_builds_the_daily_commit() -> None:
 
 
 def test_other_branches_setting_and_patterns_are_settings() -> None:
-    upload = UploadSettings(other_branches="pre-release")
+    upload = replace(UPLOAD, other_branches="pre-release")
     assert channel_of(travis(TRAVIS_BRANCH="feature"), upload).channel == "pre-release"
-    upload = UploadSettings(development_branches=("develop",), release_branches=("release-*",))
+    upload = replace(UPLOAD, development_branches=("develop",), release_branches=("release-*",))
     assert channel_of(github(GITHUB_REF="refs/heads/develop"), upload).channel == "pre-release"
     assert channel_of(github(GITHUB_REF="refs/heads/main"), upload).channel is None
     assert channel_of(github(GITHUB_REF="refs/heads/release-3"), upload).channel == "release"
@@ -223,3 +225,45 @@ def test_one_detector_for_every_provider_variable() -> None:
     assert detect({"APPVEYOR_REPO_BRANCH": "main"}, git_branch=no_git).provider == "appveyor"
     assert providers.fold_style(detect({"TRAVIS": "True"}, git_branch=no_git)) == "travis"
     assert providers.fold_style(detect({}, git_branch=lambda: None)) is None
+
+
+def test_ci_needs_a_remote_container_and_runs_by_hand_use_local_directories() -> None:
+    """A CI runner is thrown away: on Travis, Appveyor and GitHub Actions a local container is
+    a configuration error (unless MB_LOCAL_CONTAINER_ON_CI says the disk persists); by hand,
+    [upload] local's directories are used, never the real containers or anaconda.org."""
+    local = UploadSettings(pre_release="containers/pre-release", release="containers/release")
+    for env in (travis(), appveyor(), github(), github(GITHUB_EVENT_NAME="schedule")):
+        with pytest.raises(ConfigurationError, match="configure a remote container for CI"):
+            channel_of(env, local)
+        kept = decide(detect(env, git_branch=no_git), settings(local), local_on_ci=True)
+        assert kept.container == "containers/pre-release"
+    # Pull requests decide no upload: nothing to refuse.
+    assert channel_of(github(GITHUB_EVENT_NAME="pull_request"), local).channel is None
+    real = replace(UPLOAD, local="containers", nightly_indexes=("anaconda://org",))
+    nightly = channel_of(github(GITHUB_EVENT_NAME="schedule"), real)
+    assert (nightly.container, nightly.indexes) == ("swift://pre", ("anaconda://org",))
+    assert channel_of(github(), real).indexes == ()  # pushes to main: no index
+    by_hand = decide(detect({}, git_branch=lambda: "main"), settings(real))
+    assert (by_hand.container, by_hand.indexes) == ("containers/pre-release", ())
+    release = decide(detect({}, git_branch=lambda: "v1.17.1"), settings(real))
+    assert release.container == "containers/release"
+
+
+def test_only_the_release_provider_writes_the_release_container() -> None:
+    owned = replace(settings(), ci=CISettings(release_provider="github"))
+    release_env = {
+        "travis": travis(TRAVIS_BRANCH="v1.17.1"),
+        "appveyor": appveyor(APPVEYOR_REPO_BRANCH="v1.17.1"),
+        "github": github(GITHUB_REF="refs/heads/v1.17.1", GITHUB_REF_NAME="v1.17.1"),
+    }
+    for provider, env in release_env.items():
+        decision = decide(detect(env, git_branch=no_git), owned)
+        if provider == "github":
+            assert decision.container == "swift://release"
+        else:
+            assert decision.channel is None
+            assert "release wheels come from github only" in decision.reason
+            with pytest.raises(ReleaseRefused, match="release wheels come from github only"):
+                decide(detect(env, git_branch=no_git), owned, requested="release")
+    # Pre-release uploads are not owned: every provider's nightly goes there.
+    assert decide(detect(travis(TRAVIS_EVENT_TYPE="cron"), git_branch=no_git), owned).channel

@@ -24,7 +24,8 @@ OWN = dataclasses.replace(
 )
 
 
-# event -> (channel, commit, nightly)
+# event -> (channel, commit, nightly); on release branches only [ci] release_provider (GitHub)
+# uploads: Travis' and Appveyor's jobs build and test them.
 EXPECTED = {
     "push": ("pre-release", "v1.17.1", False),
     "cron": ("pre-release", "main", True),
@@ -65,6 +66,9 @@ def test_plan_for_each_provider_and_event(provider: str, event: str) -> None:
     job = find_job(OWN, PROVIDER_JOB[provider])
     plan = plan_for(OWN, job, EVENTS[provider][event])
     channel, commit, nightly = EXPECTED[event]
+    if event == "release" and provider != OWN.ci.release_provider:
+        channel = None
+        assert "release wheels come from github only" in plan.decision.reason
     assert plan.info.provider == provider
     assert (plan.decision.channel, plan.commit, plan.nightly) == (channel, commit, nightly)
     assert plan.builder == "cibuildwheel"  # CI's builder, from settings.toml [ci]
@@ -73,9 +77,12 @@ def test_plan_for_each_provider_and_event(provider: str, event: str) -> None:
         assert steps == BUILD_STEPS and plan.decision.container is None
         assert plan.notes[0].startswith("no upload: ")
     else:
-        assert steps == [*BUILD_STEPS, "upload"]
+        # Nightlies also go to the package indexes ([upload] nightly_indexes: anaconda.org).
+        indexes = ["index"] * len(OWN.upload.nightly_indexes) if nightly else []
+        assert steps == [*BUILD_STEPS, "upload", *indexes]
         expected = OWN.upload.release if channel == "release" else OWN.upload.pre_release
         assert plan.decision.container == expected
+        assert not plan.decision.container.startswith("containers/")  # CI: remote only
     if event == "cron":
         assert f"git {OWN.project.repo} @ main" == plan.source
     build_step = dict(plan.steps)["build"]
@@ -90,7 +97,8 @@ def test_the_release_container_is_only_for_release_branches() -> None:
         for event, env in events.items():
             plan = plan_for(OWN, job, env)
             is_release = plan.decision.container == OWN.upload.release
-            assert is_release == (event == "release"), (provider, event)
+            owner = provider == OWN.ci.release_provider
+            assert is_release == (event == "release" and owner), (provider, event)
 
 
 def test_jobs_this_machine_can_run() -> None:
@@ -138,8 +146,10 @@ def test_a_nightly_by_hand_on_a_release_branch_goes_to_the_pre_release_container
         has_python=lambda v: True,
     )
     assert plan.decision is decision
-    assert (decision.channel, decision.container) == ("pre-release", SETTINGS.upload.pre_release)
+    # By hand: the local directories of [upload] local, never the real containers.
+    assert (decision.channel, decision.container) == ("pre-release", "containers/pre-release")
     assert (plan.commit, plan.nightly) == (SETTINGS.project.daily_commit, True)
+    assert decision.indexes == ()  # nor anaconda.org
     # Without --nightly, the same checkout is a release.
     released = channels.decide(providers.detect({}, git_branch=lambda: "v1.17.1"), SETTINGS)
-    assert released.container == SETTINGS.upload.release
+    assert released.container == "containers/release"

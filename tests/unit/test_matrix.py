@@ -10,9 +10,12 @@ from tests.helpers import REPO_ROOT
 def test_matrix_from_settings() -> None:
     settings = load_settings(REPO_ROOT / "settings.toml")
     cells = matrix.cells(settings.matrix)
+    # scipy 1.17.1's Pythons, the free-threaded builds with their own ABI (cp313-cp313t).
+    pythons = ("311", "312", "313", "314")
+    abis = [(v, v) for v in pythons] + [("313", "313t"), ("314", "314t")]
     assert {c.label for c in cells} == {
-        f"cp{v}-cp{v}-{p}"
-        for v in ("311", "312")
+        f"cp{v}-cp{abi}-{p}"
+        for v, abi in abis
         for p in (
             "manylinux_*_x86_64",
             "manylinux_*_aarch64",

@@ -6,6 +6,8 @@ from typing import Any
 
 from multibuild.ci.configs.base import (
     ENGINE_PYTHON,
+    RTOOLS_BIN,
+    WINDOWS_TOOLCHAIN,
     Provider,
     commit_lines,
     render_template,
@@ -31,6 +33,14 @@ class Appveyor(Provider):
             engine_python="C:\\\\Python" + ENGINE_PYTHON.replace(".", "") + "-x64",
             secure="\n".join(secure),
             jobs="\n".join(f"    - MB_JOB: {job.id}" for job in self.jobs(settings)),
+            toolchain="\n".join(f"  - {line}" for line in WINDOWS_TOOLCHAIN),
+            rtools_bin=RTOOLS_BIN,
+            release_note=(
+                f"release branches upload from {owner} only ([ci] release_provider): these "
+                "jobs build and test them"
+                if (owner := settings.ci.release_provider) and owner != "appveyor"
+                else "release branches to the release container"
+            ),
         )
 
     def job_ids(self, data: Any) -> list[str]:

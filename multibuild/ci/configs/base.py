@@ -22,6 +22,15 @@ HEADER = """\
 """
 # The Python that runs the engine on CI runners; cibuildwheel brings each job's own CPython.
 ENGINE_PYTHON = "3.12"
+# Fortran (and C, C++) on Windows, as scipy 1.17.1's wheels were built: Rtools 4.0's ucrt64
+# mingw-w64 toolchain (gcc/gfortran 10.3) from Chocolatey, and pkg-config (pkgconfiglite,
+# checksum-pinned). Neither the GitHub nor the Appveyor image has gfortran on PATH.
+RTOOLS_BIN = "C:\\rtools40\\ucrt64\\bin"
+WINDOWS_TOOLCHAIN = (
+    "choco install rtools -y --no-progress --force --version=4.0.0.20220206",
+    "choco install pkgconfiglite -y --no-progress --stoponfirstfailure"
+    " --checksum 6004DF17818F5A6DBF19CB335CC92702",
+)
 
 
 class _Template(string.Template):

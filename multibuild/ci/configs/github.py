@@ -1,14 +1,46 @@
-"""GitHub Actions: every job of the matrix."""
+"""GitHub Actions: every job of the matrix (build jobs without secrets), one upload job in the
+`upload` environment, and on a release tag the release-status -> sdist -> PyPI jobs."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from multibuild.ci.configs.base import ENGINE_PYTHON, Provider, commit_lines, render_template
+from multibuild.ci.configs.base import (
+    ENGINE_PYTHON,
+    RTOOLS_BIN,
+    WINDOWS_TOOLCHAIN,
+    Provider,
+    commit_lines,
+    render_template,
+)
+from multibuild.errors import ConfigurationError
 from multibuild.publish.containers.credentials import UPLOAD_CREDENTIALS
 from multibuild.settings import Settings
 
-NOT_A_PULL_REQUEST = "github.event_name != 'pull_request'"
+# Every action by full commit, its release in the comment (checked against the actions' own
+# tags; gh-action-pypi-publish's as scipy-release's workflow pins it).
+ACTIONS = {
+    "checkout": "actions/checkout@3d3c42e5aac5ba805825da76410c181273ba90b1 # v7.0.1",
+    "setup_python": "actions/setup-python@5fda3b95a4ea91299a34e894583c3862153e4b97 # v7.0.0",
+    "upload_artifact": "actions/upload-artifact@bbbca2ddaa5d8feaa63e36b76fdaad77386f024f # v7.0.0",
+    "download_artifact": (
+        "actions/download-artifact@3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c # v8.0.1"
+    ),
+    "pypi_publish": (
+        "pypa/gh-action-pypi-publish@dc37677b2e1c63e2034f94d8a5b11f265b73ba33 # v1.14.2"
+    ),
+}
+BUILD_TIMEOUT_MINUTES = 180
+
+
+def release_ref_condition(patterns: tuple[str, ...]) -> str:
+    """A workflow expression true on a push to a release branch: each fnmatch pattern's
+    literal start as a ref prefix (the engine's channel decision matches the whole name)."""
+    prefixes = sorted({re.split(r"[*?\[]", pattern, maxsplit=1)[0] for pattern in patterns})
+    if not prefixes or "" in prefixes:
+        raise ConfigurationError("[upload] release_branches: each pattern needs a literal start")
+    return " || ".join(f"startsWith(github.ref, 'refs/heads/{p}')" for p in prefixes)
 
 
 class GitHub(Provider):
@@ -21,9 +53,14 @@ class GitHub(Provider):
             for job in self.jobs(settings)
         ]
         credentials = [
-            f"          {name}: ${{{{ {NOT_A_PULL_REQUEST} && secrets.{name} || '' }}}}"
-            for name in UPLOAD_CREDENTIALS
+            f"          {name}: ${{{{ secrets.{name} }}}}" for name in UPLOAD_CREDENTIALS
         ]
+        repository = settings.upload.repository
+        if not repository:
+            raise ConfigurationError(
+                "[upload] repository (owner/name) is needed: the workflow publishes only there"
+            )
+        indexes = ", ".join(settings.upload.nightly_indexes) or "no package index"
         return render_template(
             "github.yml",
             commits=commit_lines(settings, "  "),
@@ -31,6 +68,15 @@ class GitHub(Provider):
             jobs="\n".join(include),
             engine_python=ENGINE_PYTHON,
             credentials="\n".join(credentials),
+            repository=repository,
+            project=settings.project.name,
+            release_container=settings.upload.release,
+            release_ref=release_ref_condition(settings.upload.release_branches),
+            indexes=indexes,
+            build_timeout=str(BUILD_TIMEOUT_MINUTES),
+            windows_toolchain="\n".join(f"          {line}" for line in WINDOWS_TOOLCHAIN),
+            rtools_bin=RTOOLS_BIN,
+            **ACTIONS,
         )
 
     def job_ids(self, data: Any) -> list[str]:

@@ -1,9 +1,9 @@
-"""Travis CI: the Linux (in manylinux containers) and macOS jobs."""
+"""Travis CI: the Linux jobs (in manylinux containers). Travis ended macOS support on
+2025-03-31 (its newest image, xcode14.2, was Intel): macOS wheels come from GitHub Actions."""
 
 from __future__ import annotations
 
 import re
-import textwrap
 from typing import Any
 
 from multibuild.ci.configs.base import (
@@ -13,44 +13,41 @@ from multibuild.ci.configs.base import (
     render_template,
     secure_value,
 )
-from multibuild.ci.jobs import TRAVIS_OSX_IMAGE
+from multibuild.ci.jobs import TRAVIS_DIST
 from multibuild.settings import Settings
 
 
 class Travis(Provider):
     path = ".travis.yml"
-    oses = ("linux", "macos")
+    oses = ("linux",)
 
     def render(self, settings: Settings) -> str:
         entries = []
         for job in self.jobs(settings):
-            lines = [f"    - name: {job.id}"]
-            if job.os == "linux":
-                lines += [
-                    "      os: linux",
-                    "      dist: jammy",
-                    f"      arch: {'arm64' if job.plat == 'aarch64' else 'amd64'}",
-                    "      services: docker",
-                    "      language: python",
-                    f'      python: "{ENGINE_PYTHON}"',
-                ]
-            else:
-                lines += [
-                    "      os: osx",
-                    f"      osx_image: {TRAVIS_OSX_IMAGE}",
-                    "      language: shell",
-                ]
-                note = job.travis_notes()
-                if note:
-                    lines += [f"      # {line}" for line in textwrap.wrap(note, 88)]
-            lines.append(f"      env: MB_JOB={job.id}")
+            lines = [
+                f"    - name: {job.id}",
+                "      os: linux",
+                f"      dist: {TRAVIS_DIST}",
+                f"      arch: {'arm64' if job.plat == 'aarch64' else 'amd64'}",
+                "      services: docker",
+                "      language: python",
+                f'      python: "{ENGINE_PYTHON}"',
+                f"      env: MB_JOB={job.id}",
+            ]
             entries.append("\n".join(lines))
         secure = "\n".join(f'    - secure: "{secure_value(v)}"' for v in settings.ci.travis_secure)
+        owner = settings.ci.release_provider
         return render_template(
             "travis.yml",
             commits=commit_lines(settings, "    ", travis=True),
             secure=secure or "    # (none yet)",
             jobs="\n".join(entries),
+            release_note=(
+                f"release branches upload from {owner} only ([ci] release_provider): these "
+                "jobs build and test them"
+                if owner and owner != "travis"
+                else "release branches to the release container"
+            ),
         )
 
     def job_ids(self, data: Any) -> list[str]:

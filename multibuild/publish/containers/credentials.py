@@ -19,6 +19,7 @@ SECRET_VARIABLES = (
     "OS_APPLICATION_CREDENTIAL_SECRET",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
+    "ANACONDA_TOKEN",
 )
 # Upload credentials the containers read (this package): given to the job only as
 # encrypted or secret variables, and never to pull requests.
@@ -26,6 +27,7 @@ UPLOAD_CREDENTIALS = (
     "ST_AUTH", "ST_USER", "ST_KEY",
     "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME",
     "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
+    "ANACONDA_TOKEN",
 )  # fmt: skip
 _SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD")
 _MIN_SECRET = 6
