@@ -5,14 +5,19 @@ work typed by hand, on this machine. Each phase is one long run (a cold build is
 
 Phases (`python bench/bench_scipy.py PHASE [options]`):
   cold     a fresh work dir (empty library cache and ccache) -> tested wheel
-  warm     the same sdist again, same cache (the engine empties the build dir itself)
-  changed  an sdist with one C file changed (a comment appended), same cache
+  warm     the same sdist again, same work dir (the kept build dir: ninja decides what is stale)
+  changed  an sdist with one C file changed (a function appended), same work dir
+  repro    the same sdist in another fresh work dir with its own caches: is the wheel the
+           cold one, byte for byte? If not, which members differ
   byhand   the raw commands: scipy-openblas32 + its .pc, `python -m build --wheel`,
            `auditwheel repair`, a fresh venv, the same scipy.test() call; no ccache
   ingest   store the record of an engine run made without this script (--record, --phase)
   report   ratios from the newest result of each phase (bench/results/scipy-report-*.json)
 
-Targets: cold / byhand <= 1.05; warm and changed build step <= 0.10 x the cold one.
+Targets: cold / byhand <= 1.05; the build step of an unchanged commit (warm) <= 0.03 x the
+cold one, one changed C file <= 0.05 x; repro: the same sha256. The report compares only
+results of one series: warm, changed and repro made after the newest cold; by hand within
+three hours of it (the machine's load changes over a day).
 Use --test-modules to bound the test step of warm/changed runs (and say so: the report shows
 what each phase tested). Runs the engine as `nox -s build` does.
 """
@@ -70,6 +75,15 @@ def newest(phase: str) -> dict[str, Any] | None:
     return json.loads(found[-1].read_text()) if found else None
 
 
+def engine_sdist(work_dir: Path) -> Path:
+    """The sdist the engine downloaded and verified (kept in its cache by the cold phase)."""
+    for downloads in (work_dir / "cache" / "sdists", work_dir / "sdists"):
+        found = sorted(downloads.glob("scipy-*.tar.gz"))
+        if found:
+            return found[-1]
+    sys.exit(f"no sdist in {work_dir / 'cache' / 'sdists'}: run the cold phase first")
+
+
 # -- the engine ------------------------------------------------------------------------------------
 
 
@@ -86,6 +100,9 @@ def summarize_record(record: dict[str, Any], work_dir: Path | None) -> dict[str,
         "grafted": [Path(g).name for g in build.get("repair", {}).get("grafted", [])],
         "policy": build.get("repair", {}).get("policy"),
         "wheel_repaired_bytes": build["wheels"][0]["size"] if build.get("wheels") else None,
+        "wheel_sha256": build["wheels"][0]["sha256"] if build.get("wheels") else None,
+        "wheel_name": build["wheels"][0]["name"] if build.get("wheels") else None,
+        "inputs": record.get("inputs"),
     }
     if work_dir is not None:
         unrepaired = sorted((work_dir / "dist").glob("cp*/*.whl"))
@@ -137,13 +154,11 @@ def run_engine(args: argparse.Namespace, sdist: str, env_extra: dict[str, str]) 
 def changed_sdist(work_dir: Path, dest: Path) -> Path:
     """The engine's downloaded sdist with one C file changed; same top directory, so the
     unpacked tree has the same paths (ccache hits for everything else)."""
-    original = sorted((work_dir / "sdists").glob("scipy-*.tar.gz"))
-    if not original:
-        sys.exit(f"no sdist in {work_dir / 'sdists'}: run the cold phase first")
+    original = engine_sdist(work_dir)
     dest.mkdir(parents=True, exist_ok=True)
-    out = dest / original[-1].name
+    out = dest / original.name
     with tempfile.TemporaryDirectory() as tmp:
-        with tarfile.open(original[-1]) as tar:
+        with tarfile.open(original) as tar:
             tar.extractall(tmp, filter="data")
         (top,) = Path(tmp).iterdir()
         target = top / CHANGED_FILE
@@ -168,9 +183,7 @@ def byhand(args: argparse.Namespace) -> dict[str, Any]:
     base = Path(args.byhand_dir)
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(parents=True)
-    sdists = sorted((Path(args.work_dir) / "sdists").glob("scipy-*.tar.gz"))
-    if not sdists:
-        sys.exit("no sdist: run the cold phase first (it downloads and verifies it)")
+    sdist = engine_sdist(Path(args.work_dir))
     python = shutil.which(f"python{args.python}") or sys.executable
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CCACHE", "MB_", "SCIPY_TEST"))}
     env["CCACHE_DISABLE"] = "1"  # by hand: a plain compiler
@@ -190,7 +203,7 @@ def byhand(args: argparse.Namespace) -> dict[str, Any]:
                 sys.exit(f"byhand: {name} failed")
 
     start = time.perf_counter()
-    with tarfile.open(sdists[-1]) as tar:
+    with tarfile.open(sdist) as tar:
         tar.extractall(base / "src", filter="data")
     (source,) = (base / "src").iterdir()
     bvenv = base / "venv-build"
@@ -262,6 +275,57 @@ def byhand(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# -- reproducibility ---------------------------------------------------------------------------
+
+
+def differing_members(first: Path, second: Path) -> list[dict[str, Any]]:
+    """The members of two wheels whose bytes (or zip metadata) differ."""
+    with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
+        infos_a = {i.filename: i for i in a.infolist()}
+        infos_b = {i.filename: i for i in b.infolist()}
+        out: list[dict[str, Any]] = []
+        for name in sorted(set(infos_a) | set(infos_b)):
+            ia, ib = infos_a.get(name), infos_b.get(name)
+            if ia is None or ib is None:
+                out.append({"member": name, "only_in": "first" if ib is None else "second"})
+                continue
+            what = []
+            if a.read(name) != b.read(name):
+                what.append("content")
+            if ia.date_time != ib.date_time:
+                what.append("date")
+            if ia.external_attr != ib.external_attr:
+                what.append("permissions")
+            if what:
+                out.append({"member": name, "differs": what,
+                            "sizes": [ia.file_size, ib.file_size]})  # fmt: skip
+        if [i.filename for i in a.infolist()] != [i.filename for i in b.infolist()]:
+            out.append({"member": "(order)", "differs": ["member order"]})
+    return out
+
+
+def repro(args: argparse.Namespace) -> dict[str, Any]:
+    """The cold phase's sdist built again in another fresh work dir, with its own caches."""
+    cold = newest("cold")
+    if cold is None or not cold.get("wheel_sha256"):
+        sys.exit("no cold result with a wheel: run the cold phase first")
+    sdist = engine_sdist(Path(args.work_dir))
+    other = argparse.Namespace(**vars(args))
+    other.work_dir = f"{args.work_dir}-repro"
+    other.wheelhouse = f"{args.wheelhouse}-repro"
+    shutil.rmtree(other.work_dir, ignore_errors=True)
+    shutil.rmtree(other.wheelhouse, ignore_errors=True)
+    result = run_engine(other, str(sdist), {})
+    first = Path(args.wheelhouse) / cold["wheel_name"] if cold.get("wheel_name") else None
+    second = sorted(Path(other.wheelhouse).glob("*.whl"))
+    same = result.get("wheel_sha256") == cold["wheel_sha256"]
+    out = {"work_dir": other.work_dir, "same_sha256": same,
+           "cold_sha256": cold["wheel_sha256"], **result}  # fmt: skip
+    if not same and first is not None and first.is_file() and second:
+        out["differing_members"] = differing_members(first, second[-1])
+    return out
+
+
 # -- report ----------------------------------------------------------------------------------------
 
 
@@ -269,10 +333,22 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+def _date(result: dict[str, Any]) -> datetime:
+    return datetime.strptime(result["machine"]["date"], "%Y-%m-%dT%H:%M:%SZ")
+
+
 def report() -> dict[str, Any]:
-    cold, warm, changed, hand = (newest(p) for p in ("cold", "warm", "changed", "byhand"))
+    cold = newest("cold")
     if cold is None:
         sys.exit("no cold result yet")
+    # One series: what ran after this cold build (same work dir), by hand close to it.
+    warm, changed, made = (newest(p) for p in ("warm", "changed", "repro"))
+    warm, changed, made = (
+        r if r is not None and _date(r) >= _date(cold) else None for r in (warm, changed, made)
+    )
+    hand = newest("byhand")
+    if hand is not None and abs((_date(hand) - _date(cold)).total_seconds()) > 3 * 3600:
+        hand = None
     cold_build = cold["steps"]["build"]
     out: dict[str, Any] = {
         "cold_e2e_s": cold["wall_s"],
@@ -292,6 +368,9 @@ def report() -> dict[str, Any]:
             out[f"{name}_ccache"] = result.get("ccache")
             out[f"{name}_e2e_s"] = result["wall_s"]
             out[f"{name}_tests"] = result.get("test_modules")
+    if made is not None:
+        out["repro_same_sha256"] = made["same_sha256"]
+        out["repro_differing_members"] = made.get("differing_members", [])
     if hand is not None:
         out["byhand_e2e_s"] = hand["wall_s"]
         out["byhand_steps"] = hand["steps"]
@@ -312,7 +391,7 @@ def main() -> int:
         "phase",
         nargs="?",
         default="report",  # what `nox -s bench -- bench/bench_scipy.py` runs (no arguments)
-        choices=["cold", "warm", "changed", "byhand", "ingest", "report"],
+        choices=["cold", "warm", "changed", "repro", "byhand", "ingest", "report"],
     )
     parser.add_argument("--sdist", default="scipy==1.17.1")
     parser.add_argument("--python", default="3.11")
@@ -336,6 +415,8 @@ def main() -> int:
     elif args.phase == "changed":
         sdist = changed_sdist(work_dir, work_dir.parent / "scipy-changed-sdist")
         save("changed", {"changed_file": CHANGED_FILE, **run_engine(args, str(sdist), {})})
+    elif args.phase == "repro":
+        save("repro", repro(args))
     elif args.phase == "byhand":
         save("byhand", byhand(args))
     elif args.phase == "ingest":

@@ -5,6 +5,7 @@ A Logger is the sink multibuild.util.cmd.stream writes a command's output to.
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -23,6 +24,23 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m{secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m"
+
+
+# Where a tool says how far it is: ninja's `[498/1259]`, pytest's `[ 24%]`.
+_PROGRESS_MARK = re.compile(r"\[\s*\d+(?:/\d+|%)\]")
+
+
+def shorten(line: str, width: int = 70) -> str:
+    """`line` cut to `width` characters, keeping a progress mark wherever it stands (pytest
+    puts its percentage at the end of a line of dots)."""
+    if len(line) <= width:
+        return line
+    marks = list(_PROGRESS_MARK.finditer(line))
+    mark = marks[-1] if marks else None
+    if mark is None or mark.end() <= width - 3:
+        return line[: width - 3] + "..."
+    head = max(width - len(mark.group()) - 4, 0)
+    return f"{line[:head]}... {mark.group()}"
 
 
 class Logger:
@@ -87,9 +105,7 @@ class Logger:
     def progress(self, label: str, elapsed: float) -> None:
         if self.echo_output:
             return
-        last = self.tail[-1].strip() if self.tail else ""
-        if len(last) > 70:
-            last = last[:67] + "..."
+        last = shorten(self.tail[-1].strip()) if self.tail else ""
         with self._lock:
             self._to_console(f"    ... {label}: {format_duration(elapsed)} {last}\n")
 

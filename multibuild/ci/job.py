@@ -23,9 +23,9 @@ from multibuild.ci import cibuildwheel
 from multibuild.ci.channels import Decision
 from multibuild.ci.jobs import Job, Runnable, runnable_here
 from multibuild.ci.providers import CIInfo
-from multibuild.engine.pipeline import Pipeline, recorded_build
+from multibuild.engine.pipeline import Pipeline, recipe_of, recorded_build
 from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
-from multibuild.engine.source import prepare_source
+from multibuild.engine.source import prepare_source, requested
 from multibuild.errors import BuildError, ConfigurationError, FatalError
 from multibuild.log import Logger
 from multibuild.options import BuildArguments, BuildOptions, Knobs, resolve_build_options
@@ -273,6 +273,7 @@ def _record_skip(plan: JobPlan, settings: Settings, wheelhouse: Path) -> BuildRe
     uploaded like any other, so the build history shows the job and why it built nothing."""
     record = BuildRecord(project=settings.project.name, platform=plan.job.os, plat=plan.job.plat)
     record.settings = {"builder": plan.builder, "job": plan.job.id, "nightly": plan.nightly}
+    record.recipe = recipe_of(settings.root)
     url = hide_userinfo(plan.source.removeprefix("git ").rpartition(" @ ")[0])
     record.source = {"kind": "git", "url": url, "ref": plan.commit, "commit": ""}
     record.builds.append(PythonBuild(python=plan.job.python, status="skipped"))
@@ -322,6 +323,7 @@ def _run_cibuildwheel(
     logger = Logger(verbose=options.verbose, ci=ci)
     record = BuildRecord(project=options.project, platform=plan.job.os, plat=plan.job.plat)
     record.settings = {"builder": "cibuildwheel", "job": plan.job.id, "nightly": plan.nightly}
+    record.recipe = recipe_of(options.config.parent)
     build = PythonBuild(python=plan.job.python)
     record.builds.append(build)
     records.append(record)
@@ -330,6 +332,7 @@ def _run_cibuildwheel(
         record, logger=logger, log=log, wheelhouse=options.wheelhouse, platform=platform
     ):
         logger.info(plan.describe())
+        record.source = requested(options.source)
         with logger.group("source"):
             source = prepare_source(
                 options.source, options.work_dir, logger, options.environ, options.cache_dir

@@ -21,7 +21,7 @@ from multibuild.log import Logger
 from multibuild.options import BuildArguments, Knobs, resolve_build_options
 from multibuild.publish.containers.credentials import withheld
 from multibuild.settings import settings_from
-from multibuild.util.files import remove_tree, sha256_file
+from multibuild.util.files import sha256_file
 from multibuild.util.pythons import find_python, running
 
 
@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     env = {**pipeline.hook_env(version, source.path, build_python), "MB_SDIST": "1"}
     with logger.group("pre_build (MB_SDIST=1)"):
-        remove_tree(pipeline.prefix)
-        pipeline.prefix.mkdir(parents=True)
+        pipeline.empty_prefix()
         run_hook(options.config, "pre_build", env=env, cwd=source.path, logger=logger)
     with logger.group("sdist"):
         sdist = build_sdist(

@@ -26,7 +26,7 @@ from multibuild.engine.frontend import build_backend, build_environment, build_w
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, settings_variables
 from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.engine.repair import repair_wheel
-from multibuild.engine.source import PreparedSource, prepare_source
+from multibuild.engine.source import PreparedSource, prepare_source, requested
 from multibuild.engine.testing import TestVenv, failed_tests, prepare_test_venv, run_wheel_tests
 from multibuild.errors import FatalError, RepairError, TestFailure
 from multibuild.log import Logger
@@ -56,6 +56,8 @@ def link_prefix(link: Path, directory: Path) -> None:
     """`link` pointing at `directory` (replaced by one rename if it points elsewhere)."""
     if link == directory or (link.is_symlink() and link.readlink() == directory):
         return
+    if link.is_dir() and not link.is_symlink():
+        remove_tree(link)  # a directory in the link's place (left by an older engine)
     partial = link.with_name(f"{link.name}.{os.getpid()}")
     partial.unlink(missing_ok=True)
     partial.symlink_to(directory)
@@ -74,6 +76,16 @@ def tool_versions(platform: Platform) -> dict[str, str]:
         if first:
             versions[tool] = first[0]
     return versions
+
+
+def recipe_of(directory: Path) -> dict[str, str]:
+    """The commit of the repository `directory` (config.sh's) lives in, and whether its
+    tracked files differ from it: which version of this repository's recipe built the wheels."""
+    commit = capture(["git", "-C", directory, "rev-parse", "HEAD"])
+    if not commit:
+        return {}
+    changes = capture(["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"])
+    return {"commit": commit, "modified": "yes" if changes else "no"}
 
 
 def save_record(record: BuildRecord, logger: Logger, log: Path, wheelhouse: Path) -> None:
@@ -130,6 +142,7 @@ class Pipeline:
             "nightly": options.nightly,
             "config": str(options.config),
         }
+        self.record.recipe = recipe_of(options.config.parent)
         # The libraries' prefix: a directory of the work dir, which builds see through a path
         # of one length wherever the work dir is (an RPATH auditwheel replaces leaves its
         # length behind: a wheel's bytes must not depend on where it was built).
@@ -167,6 +180,7 @@ class Pipeline:
                     install=options.install_system_deps,
                     environ=options.environ,
                 )
+            self.record.source = requested(options.source)
             with logger.group("source"):
                 source = prepare_source(
                     options.source, options.work_dir, logger, options.environ, options.cache_dir
@@ -184,6 +198,12 @@ class Pipeline:
                 self.record.builds.append(build)
                 self.build_one(source, version, build)
         return self.record
+
+    def empty_prefix(self) -> None:
+        """An empty prefix for a pre_build (only what it puts there), seen at self.prefix."""
+        remove_tree(self.prefix_dir)
+        self.prefix_dir.mkdir(parents=True)
+        link_prefix(self.prefix, self.prefix_dir)
 
     def hook_env(self, version: PythonVersion, source: Path, build_python: Path) -> dict[str, str]:
         options = self.options
@@ -299,9 +319,7 @@ class Pipeline:
                     )
                 env = self.hook_env(version, source.path, build_python)
                 with self.step(build, "pre_build"):
-                    remove_tree(self.prefix_dir)  # only what this pre_build puts there
-                    self.prefix_dir.mkdir(parents=True)
-                    link_prefix(self.prefix, self.prefix_dir)
+                    self.empty_prefix()
                     results = work / "logs" / f"{self.record.stamp}-libraries-{tag}.jsonl"
                     ran = run_hook(
                         options.config,

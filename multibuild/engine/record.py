@@ -17,6 +17,7 @@ from packaging.utils import parse_wheel_filename
 
 from multibuild.log import format_duration
 from multibuild.util.files import sha256_file
+from multibuild.util.sizes import format_size
 
 SCHEMA = 1
 
@@ -124,6 +125,9 @@ class BuildRecord:
     source: dict[str, str] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     tools: dict[str, str] = field(default_factory=dict)
+    # The commit of the repository holding the config.sh (this wheels repository) that built
+    # it: {"commit": hash, "modified": "yes" when its tracked files had changes}.
+    recipe: dict[str, str] = field(default_factory=dict)
     # What decides the wheels' bytes besides the sources and tools: SOURCE_DATE_EPOCH, ...
     inputs: dict[str, Any] = field(default_factory=dict)
     builds: list[PythonBuild] = field(default_factory=list)
@@ -184,6 +188,7 @@ class BuildRecord:
             source={k: str(v) for k, v in _dict(data, "source").items()},
             settings=_dict(data, "settings"),
             tools={k: str(v) for k, v in _dict(data, "tools").items()},
+            recipe={k: str(v) for k, v in _dict(data, "recipe").items()},
             inputs=_dict(data, "inputs"),
             builds=[PythonBuild.from_json(b) for b in _dicts(data, "builds")],
             error=_str(data, "error") or None,
@@ -208,17 +213,23 @@ class BuildRecord:
         return path
 
     def summary(self) -> str:
+        src = self.source
+        # Before the source is had there is no version: say what was asked for instead.
+        what = self.version or src.get("ref") or src.get("spec") or self.build_id
+        code = f" (exit code {self.exit_code})" if self.exit_code else ""
         lines = [
             "",
             "=" * 72,
-            f"{self.project} {self.version or '?'}: {self.status.upper()} "
+            f"{self.project} {what}: {self.status.upper()}{code} "
             f"in {format_duration(self.duration_s)}",
         ]
-        src = self.source
         if src.get("kind") == "git":
-            lines.append(f"source   {src['url']} @ {src['ref']} = {src['commit'][:12]}")
+            commit = f" = {src['commit'][:12]}" if src.get("commit") else " (not fetched)"
+            lines.append(f"source   {src['url']} @ {src['ref']}{commit}")
+        elif src.get("sha256"):
+            lines.append(f"source   sdist {src.get('path')}  sha256 {src['sha256'][:16]}…")
         elif src:
-            lines.append(f"source   {src.get('path')} sha256 {src.get('sha256', '')[:16]}…")
+            lines.append(f"source   sdist {src.get('spec')} (not fetched)")
         for build in self.builds:
             steps = "  ".join(f"{k} {format_duration(v)}" for k, v in build.steps.items())
             lines.append(f"python {build.python}: {build.status}  ({steps})")
@@ -229,7 +240,7 @@ class BuildRecord:
                 )
             for wheel in build.wheels:
                 lines.append(
-                    f"    {wheel.name}  {wheel.size / 1e6:.2f} MB  sha256 {wheel.sha256[:16]}…"
+                    f"    {wheel.name}  {format_size(wheel.size)}  sha256 {wheel.sha256[:16]}…"
                 )
             if build.repair.get("grafted"):
                 grafted = ", ".join(Path(g).name for g in build.repair["grafted"])
@@ -245,7 +256,10 @@ class BuildRecord:
                 counts = ", ".join(f"{n} {k}" for k, n in build.tests["counts"].items())
                 lines.append(f"    tests: {counts}")
         if self.error:
-            lines.append(f"error: {self.error.splitlines()[0]}")
+            # The whole message: its first line often ends in a colon before the cause.
+            first, *rest = self.error.strip().splitlines() or [""]
+            lines.append(f"error: {first}")
+            lines.extend(f"       {line}" for line in rest[:12])
         lines.append("=" * 72)
         return "\n".join(lines)
 

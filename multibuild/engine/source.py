@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tarfile
 import tempfile
@@ -58,6 +59,19 @@ def _resolve(repo: Path, ref: str, environ: Mapping[str, str]) -> str | None:
     return None
 
 
+def _way_out(source: GitSource) -> str:
+    """How to build without reaching the repository: the released sdist or a local copy."""
+    name = hide_userinfo(source.url).rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
+    version = "VERSION"  # a branch or a hash names no release
+    if "." in source.ref:
+        with contextlib.suppress(InvalidVersion):
+            version = str(Version(source.ref.removeprefix("v")))
+    return (
+        "\nWithout access to it, build a released sdist from the package index: "
+        f"--sdist {name}=={version}; or a local clone or mirror: --repo PATH"
+    )
+
+
 def prepare_git(
     source: GitSource, dest: Path, logger: Logger, environ: Mapping[str, str]
 ) -> PreparedSource:
@@ -82,7 +96,10 @@ def prepare_git(
         )
         if done.returncode != 0:
             remove_tree(dest)
-            raise SourceError(f"cannot clone {shown}:\n{excerpt(done.tail, 5)}")
+            raise SourceError(
+                f"cannot clone {shown}:\n{excerpt(done.tail, 5)}"
+                + ("" if path is not None else _way_out(source))
+            )
     else:
         done = stream(
             [
@@ -100,7 +117,10 @@ def prepare_git(
             env=env,
         )
         if done.returncode != 0:
-            raise SourceError(f"cannot fetch from {shown}:\n{excerpt(done.tail, 5)}")
+            raise SourceError(
+                f"cannot fetch from {shown}:\n{excerpt(done.tail, 5)}"
+                + ("" if path is not None else _way_out(source))
+            )
     commit = _resolve(dest, source.ref, environ)
     if commit is None:
         # A commit hash that no branch or tag reaches can still be fetched by name.
@@ -292,6 +312,14 @@ def fetch_sdist(
         f"no sdist of {name}=={version} on the package index (looked at: "
         f"{'; '.join(tried) or 'no index'})"
     )
+
+
+def requested(source: GitSource | SdistSource) -> dict[str, str]:
+    """What the record says about the source before it is had (a build that cannot fetch
+    it still names what it asked for)."""
+    if isinstance(source, GitSource):
+        return {"kind": "git", "url": hide_userinfo(source.url), "ref": source.ref, "commit": ""}
+    return {"kind": "sdist", "spec": hide_userinfo(source.spec)}
 
 
 def prepare_source(

@@ -21,6 +21,7 @@ import requests
 from multibuild.errors import ReleaseError
 from multibuild.release.listing import Entry
 from multibuild.util.http import Http, HttpError
+from multibuild.util.sizes import format_size
 
 CHUNK = 1 << 20
 NET_CHUNK = 64 << 10
@@ -129,7 +130,7 @@ class Progress:
         rate = self.done / max(time.monotonic() - self.started, 1e-6) / (1 << 20)
         self.stream.write(
             f"\r[{bar:<{width}}] {self.done_files}/{self.files} files "
-            f"{self.done / (1 << 20):.1f}/{self.total / (1 << 20):.1f} MiB {rate:.1f} MiB/s"
+            f"{format_size(self.done)}/{format_size(self.total)} {rate:.1f} MiB/s"
         )
         self.stream.flush()
 

@@ -17,6 +17,7 @@ from multibuild.release.listing import Entry, Listing, read_container_listing
 from multibuild.settings import Settings
 from multibuild.util.files import sha256_file
 from multibuild.util.http import Http
+from multibuild.util.sizes import format_size
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,7 +125,7 @@ def _release(
     ).fetch(entries)
     resumed = f", {len(report.resumed)} resumed" if report.resumed else ""
     say(
-        f"{len(report.downloaded)} downloaded ({report.nbytes / (1 << 20):.1f} MiB in "
+        f"{len(report.downloaded)} downloaded ({format_size(report.nbytes)} in "
         f"{report.seconds:.1f} s{resumed}), {len(report.kept)} already there, into {wheelhouse}"
     )
     for name in report.unverified:

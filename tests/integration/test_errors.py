@@ -50,6 +50,16 @@ def test_unreachable_repo(tmp_path: Path, hello_config: Path) -> None:
     run = build(tmp_path, "http://user:s3cret@127.0.0.1:9/project.git", hello_config)
     assert_failed(run, SourceError.return_code, "cannot clone http://***@127.0.0.1:9/")
     assert "s3cret" not in run.output
+    # The way out where the repository cannot be reached: the release's sdist (its version
+    # read from the tag) or a local copy.
+    assert "--sdist project==1.0; or a local clone or mirror: --repo PATH" in run.output
+    # The framed summary names what was asked for, the engine's exit code (nox and CI show
+    # only their own), and the cause after the colon.
+    summary = run.output[run.output.rindex("=" * 72 + "\nproject") :]
+    assert "project v1.0: FAILED (exit code 3) in" in summary
+    assert "source   http://***@127.0.0.1:9/project.git @ v1.0 (not fetched)" in summary
+    cause = summary.split("error: cannot clone http://***@127.0.0.1:9/project.git:\n", 1)[1]
+    assert cause.startswith("       ") and cause.strip(), summary
 
 
 def test_commit_hash_and_branch(tmp_path: Path, hello_repo: Path, hello_config: Path) -> None:

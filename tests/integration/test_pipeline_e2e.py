@@ -8,12 +8,21 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Run, build_args, config_copy, git, make_repo, run_multibuild
+from tests.helpers import (
+    Run,
+    build_args,
+    config_copy,
+    engine_environ,
+    git,
+    make_repo,
+    run_multibuild,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +84,11 @@ def test_submodules_are_checked_out(hello_build: tuple[Run, Path]) -> None:
 
 def test_hooks_get_multibuild_variables(hello_build: tuple[Run, Path]) -> None:
     run, _ = hello_build
-    prefix = str(run.work_dir / "prefix")
+    # The prefix is the work dir's, seen through a path of one length wherever the work dir
+    # is (the record's inputs name it): a wheel's bytes do not depend on where it was built.
+    prefix = run.record()["inputs"]["prefix"]
+    assert len(prefix) == len("/tmp/mb-prefix-") + 12, prefix
+    assert Path(prefix).resolve() == (run.work_dir / "prefix").resolve()
     pre = hook_env(run, "pre_build", "3.12")
     assert pre["BUILD_PREFIX"] == prefix
     assert pre["PLAT"] == "x86_64"
@@ -88,6 +101,7 @@ def test_hooks_get_multibuild_variables(hello_build: tuple[Run, Path]) -> None:
     tests = hook_env(run, "run_tests", "3.11")
     # No way back to the prefix or the source tree for the wheel under test.
     assert prefix not in tests.get("LD_LIBRARY_PATH", "")
+    assert str(run.work_dir / "prefix") not in tests.get("LD_LIBRARY_PATH", "")
     assert not tests["PWD"].startswith(str(run.work_dir / "src"))
     assert tests["VIRTUAL_ENV"].endswith("test-cp311")
     assert tests["MB_WHEEL"].endswith(".whl")
@@ -163,6 +177,7 @@ def test_record_describes_the_build(hello_build: tuple[Run, Path]) -> None:
         "url": str(repo),
         "ref": "v1.0",
         "commit": git("rev-parse", "v1.0^{commit}", cwd=repo),
+        "date_epoch": git("log", "-1", "--format=%ct", "v1.0", cwd=repo),
     }
     assert {"auditwheel", "build", "patchelf", "python"} <= set(record["tools"])
     for build in record["builds"]:
@@ -256,6 +271,12 @@ def test_sdist_route(tmp_path: Path) -> None:
         f'<html><body><a href="{sdist.name}#sha256={digest}">{sdist.name}</a></body></html>'
     )
     config = config_copy("hello-c", tmp_path / "config")
+    # The config in a repository of its own, as in this wheels repository: its commit is
+    # recorded as the recipe that built the wheels.
+    git("init", "-q", "-b", "main", cwd=config.parent)
+    git("add", "config.sh", cwd=config.parent)
+    git("commit", "-q", "-m", "recipe", cwd=config.parent)
+    recipe = git("rev-parse", "HEAD", cwd=config.parent)
     run = run_multibuild(
         tmp_path,
         "build",
@@ -270,8 +291,14 @@ def test_sdist_route(tmp_path: Path) -> None:
         env={"PIP_EXTRA_INDEX_URL": (tmp_path / "index").as_uri()},
     )
     assert run.returncode == 0, run.output
+    assert run.record()["recipe"] == {"commit": recipe, "modified": "no"}
     source = run.record()["source"]
-    assert source == {"kind": "sdist", "path": sdist.name, "sha256": digest}
+    # SOURCE_DATE_EPOCH of an sdist build: its PKG-INFO's date (not when it was downloaded).
+    with tarfile.open(sdist) as archive:
+        [pkg_info] = [m for m in archive.getmembers() if m.name.count("/") == 1
+                      and m.name.endswith("/PKG-INFO")]  # fmt: skip
+    date = str(int(pkg_info.mtime))
+    assert source == {"kind": "sdist", "path": sdist.name, "sha256": digest, "date_epoch": date}
     assert len(run.wheels()) == 1
 
     # The same index with a wrong hash: refused before anything is built.
@@ -290,6 +317,30 @@ def test_sdist_route(tmp_path: Path) -> None:
     )
     assert bad.returncode == 3, bad.output
     assert "sha256 mismatch" in bad.output
+    assert "mb-hello-c mb-hello-c==1.0: FAILED (exit code 3)" in bad.output
+
+    # Both builds on the history page: the sdist labelled as one, with its sha256 (not in a
+    # commit column where it would pass for a git hash); the failed build's reason on its row.
+    container = tmp_path / "container"
+    upload = subprocess.run(
+        [sys.executable, "-m", "multibuild", "upload", "--container", str(container),
+         "--channel", "pre-release", str(run.wheelhouse)],
+        cwd=tmp_path, env=engine_environ(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert upload.returncode == 0, upload.stdout + upload.stderr
+    rows = {
+        "failed" if 'class="build failed"' in row else "success": row
+        for row in (container / "history.html").read_text().split("<tr ")[1:]
+        if row.startswith('class="build')
+    }
+    good_row, bad_row = rows["success"], rows["failed"]
+    assert '<td class="version">1.0</td>' in good_row
+    assert f'<td class="source sdist" title="{digest}">sdist {sdist.name}<br>sha256 ' in good_row
+    assert '<td class="python">3.11</td>' in good_row
+    assert f'<td class="recipe" title="{recipe}">{recipe[:12]}</td>' in good_row
+    assert '<td class="python">(none started)</td>' in bad_row
+    assert '<td class="source sdist" title="">sdist mb-hello-c==1.0</td>' in bad_row
+    assert '<div class="reason">' in bad_row and "sha256 mismatch" in bad_row
 
 
 def test_plat_chooses_the_policy(tmp_path: Path) -> None:

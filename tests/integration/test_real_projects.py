@@ -44,7 +44,10 @@ def test_a_real_project_from_the_package_index(tmp_path: Path, name: str) -> Non
                          "--python", "3.11", "--verbose")  # fmt: skip
     assert run.returncode == 0, run.output[-6000:]
     record = run.record()
-    assert record["source"] == {"kind": "sdist", "path": record["source"]["path"], "sha256": sha256}
+    source = record["source"]
+    assert source == {"kind": "sdist", "path": source["path"], "sha256": sha256,
+                      "date_epoch": source["date_epoch"]}  # fmt: skip
+    assert int(source["date_epoch"]) > 0  # PKG-INFO's date: SOURCE_DATE_EPOCH
     [build] = record["builds"]
     assert any(Path(g).name.startswith(f"{library}-") for g in build["repair"]["grafted"])
     assert build["tests"]["counts"].get("passed", 0) > 0 and "failed" not in build["tests"]

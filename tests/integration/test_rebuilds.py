@@ -13,7 +13,6 @@ import pytest
 from tests.helpers import build_args, config_copy, git, make_repo, run_multibuild
 
 
-@pytest.mark.slow
 def compiled(run: object) -> list[str]:
     """The objects a build compiled (ninja's `Compiling ... object NAME` lines)."""
     from tests.helpers import Run
@@ -23,6 +22,7 @@ def compiled(run: object) -> list[str]:
     return [line.split()[-1] for line in log.splitlines() if "] Compiling " in line]
 
 
+@pytest.mark.slow
 def test_a_rebuild_of_an_unchanged_commit_rebuilds_nothing(tmp_path: Path) -> None:
     repo = make_repo("fstats", tmp_path / "fstats")
     config = config_copy("fstats", tmp_path / "config")

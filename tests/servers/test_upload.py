@@ -101,23 +101,33 @@ def test_secrets_never_shown(tmp_path: Path, swift_server: Any, container_name: 
 
 @pytest.mark.servers
 @pytest.mark.parametrize("kind", ["swift", "s3"])
-def test_upload_to_servers_and_pip_finds_links(
-    kind: str, tmp_path: Path, swift_server: Any, seaweedfs_server: Any, container_name: str
+def test_upload_to_servers_and_pip_finds_links(  # noqa: PLR0917 (pytest's fixtures)
+    kind: str,
+    tmp_path: Path,
+    swift_server: Any,
+    seaweedfs_server: Any,
+    container_name: str,
+    pypiserver: Any,
 ) -> None:
     server = swift_server if kind == "swift" else seaweedfs_server
     house = tmp_path / "wheelhouse"
     record = make_build(house, name="tinypkg", platform="linux", pythons=("3.11",))
-    # Plus a pure wheel pip can install here.
+    # Plus a pure wheel pip can install here, needing a package only the index has (as scipy
+    # needs numpy).
     from tests.servers.wheelhouse import make_wheel
 
     pure = make_wheel(house, "tinypkg", "1.0", "py3-none-any")
+    nightly = make_wheel(house, "tinypkg", "1.1.dev0", "py3-none-any", requires=("tinydep>=2",))
+    make_wheel(pypiserver.root, "tinydep", "2.0", "py3-none-any")
     url = f"{kind}://{container_name}/nightly"
     settings = settings_file(tmp_path, pre=url)
     done = run_upload(tmp_path, str(house), env=_upload_env(server, kind), settings=settings)
     assert done.returncode == 0, done.stderr
     container = open_container(url, base_dir=tmp_path, environ=_upload_env(server, kind))
     page = container.get_bytes(INDEX).decode()
-    assert set(index_names(page)) == {pure.name, record["builds"][0]["wheels"][0]["name"]}
+    assert set(index_names(page)) == {
+        pure.name, nightly.name, record["builds"][0]["wheels"][0]["name"]
+    }  # fmt: skip
     assert container.head(f"builds/{record['build_id']}.json") is not None
     if kind == "swift":
         # Public, anonymous, through pip --find-links (it checks the #sha256= of the link).
@@ -148,6 +158,28 @@ def test_upload_to_servers_and_pip_finds_links(
         assert pip.returncode == 0, pip.stdout + pip.stderr
         (got,) = target.iterdir()  # the best match for this interpreter
         assert got.read_bytes() == (house / got.name).read_bytes()
+        # README's way (the container beside the package index, --pre for a nightly): the
+        # wheel from the container, its dependency from the index. With --no-index the
+        # dependency is missing.
+        for index_args, ok in (
+            (["--index-url", pypiserver.simple_url], True),
+            (["--no-index"], False),
+        ):
+            target = tmp_path / f"dl-{ok}"
+            pip = subprocess.run(
+                [sys.executable, "-m", "pip", "--isolated", "download", "--pre", *index_args,
+                 "--find-links", index_url, "-d", str(target), "tinypkg==1.1.dev0"],
+                env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+                capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert (pip.returncode == 0) == ok, pip.stdout + pip.stderr
+            if ok:
+                assert sorted(p.name for p in target.iterdir()) == [
+                    "tinydep-2.0-py3-none-any.whl",
+                    nightly.name,
+                ]
+            else:
+                assert "tinydep" in pip.stderr
     container.close()
 
 

@@ -13,13 +13,25 @@ from typing import Any
 HASH = "0123456789abcdef0123456789abcdef01234567"
 
 
-def make_wheel(directory: Path, name: str, version: str, tag: str, payload: str = "") -> Path:
-    """A minimal valid wheel (pip installs it); `payload` changes its bytes."""
+def make_wheel(
+    directory: Path,
+    name: str,
+    version: str,
+    tag: str,
+    *,
+    payload: str = "",
+    requires: tuple[str, ...] = (),
+) -> Path:
+    """A minimal valid wheel (pip installs it); `payload` changes its bytes; `requires` are
+    its Requires-Dist."""
     directory.mkdir(parents=True, exist_ok=True)
     dist = f"{name}-{version}.dist-info"
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+        f"Requires-Dist: {requirement}\n" for requirement in requires
+    )
     files = {
         f"{name}/__init__.py": f"VERSION = {version!r}\nPAYLOAD = {payload!r}\n",
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}/METADATA": metadata,
         f"{dist}/WHEEL": (
             f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: true\nTag: {tag}\n"
         ),
@@ -66,7 +78,7 @@ def make_build(
         # Pure-python payload, platform-tagged name: pip installs it on this machine only for
         # the py3-none-any form, which the tests ask for by passing tag explicitly.
         tag = f"{cp}-{cp}-{platform_tag}" if platform_tag else "py3-none-any"
-        wheel = make_wheel(directory, name, version, tag, payload)
+        wheel = make_wheel(directory, name, version, tag, payload=payload)
         data = wheel.read_bytes()
         builds.append(
             {

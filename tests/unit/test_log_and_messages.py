@@ -32,6 +32,20 @@ def test_groups_fold_on_ci(ci: str | None, start: str, end: str) -> None:
     assert ("compiler output" in text) == bool(ci)
 
 
+def test_progress_keeps_the_progress_mark() -> None:
+    """pytest's percentage ends a line of dots longer than the progress line: it stays."""
+    out = io.StringIO()
+    logger = log.Logger(stream=out)
+    logger.output("." * 40 + "F" + "." * 39 + " [ 24%]")
+    logger.progress("tests", 30.0)
+    shown = out.getvalue().rstrip("\n").split("tests: 30.0s ", 1)[1]
+    assert shown.endswith("... [ 24%]") and len(shown) == 70
+    # ninja's mark leads its line: the line is cut at its end.
+    cut = log.shorten("[498/1259] Compiling C++ object " + "x" * 80)
+    assert cut.startswith("[498/1259] Compiling C++ object x") and cut.endswith("x...")
+    assert log.shorten("short [ 5%]") == "short [ 5%]"
+
+
 def test_progress_lines_when_quiet() -> None:
     out = io.StringIO()
     logger = log.Logger(stream=out)

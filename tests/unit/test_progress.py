@@ -16,7 +16,7 @@ def test_progress_bar_on_a_terminal() -> None:
     progress.finished("b.whl", "downloaded")
     progress.close()
     last = stream.getvalue().rstrip("\n").split("\r")[-1]
-    assert last.startswith("[" + "=" * 30 + "] 2/2 files 4.0/4.0 MiB")
+    assert last.startswith("[" + "=" * 30 + "] 2/2 files 4.0 MiB/4.0 MiB")
     quiet = io.StringIO()
     verbose = Progress(1, 10, stream=quiet, enabled=False, verbose=True)
     verbose.finished("a.whl", "kept")
