@@ -4,13 +4,10 @@ uses too)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +21,7 @@ from multibuild import __version__
 from multibuild.engine.ccache import ccache_env, read_stats, zero_stats
 from multibuild.engine.frontend import build_backend, build_environment, build_wheel
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, settings_variables
+from multibuild.engine.prefix import PrefixLink
 from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.engine.repair import repair_wheel
 from multibuild.engine.source import PreparedSource, prepare_source, requested
@@ -41,27 +39,6 @@ from multibuild.util.wheelzip import WheelZipError, normalize_wheel
 # What configures a build dir besides the config settings: a change empties it.
 CONFIGURING = ("CC", "CXX", "FC", "CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS",
                "PKG_CONFIG_PATH", "CMAKE_PREFIX_PATH", "MACOSX_DEPLOYMENT_TARGET")  # fmt: skip
-
-
-def prefix_path(work_dir: Path) -> Path:
-    """The path builds see the prefix at: one length for any work dir (a link to it, where
-    the OS has them)."""
-    if os.name != "posix":
-        return work_dir / "prefix"
-    digest = hashlib.sha256(str(work_dir.resolve()).encode()).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"mb-prefix-{digest}"
-
-
-def link_prefix(link: Path, directory: Path) -> None:
-    """`link` pointing at `directory` (replaced by one rename if it points elsewhere)."""
-    if link == directory or (link.is_symlink() and link.readlink() == directory):
-        return
-    if link.is_dir() and not link.is_symlink():
-        remove_tree(link)  # a directory in the link's place (left by an older engine)
-    partial = link.with_name(f"{link.name}.{os.getpid()}")
-    partial.unlink(missing_ok=True)
-    partial.symlink_to(directory)
-    partial.replace(link)
 
 
 def tool_versions(platform: Platform) -> dict[str, str]:
@@ -143,11 +120,11 @@ class Pipeline:
             "config": str(options.config),
         }
         self.record.recipe = recipe_of(options.config.parent)
-        # The libraries' prefix: a directory of the work dir, which builds see through a path
-        # of one length wherever the work dir is (an RPATH auditwheel replaces leaves its
-        # length behind: a wheel's bytes must not depend on where it was built).
+        # The libraries' prefix: a directory of the work dir, which builds see through one
+        # fixed path wherever the work dir is (multibuild.engine.prefix).
         self.prefix_dir = options.work_dir / "prefix"
-        self.prefix = prefix_path(options.work_dir)
+        self.prefix_link = PrefixLink.claim(options.work_dir)
+        self.prefix = self.prefix_link.path
         self.source_date = 0  # the source's date (SOURCE_DATE_EPOCH), known once it is fetched
 
     @contextmanager
@@ -164,6 +141,12 @@ class Pipeline:
         return self.options.work_dir / "logs" / f"{self.record.stamp}.log"
 
     def run(self) -> BuildRecord:
+        try:
+            return self._run()
+        finally:
+            self.prefix_link.release()
+
+    def _run(self) -> BuildRecord:
         options, logger = self.options, self.logger
         with recorded_build(
             self.record,
@@ -203,7 +186,7 @@ class Pipeline:
         """An empty prefix for a pre_build (only what it puts there), seen at self.prefix."""
         remove_tree(self.prefix_dir)
         self.prefix_dir.mkdir(parents=True)
-        link_prefix(self.prefix, self.prefix_dir)
+        self.prefix_link.point_at(self.prefix_dir)
 
     def hook_env(self, version: PythonVersion, source: Path, build_python: Path) -> dict[str, str]:
         options = self.options

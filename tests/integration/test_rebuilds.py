@@ -77,6 +77,9 @@ def test_the_same_sources_give_the_same_wheel(tmp_path: Path) -> None:
     gives one sha256; one changed source file gives another."""
     repo = make_repo("hello-c", tmp_path / "hello")
     config = config_copy("hello-c", tmp_path / "config")
+    # A temp dir of the test's own: the prefix links numbered there are this test's alone.
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
     wheels = []
     for work in ("work-a", "work-b"):
         run = run_multibuild(
@@ -84,12 +87,15 @@ def test_the_same_sources_give_the_same_wheel(tmp_path: Path) -> None:
             *build_args(repo, config, "--cache-dir", str(tmp_path / work / "cache")),
             work_dir=tmp_path / work,
             wheelhouse=tmp_path / f"{work}-wheels",
+            env={"TMPDIR": str(tmp)},
         )
         assert run.returncode == 0, run.output
         [wheel] = run.wheels()
         wheels.append(wheel.read_bytes())
         inputs = run.record()["inputs"]
         assert inputs["source_date_epoch"] == int(git("log", "-1", "--format=%ct", cwd=repo))
+        # Both work dirs' prefixes seen at one path: the first numbered link, free again.
+        assert inputs["prefix"] == str(tmp / "mb-prefix-0")
     assert wheels[0] == wheels[1]
     source = repo / "src" / "hello_c" / "__init__.py"
     source.write_text(source.read_text() + "# changed\n")
