@@ -9,7 +9,7 @@ By hand, outside any CI, wheels go to the pre-release container when it is a loc
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -38,7 +38,9 @@ class Decision:
 
 
 def matches(branch: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(branch, pattern) for pattern in patterns)
+    """Whether a pattern (a regular expression, settings.toml [upload]) matches the whole
+    branch name: `v\\d+\\.\\d+\\.\\d+` takes `v1.2.3`, never `v1.2.3-evil` nor `v1.2.3/x`."""
+    return any(re.fullmatch(pattern, branch) for pattern in patterns)
 
 
 def _by_branch(info: CIInfo, upload: UploadSettings, project: ProjectSettings | None) -> Decision:

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         knobs=knobs,
         environ=environ,
         upload=not args.no_upload,
+        redact=args.redactor,
     )
 
 

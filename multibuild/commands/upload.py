@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         project=settings.project.name if settings else "",
         environ=environ,
+        redact=args.redactor,
         tuning=Knobs.from_environ(environ).upload,
         dry_run=args.dry_run,
     )
