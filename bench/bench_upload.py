@@ -2,6 +2,11 @@
 
     python bench/bench_upload.py [--quick]
 
+0. `first-run`: `python -m multibuild upload` of 50 wheels (5 of them segmented / multipart)
+   with their records and logs through the fault proxy, 5 % of requests for each of its nine
+   kinds of fault, three seeds, Swift and S3 (s3api): everything lands on the first run, the
+   sha256 of every object is its file's, index.html lists exactly them, no segment is left
+   that no manifest references; times against the same upload without faults;
 1. uploads through the fault proxy at a 20 % fault rate (Swift and S3 via s3api): all land,
    hashes match; faults seen and retries made;
 2. 8 concurrent `python -m multibuild upload` processes into one Swift container;
@@ -16,6 +21,7 @@ import argparse
 import hashlib
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,12 +38,138 @@ from multibuild.options import UploadTuning  # noqa: E402
 from multibuild.publish.containers import open_container  # noqa: E402
 from multibuild.publish.containers.base import digest_file  # noqa: E402
 from multibuild.publish.containers.retry import RetryPolicy  # noqa: E402
-from multibuild.publish.index import MARKERS, index_entries  # noqa: E402
-from tests.servers.faultproxy import FaultProxyProcess  # noqa: E402
+from multibuild.publish.index import INDEX, MARKERS, index_entries  # noqa: E402
+from tests.servers.faultproxy import FAULTS, FaultProxyProcess  # noqa: E402
 from tests.servers.swift import SwiftServer  # noqa: E402
 from tests.servers.wheelhouse import make_build  # noqa: E402
 
 MiB = 1 << 20
+PER_FAULT = 0.05  # of all requests, for each kind of fault
+
+
+def _wheelhouse(root: Path, count: int, big: int) -> dict[str, str]:
+    """`count` builds of one wheel each (record and log too), `big` of them 6 MiB."""
+    made = {}
+    for i in range(count):
+        size = 6 * MiB if i < big else 100_000 + 5_000 * i
+        record = make_build(
+            root,
+            plat=f"x86_64_{i}",
+            payload=os.urandom(size // 2).hex(),
+            started=datetime(2026, 11, 23, tzinfo=timezone.utc) + timedelta(minutes=i),
+        )
+        for build in record["builds"]:
+            for wheel in build["wheels"]:
+                made[wheel["name"]] = wheel["sha256"]
+    return made
+
+
+def _upload(settings: Path, house: Path, env: dict[str, str]) -> tuple[float, str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ST_", "OS_", "AWS_"))
+    }
+    clean.update(env)
+    clean.update(
+        {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main",
+         "GITHUB_REF_NAME": "main", "PYTHONPATH": str(REPO)}
+    )  # fmt: skip
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "multibuild", "upload", "--settings", str(settings), str(house)],
+        env=clean, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    if done.returncode != 0:
+        return elapsed, f"FAILED ({done.returncode}): {done.stderr.strip().splitlines()[-1]}"
+    return elapsed, done.stdout.strip().splitlines()[-3]
+
+
+def _check(kind: str, url: str, root: Path, env: dict[str, str], expected: dict[str, str]) -> str:
+    container = open_container(url, base_dir=root, environ=env)
+    try:
+        wrong = [
+            n
+            for n, sha in expected.items()
+            if hashlib.sha256(container.get_bytes(n)).hexdigest() != sha
+        ]
+        page = container.get_bytes(INDEX).decode()
+        listed = dict(re.findall(r'<a href="([^"#]+)#sha256=([0-9a-f]{64})"', page))
+        orphans = 0
+        if kind == "swift":
+            name = url.removeprefix("swift://").split("/")[0]
+            segments = open_container(f"swift://{name}_segments", base_dir=root, environ=env)
+            live: set[str] = set()
+            for obj in container.list():
+                live |= container._live_segments(container._key(obj.name)) or set()  # type: ignore[attr-defined]
+            orphans = sum(1 for o in segments.list() if o.name not in live)
+            segments.close()
+        else:
+            client = container._client  # type: ignore[attr-defined]
+            bucket = url[5:].split("/", maxsplit=1)[0]
+            orphans = len(client.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
+    finally:
+        container.close()
+    return (
+        f"sha256 ok {len(expected) - len(wrong)}/{len(expected)}, index lists exactly them: "
+        f"{listed == expected}, "
+        + ("orphan segments" if kind == "swift" else "unfinished multipart uploads")
+        + f": {orphans}"
+    )
+
+
+def first_run(
+    server: SwiftServer,
+    root: Path,
+    seeds: tuple[int, ...],
+    count: int,
+    backends: tuple[str, ...] = ("swift", "s3"),
+) -> None:
+    house = root / "first-run-wheels"
+    expected = _wheelhouse(house, count, big=max(1, count // 10))
+    size = sum(p.stat().st_size for p in house.glob("*.whl")) / MiB
+    print(f"[first-run] {len(expected)} wheels, {size:.0f} MiB, records and logs")
+    tuning = {"MB_UPLOAD_BACKOFF": "0.1"}
+    for kind in backends:
+        segment = {"MB_SEGMENT_SIZE": str((1 if kind == "swift" else 5) * MiB)}
+        url = f"{kind}://first-{kind}-clean"
+        settings = root / f"first-{kind}.toml"
+        settings.write_text(
+            f'[project]\nname = "pkg"\nrepo = "x"\nBUILD_COMMIT = "v1"\n'
+            f'[upload]\npre_release = "{url}"\n'
+        )
+        direct = server.env() if kind == "swift" else server.s3_env()
+        base, line = _upload(settings, house, {**direct, **tuning, **segment})
+        print(f"  {kind} without faults: {base:.1f} s; {line}")
+        print(f"    {_check(kind, url, root, direct, expected)}")
+        for seed in seeds:
+            proxy = FaultProxyProcess(
+                root, server.proxy_port, rate=PER_FAULT * len(FAULTS), stall_s=2.5, seed=seed
+            )
+            try:
+                env = (
+                    server.env(auth_url=f"{proxy.endpoint}/auth/v1.0")
+                    if kind == "swift"
+                    else server.s3_env(endpoint=proxy.endpoint)
+                )
+                url = f"{kind}://first-{kind}-{seed}"
+                settings.write_text(
+                    f'[project]\nname = "pkg"\nrepo = "x"\nBUILD_COMMIT = "v1"\n'
+                    f'[upload]\npre_release = "{url}"\n'
+                )
+                elapsed, line = _upload(settings, house, {**env, **tuning, **segment})
+                counts = proxy.counts()
+            finally:
+                proxy.stop()
+            total = sum(counts.values())
+            faults = total - counts.get("ok", 0)
+            print(
+                f"  {kind} seed {seed}: {elapsed:.1f} s = {elapsed / base:.1f}x; {line}\n"
+                f"    {total} requests, {faults} faults ({100 * faults / total:.0f} %: "
+                f"{dict(sorted((k, v) for k, v in counts.items() if k != 'ok'))})\n"
+                f"    {_check(kind, url, root, direct, expected)}"
+            )
 
 
 def faults(server: SwiftServer, root: Path, count: int) -> None:
@@ -223,15 +355,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller figures")
     parser.add_argument(
-        "--only", choices=["faults", "concurrent", "listing", "throughput"], action="append"
+        "--only",
+        choices=["first-run", "faults", "concurrent", "listing", "throughput"],
+        action="append",
     )
+    parser.add_argument("--seeds", default="1,2,3", help="fault proxy seeds for first-run")
+    parser.add_argument("--backend", choices=["swift", "s3"], action="append", help="first-run")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-upload-"))
     server = SwiftServer(root / "swift")
     server.start()
     print(f"[swift] single-node Swift up in {server.startup_s:.1f} s")
     try:
-        only = set(args.only or ["faults", "concurrent", "listing", "throughput"])
+        only = set(args.only or ["first-run", "faults", "concurrent", "listing", "throughput"])
+        if "first-run" in only:
+            seeds = tuple(int(s) for s in args.seeds.split(","))
+            backends = tuple(args.backend or ("swift", "s3"))
+            first_run(server, root, seeds, 20 if args.quick else 50, backends)
         if "faults" in only:
             faults(server, root, 20 if args.quick else 60)
         if "concurrent" in only:

@@ -1,6 +1,11 @@
 """The command line: one argparse tree (`python -m multibuild COMMAND`), the release tools'
 own names (`wheel-uploader ...`: the same commands), and the one place a failure becomes a
-message and an exit code."""
+message and an exit code.
+
+The run's Redactor (multibuild.util.secrets) is made here, once, from the environment and the
+command line, and every output of the command goes through it: both console streams (so also
+a traceback asked for with --debug-traceback), and, handed to the command as `args.redactor`,
+the build log, the build record and what an upload sends."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from types import ModuleType
 from multibuild import __version__
 from multibuild.commands import COMMANDS
 from multibuild.errors import FatalError, report
+from multibuild.util.secrets import Redactor, redacted_output
 
 PROG = "python -m multibuild"
 
@@ -76,6 +82,12 @@ def _first_command(argv: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None, *, tool: str | None = None) -> int:
     """`python -m multibuild ARGS`, or (`tool`) one command under its own name."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    redactor = Redactor.from_environ(os.environ, args_list)
+    with redacted_output(redactor):
+        return _main(args_list, tool, redactor)
+
+
+def _main(args_list: list[str], tool: str | None, redactor: Redactor) -> int:
     if tool is not None:
         parser = _standalone_parser(tool)
         prefix = tool
@@ -83,6 +95,7 @@ def main(argv: Sequence[str] | None = None, *, tool: str | None = None) -> int:
         parser = make_parser(_first_command(args_list))
         prefix = "multibuild"
     args = parser.parse_args(args_list)
+    args.redactor = redactor
     module = _command(tool or args.command)
     check = getattr(module, "check_arguments", None)
     if check is not None:
@@ -95,17 +108,10 @@ def main(argv: Sequence[str] | None = None, *, tool: str | None = None) -> int:
     except FatalError as error:
         if debug:
             traceback.print_exc()
-        return report(prefix, error, _redacted(str(error)))
+        return report(prefix, error, redactor(str(error)))
     except KeyboardInterrupt:
         print(f"\n{prefix}: interrupted (a rerun resumes)", file=sys.stderr)
         return 130
-
-
-def _redacted(text: str) -> str:
-    """No message shows a credential, whichever command failed."""
-    from multibuild.publish.containers.credentials import redact, secret_values
-
-    return redact(text, secret_values(os.environ))
 
 
 def wheel_uploader() -> int:

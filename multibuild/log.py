@@ -1,6 +1,8 @@
 """Build output: every line goes to the build's log file; the console gets folded groups on CI
 (GitHub Actions, Travis) and, locally, progress lines unless --verbose asks for everything.
-A Logger is the sink multibuild.util.cmd.stream writes a command's output to.
+A Logger is the sink multibuild.util.cmd.stream writes a command's output to. Every line, to
+the file and to the console, goes through the run's Redactor first: a hook that prints a
+secret leaves `***` in the log.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
+
+from multibuild.util.secrets import NO_SECRETS, Redactor
 
 
 def format_duration(seconds: float) -> str:
@@ -47,7 +51,12 @@ class Logger:
     """One per build invocation. Thread-safe: subprocess output arrives from reader threads."""
 
     def __init__(
-        self, *, verbose: bool = False, ci: str | None = None, stream: TextIO | None = None
+        self,
+        *,
+        verbose: bool = False,
+        ci: str | None = None,
+        stream: TextIO | None = None,
+        redact: Redactor = NO_SECRETS,
     ) -> None:
         # The CI provider this runs on (multibuild.ci.providers), None by hand: GitHub Actions
         # and Travis get folded groups, and on any CI everything is shown (in folds), since
@@ -55,6 +64,7 @@ class Logger:
         self.ci = ci
         self.stream = stream or sys.stdout
         self.echo_output = verbose or ci is not None
+        self.redact = redact
         self._file: TextIO | None = None
         self._lock = threading.Lock()
         self._pending: list[str] = []  # lines written before the log file was opened
@@ -85,6 +95,7 @@ class Logger:
         self.stream.flush()
 
     def info(self, message: str) -> None:
+        message = self.redact(message)
         with self._lock:
             self._to_file(message + "\n")
             self._to_console(message + "\n")
@@ -95,7 +106,7 @@ class Logger:
 
     def output(self, line: str) -> None:
         """A line of a command's output."""
-        line = line.rstrip("\r\n")
+        line = self.redact(line.rstrip("\r\n"))
         with self._lock:
             self.tail.append(line)
             self._to_file(line + "\n")
@@ -113,6 +124,7 @@ class Logger:
     def group(self, title: str) -> Iterator[None]:
         """A named, timed step; folded on CI."""
         start = time.monotonic()
+        title = self.redact(title)
         fold_id = "".join(c if c.isalnum() else "_" for c in title.lower())[:40]
         with self._lock:
             self._to_file(f"==> {title}\n")

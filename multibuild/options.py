@@ -38,6 +38,20 @@ def _number(environ: Mapping[str, str], name: str, kind: type[int] | type[float]
     return value
 
 
+def _seconds(environ: Mapping[str, str], name: str) -> float | None:
+    """A duration in seconds that may be 0."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {text!r}") from None
+    if not (0 <= value < 1e9):  # also refuses nan and inf
+        raise ConfigurationError(f"{name} must be 0 or more seconds, not {text!r}")
+    return value
+
+
 def _flag(environ: Mapping[str, str], name: str) -> bool:
     return environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
@@ -57,6 +71,7 @@ class UploadTuning:
     timeout_s: float | None = None
     threads: int | None = None
     segment_size: int | None = None
+    orphan_grace_s: float | None = None  # leftovers of killed uploads older than this go
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,6 +115,7 @@ class Knobs:
                 timeout_s=_number(environ, "MB_UPLOAD_TIMEOUT", float),
                 threads=whole("MB_UPLOAD_THREADS"),
                 segment_size=whole("MB_SEGMENT_SIZE"),
+                orphan_grace_s=_seconds(environ, "MB_ORPHAN_GRACE"),
             ),
         )
 
@@ -326,6 +342,14 @@ def resolve_build_options(
 
     work_dir = Path(arguments.work_dir or root / ".multibuild").resolve()
     cache_dir = Path(arguments.cache_dir or knobs.cache_dir or work_dir / "cache")
+    wheelhouse = Path(arguments.wheelhouse or root / "wheelhouse").resolve()
+    for flag, directory in (
+        ("--wheelhouse", wheelhouse),
+        ("--work-dir", work_dir),
+        ("--cache-dir", cache_dir),
+    ):
+        if directory.exists() and not directory.is_dir():
+            raise ConfigurationError(f"{flag} {directory} is a file, not a directory")
     if arguments.test_level not in TEST_LEVELS:
         raise ConfigurationError(f"--test-level is one of {', '.join(TEST_LEVELS)}")
     if arguments.jobs is not None and arguments.jobs < 1:
@@ -336,7 +360,7 @@ def resolve_build_options(
         source=source,
         config=config,
         pythons=pythons,
-        wheelhouse=Path(arguments.wheelhouse or root / "wheelhouse").resolve(),
+        wheelhouse=wheelhouse,
         work_dir=work_dir,
         cache_dir=cache_dir.resolve(),
         mirrors=tuple(

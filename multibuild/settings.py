@@ -18,6 +18,7 @@ from typing import Any
 
 from multibuild._compat import tomllib
 from multibuild.errors import ConfigurationError
+from multibuild.util.git import ref_problem
 
 SETTINGS_FILE = "settings.toml"
 # The repository this package lives in: the release tools find its settings.toml from
@@ -65,9 +66,12 @@ class UploadSettings:
     # Container URLs per channel: a path (relative to settings.toml), file://, swift://, s3://.
     pre_release: str = "containers/pre-release"
     release: str = "containers/release"
-    # fnmatch patterns of branch names.
+    # Branch names as regular expressions, each matched against the whole name (docs/upload.md).
     development_branches: tuple[str, ...] = ("master", "main")
-    release_branches: tuple[str, ...] = ("v[0-9]*.[0-9]*.[0-9]*", "maintenance/[0-9]*.[0-9]*.x")
+    release_branches: tuple[str, ...] = (
+        r"v\d+\.\d+\.\d+((a|b|rc)\d+)?",
+        r"maintenance/\d+\.\d+\.x",
+    )
     # Channel for any other branch: "" (no upload), "pre-release" or "release".
     other_branches: str = ""
     # Retention of nightly builds in the pre-release container.
@@ -224,6 +228,32 @@ def _free_form(path: Path, name: str, data: Any) -> dict[str, str]:
     return {str(k): v for k, v in data.items()}
 
 
+BRANCH_KEYS = ("development_branches", "release_branches")
+
+
+def branch_pattern_problem(pattern: str) -> str | None:
+    """Why `pattern` is no regular expression for whole branch names; None when it is one.
+    An unescaped `.` that no quantifier follows is refused: it matches any character (so
+    `v1.2.3` would match `v1-2-3`), and it is how a shell glob of old settings looks."""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        return f"not a regular expression ({error})"
+    in_class = escaped = False
+    for index, char in enumerate(pattern):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "[":
+            in_class = True
+        elif char == "]":
+            in_class = False
+        elif char == "." and not in_class and pattern[index + 1 : index + 2] not in tuple("*+?{"):
+            return "an unescaped '.' matches any character: write \\. for a dot"
+    return None
+
+
 def find_settings_file(start: Path | None = None) -> Path | None:
     """settings.toml in `start` (default: the working directory) or a parent of it."""
     here = (start or Path.cwd()).resolve()
@@ -282,6 +312,22 @@ def load_settings(path: Path) -> Settings:
     tables["project"] = project
     tables.update({name: _free_form(path, name, data[name]) for name in FREE_FORM if name in data})
     settings = Settings(path=path.resolve(), **tables)
+    for key in ("BUILD_COMMIT", "DAILY_COMMIT"):
+        ref = project.build_commit if key == "BUILD_COMMIT" else project.daily_commit
+        # Empty: not pinned (a project's own settings; `pinned()` asks for it where needed).
+        problem = ref_problem(ref) if ref else None
+        if problem:
+            raise ConfigurationError(
+                f"{path}: [project] {key} {ref!r} is not a branch, tag or commit name: {problem}"
+            )
+    for key in BRANCH_KEYS:
+        for pattern in getattr(settings.upload, key):
+            problem = branch_pattern_problem(pattern)
+            if problem:
+                raise ConfigurationError(
+                    f"{path}: [upload] {key} {pattern!r}: {problem} (patterns are regular "
+                    "expressions matched against the whole branch name)"
+                )
     if settings.ci.builder not in BUILDERS:
         raise ConfigurationError(
             f"{path}: [ci] builder is one of {', '.join(BUILDERS)}, not {settings.ci.builder!r}"

@@ -12,7 +12,7 @@ local directory is refused: the runner is thrown away with whatever it holds.
 
 from __future__ import annotations
 
-import fnmatch
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -43,7 +43,9 @@ class Decision:
 
 
 def matches(branch: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(branch, pattern) for pattern in patterns)
+    """Whether a pattern (a regular expression, settings.toml [upload]) matches the whole
+    branch name: `v\\d+\\.\\d+\\.\\d+` takes `v1.2.3`, never `v1.2.3-evil` nor `v1.2.3/x`."""
+    return any(re.fullmatch(pattern, branch) for pattern in patterns)
 
 
 def _not_release_provider(info: CIInfo, ci: CISettings | None) -> str | None:

@@ -36,6 +36,7 @@ from multibuild.publish.upload import Destination, send
 from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import copy_into_by_rename
+from multibuild.util.secrets import NO_SECRETS, Redactor
 from multibuild.util.urls import hide_userinfo
 
 
@@ -197,6 +198,7 @@ def run_job(
     knobs: Knobs,
     environ: Mapping[str, str],
     upload: bool = True,
+    redact: Redactor = NO_SECRETS,
 ) -> int:
     """Build, repair and test per the plan; then upload wheels, record and log (a failed
     build's record and log too) where the plan's decision says. The build's error, if any,
@@ -221,10 +223,11 @@ def run_job(
             commit=plan.commit,
             nightly=plan.nightly,
         )
+        logger = Logger(verbose=options.verbose, ci=_fold(plan), redact=redact)
         if plan.builder == "host":
-            _run_host(plan, options, platform, records)
+            _run_host(plan, options, platform, records, logger)
         else:
-            _run_cibuildwheel(plan, settings.root, options, platform, records)
+            _run_cibuildwheel(plan, settings.root, options, platform, records, logger)
     except FatalError as error:
         failure = error
     except _Skipped:
@@ -246,6 +249,7 @@ def run_job(
             ),
             project=settings.project.name,
             environ=environ,
+            redact=redact,
             tuning=knobs.upload,
         )
         wheels = [p for p in products if p.suffix == ".whl"]
@@ -295,22 +299,30 @@ def products_of(record: BuildRecord, wheelhouse: Path) -> list[Path]:
     return [wheelhouse / name for name in names if (wheelhouse / name).is_file()]
 
 
+def _fold(plan: JobPlan) -> str | None:
+    return None if plan.info.provider == "local" else plan.info.provider
+
+
 def _run_host(
-    plan: JobPlan, options: BuildOptions, platform: Platform, records: list[BuildRecord]
+    plan: JobPlan,
+    options: BuildOptions,
+    platform: Platform,
+    records: list[BuildRecord],
+    logger: Logger,
 ) -> None:
-    ci = None if plan.info.provider == "local" else plan.info.provider
-    pipeline = Pipeline(options, platform, Logger(verbose=options.verbose, ci=ci))
+    pipeline = Pipeline(options, platform, logger)
     pipeline.record.settings["job"] = plan.job.id
     records.append(pipeline.record)
     pipeline.run()
 
 
-def _run_cibuildwheel(
+def _run_cibuildwheel(  # noqa: PLR0917
     plan: JobPlan,
     root: Path,
     options: BuildOptions,
     platform: Platform,
     records: list[BuildRecord],
+    logger: Logger,
 ) -> None:
     """The source step, then cibuildwheel for this job, recorded as the pipeline records a
     build. cibuildwheel copies the working directory into its Linux containers, so the source
@@ -319,8 +331,6 @@ def _run_cibuildwheel(
         raise ConfigurationError(
             f"cibuildwheel needs the source under {root}; --work-dir {options.work_dir} is not"
         )
-    ci = None if plan.info.provider == "local" else plan.info.provider
-    logger = Logger(verbose=options.verbose, ci=ci)
     record = BuildRecord(project=options.project, platform=plan.job.os, plat=plan.job.plat)
     record.settings = {"builder": "cibuildwheel", "job": plan.job.id, "nightly": plan.nightly}
     record.recipe = recipe_of(options.config.parent)

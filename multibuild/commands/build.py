@@ -107,6 +107,6 @@ def run(args: argparse.Namespace) -> int:
         commit=commit,
         nightly=nightly,
     )
-    logger = Logger(verbose=options.verbose, ci=providers.fold_style(info))
+    logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=args.redactor)
     Pipeline(options, platform, logger).run()
     return 0

@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         knobs=knobs,
         environ=environ,
         upload=not args.no_upload,
+        redact=args.redactor,
     )
 
 

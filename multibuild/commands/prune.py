@@ -1,7 +1,8 @@
 """Retention for the pre-release container.
 
-Keeps the newest `keep_nightlies` builds per platform and Python and every build younger than
-`keep_days` days ([upload] in settings.toml); --dry-run shows what would go. The release
+Keeps the newest `keep_nightlies` builds per platform and Python (and as many successful
+ones) and every build younger than `keep_days` days ([upload] in settings.toml), and deletes
+what interrupted uploads left; --dry-run lists every file that would go. The release
 container is never pruned.
 """
 
@@ -16,6 +17,7 @@ from multibuild.ci import channels, providers
 from multibuild.errors import ConfigurationError, UploadError
 from multibuild.options import Knobs
 from multibuild.publish.containers import open_container, same_container
+from multibuild.publish.containers.base import ORPHAN_GRACE_S
 from multibuild.publish.retention import prune
 from multibuild.settings import UploadSettings, settings_from
 
@@ -42,18 +44,24 @@ def run(args: argparse.Namespace) -> int:
     keep_days = upload.keep_days if args.keep_days is None else args.keep_days
     if keep < 1 or not (0 <= keep_days <= 36500) or math.isnan(keep_days):
         raise ConfigurationError("--keep must be at least 1 and --keep-days 0 to 36500")
+    tuning = Knobs.from_environ(os.environ).upload
     container = open_container(
-        url, base_dir=base, environ=os.environ, tuning=Knobs.from_environ(os.environ).upload
+        url, base_dir=base, environ=os.environ, tuning=tuning, purpose="prune"
     )
     project = settings.project.name if settings else "wheels"
     print(f"multibuild prune: {url}: keep {keep} per platform and Python, and {keep_days:g} days")
     try:
+        if not container.exists():
+            raise UploadError(f"no container {url} to prune (nothing was deleted)")
         prune(
             container,
             keep=keep,
             keep_days=keep_days,
             title=f"{project} pre-release",
             dry_run=args.dry_run,
+            orphan_grace_s=ORPHAN_GRACE_S
+            if tuning.orphan_grace_s is None
+            else tuning.orphan_grace_s,
         )
     finally:
         container.close()

@@ -16,6 +16,7 @@ from multibuild.errors import ConfigurationError
 from multibuild.release.status import release_status, status_rows, table
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
 from multibuild.util.durations import parse_duration
+from multibuild.util.urls import hide_userinfo
 
 INCOMPLETE = 1
 
@@ -51,10 +52,11 @@ def run(args: argparse.Namespace) -> int:
     )
     done = status.done
     rows = status_rows(done, status.entries, name, args.version)
+    shown = hide_userinfo(url)
     if args.json:
-        print(json.dumps({"complete": done.complete, "url": url, "wheels": rows}, indent=2))
+        print(json.dumps({"complete": done.complete, "url": shown, "wheels": rows}, indent=2))
     else:
-        print(f"{name} {args.version} in {url} ({status.listing.kind})")
+        print(f"{name} {args.version} in {shown} ({status.listing.kind})")
         print(table(rows))
         present = len(done.cells) - len(done.missing)
         verdict = "COMPLETE" if done.complete else "INCOMPLETE"

@@ -30,6 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.directory.is_dir():
         raise ConfigurationError(f"-C {args.directory}: no such directory")
+    if args.remote.startswith("-"):
+        raise ConfigurationError(f"--remote {args.remote!r}: a remote name, not an option")
     root = Path(git(args.directory, "rev-parse", "--show-toplevel"))
     if not (root / SETTINGS_FILE).is_file():
         raise ConfigurationError(f"{root} has no settings.toml: not a wheels repository")
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         branch = git(root, "rev-parse", "--abbrev-ref", "HEAD")
         if branch == "HEAD":
             raise ReleaseError("detached HEAD: check out a branch to push")
-        git(root, "push", "-q", args.remote, f"HEAD:refs/heads/{branch}")
+        git(root, "push", "-q", "--", args.remote, f"HEAD:refs/heads/{branch}")
         print(f"pushed {branch} to {args.remote}: CI builds {build}")
     else:
         print("not pushed (--push pushes it)")

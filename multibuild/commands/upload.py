@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         project=settings.project.name if settings else "",
         environ=environ,
+        redact=args.redactor,
         tuning=knobs.upload,
         dry_run=args.dry_run,
     )

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from multibuild import matrix
+from multibuild.errors import ConfigurationError
 from multibuild.options import Knobs
 from multibuild.release.fetch import DEFAULT_JOBS
 from multibuild.release.uploader import ReleaseRequest, release_wheels
@@ -72,11 +73,14 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def run(args: argparse.Namespace) -> int:
     knobs = Knobs.from_environ(os.environ)
+    wheelhouse = Path(args.wheelhouse).expanduser()
+    if wheelhouse.exists() and not wheelhouse.is_dir():
+        raise ConfigurationError(f"-w {wheelhouse} is a file, not a directory")
     request = ReleaseRequest(
         name=args.name,
         version=args.version,
         url=args.url,
-        wheelhouse=Path(args.wheelhouse).expanduser(),
+        wheelhouse=wheelhouse,
         kind=args.kind,
         sign=args.sign,
         identity=args.identity,

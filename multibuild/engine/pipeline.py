@@ -73,7 +73,7 @@ def save_record(record: BuildRecord, logger: Logger, log: Path, wheelhouse: Path
     kept_log = wheelhouse / record.log_name
     if log.exists():
         shutil.copyfile(log, kept_log)
-    print(f"record: {record.write(wheelhouse)}\nlog:    {kept_log}")
+    print(f"record: {record.write(wheelhouse, logger.redact)}\nlog:    {kept_log}")
 
 
 @contextmanager
@@ -280,7 +280,7 @@ class Pipeline:
         # The test venv is prepared while the wheel builds; its output is kept apart and
         # joins the build log once it is done.
         test_log_path = work / "logs" / f"{self.record.stamp}-test-env-{tag}.log"
-        test_log = Logger(stream=io.StringIO())
+        test_log = Logger(stream=io.StringIO(), redact=logger.redact)
         test_log.open_file(test_log_path)
         try:
             with ThreadPoolExecutor(max_workers=1) as pool:

@@ -17,6 +17,7 @@ from packaging.utils import parse_wheel_filename
 
 from multibuild.log import format_duration
 from multibuild.util.files import sha256_file
+from multibuild.util.secrets import NO_SECRETS, Redactor
 from multibuild.util.sizes import format_size
 
 SCHEMA = 1
@@ -204,11 +205,13 @@ class BuildRecord:
             return datetime.min.replace(tzinfo=timezone.utc)
         return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
-    def write(self, wheelhouse: Path) -> Path:
+    def write(self, wheelhouse: Path, redact: Redactor = NO_SECRETS) -> Path:
+        """`<build-id>.json` in the wheelhouse (by one rename), through the run's Redactor:
+        an error holding a hook's output keeps no secret."""
         wheelhouse.mkdir(parents=True, exist_ok=True)
         path = wheelhouse / f"{self.build_id}.json"
         tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(redact(json.dumps(self.to_json(), indent=2)) + "\n", encoding="utf-8")
         tmp.replace(path)
         return path
 

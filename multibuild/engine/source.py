@@ -23,6 +23,7 @@ from multibuild.util import http
 from multibuild.util.archives import download, unpack
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import remove_tree, sha256_file
+from multibuild.util.git import check_ref, check_remote, git_command, git_environ
 from multibuild.util.http import HttpError
 from multibuild.util.index import configured_indexes, project_files
 from multibuild.util.urls import hide_userinfo, local_path
@@ -37,23 +38,22 @@ class PreparedSource:
 # -- git ---------------------------------------------------------------------------------------
 
 
-def _git_env(environ: Mapping[str, str]) -> dict[str, str]:
-    return {**environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"}
-
-
 def _git(
-    args: list[str], cwd: Path | None, environ: Mapping[str, str], timeout: float | None = None
+    args: list[str], cwd: Path | None, env: Mapping[str, str], timeout: float | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = _git_env(environ)
     return subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False,
+        git_command(*args), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False,
         timeout=timeout,
     )  # fmt: skip
 
 
-def _resolve(repo: Path, ref: str, environ: Mapping[str, str]) -> str | None:
+def _resolve(repo: Path, ref: str, env: Mapping[str, str]) -> str | None:
     for candidate in (f"refs/tags/{ref}", f"refs/remotes/origin/{ref}", ref):
-        done = _git(["rev-parse", "--verify", "--quiet", f"{candidate}^{{commit}}"], repo, environ)
+        done = _git(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", f"{candidate}^{{commit}}"],
+            repo,
+            env,
+        )
         if done.returncode == 0:
             return done.stdout.strip()
     return None
@@ -75,21 +75,27 @@ def _way_out(source: GitSource) -> str:
 def prepare_git(
     source: GitSource, dest: Path, logger: Logger, environ: Mapping[str, str]
 ) -> PreparedSource:
-    """Clone (or update a previous clone) and check out `ref` with submodules, clean."""
+    """Clone (or update a previous clone) and check out `ref` with submodules, clean. The ref
+    and the URL are checked before git sees them (multibuild.util.git)."""
     shown = hide_userinfo(source.url)
-    env = _git_env(environ)
+    check_ref(source.ref, SourceError)
+    check_remote(source.url, SourceError, shown)
     path = local_path(source.url)
+    # Submodules of a local clone or mirror are often local paths too, which git refuses by
+    # default since 2.38.1; the user chose this source, so the file transport is allowed
+    # then (and only then: a remote repository's submodules must not read local files).
+    env = git_environ(environ, allow_file=path is not None)
     url = str(path.resolve()) if path is not None else source.url
     if path is not None and not path.exists():
         raise SourceError(f"cannot clone {shown}: no such directory")
     same_remote = (dest / ".git").exists() and _git(
-        ["config", "--get", "remote.origin.url"], dest, environ
+        ["config", "--get", "--", "remote.origin.url"], dest, env
     ).stdout.strip() == url
     if not same_remote:
         remove_tree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         done = stream(
-            ["git", "clone", "--no-checkout", url, dest],
+            git_command("clone", "--no-checkout", "--", url, str(dest)),
             logger,
             label="git clone",
             env=env,
@@ -102,15 +108,15 @@ def prepare_git(
             )
     else:
         done = stream(
-            [
-                "git",
+            git_command(
                 "fetch",
                 "--force",
                 "--tags",
                 "--prune",
+                "--",
                 "origin",
                 "+refs/heads/*:refs/remotes/origin/*",
-            ],
+            ),
             logger,
             cwd=dest,
             label="git fetch",
@@ -121,37 +127,28 @@ def prepare_git(
                 f"cannot fetch from {shown}:\n{excerpt(done.tail, 5)}"
                 + ("" if path is not None else _way_out(source))
             )
-    commit = _resolve(dest, source.ref, environ)
+    commit = _resolve(dest, source.ref, env)
     if commit is None:
         # A commit hash that no branch or tag reaches can still be fetched by name.
-        fetched = _git(["fetch", "--quiet", "origin", source.ref], dest, environ)
-        commit = _resolve(dest, "FETCH_HEAD", environ) if fetched.returncode == 0 else None
+        fetched = _git(["fetch", "--quiet", "--", "origin", source.ref], dest, env)
+        commit = _resolve(dest, "FETCH_HEAD", env) if fetched.returncode == 0 else None
         if commit is None:
             raise SourceError(f"{source.ref!r} is not a branch, tag or commit of {shown}")
     for args in (
-        ["checkout", "--quiet", "--force", "--detach", commit],
-        ["clean", "-fxdq"],
-        ["submodule", "sync", "--recursive"],
-        # Submodules of a local clone or mirror are often local paths too, which git refuses
-        # by default since 2.38.1; the user chose this source, so allow the file protocol.
-        [
-            *(["-c", "protocol.file.allow=always"] if path is not None else []),
-            "submodule",
-            "update",
-            "--init",
-            "--recursive",
-            "--force",
-        ],
-        ["submodule", "foreach", "--recursive", "--quiet", "git clean -fxdq"],
+        ["checkout", "--quiet", "--force", "--detach", commit, "--"],
+        ["clean", "-fxdq", "--"],
+        ["submodule", "sync", "--recursive", "--"],
+        ["submodule", "update", "--init", "--recursive", "--force", "--"],
+        ["submodule", "foreach", "--recursive", "--quiet", "git clean -fxdq --"],
     ):
-        done = stream(["git", *args], logger, cwd=dest, label="git", env=env)
+        done = stream(git_command(*args), logger, cwd=dest, label="git", env=env)
         if done.returncode != 0:
             raise SourceError(
                 f"`git {' '.join(args)}` failed in the clone of {shown}:\n{excerpt(done.tail, 5)}"
             )
     logger.info(f"source: {shown} at {source.ref} = {commit}")
     # The commit's date: SOURCE_DATE_EPOCH of the build (reproducible wheels).
-    date = _git(["log", "-1", "--format=%ct", commit], dest, environ).stdout.strip()
+    date = _git(["log", "-1", "--format=%ct", "--end-of-options", commit], dest, env).stdout.strip()
     return PreparedSource(
         path=dest,
         record={
@@ -173,24 +170,25 @@ def read_committed_file(url: str, ref: str, name: str, environ: Mapping[str, str
     read (a blob-less partial fetch where the server offers it). None when the commit has no
     such file; SourceError when the commit cannot be fetched."""
     shown = hide_userinfo(url)
-    if ref.startswith("-"):
-        raise SourceError(f"{ref!r} is not a branch, tag or commit name")
+    check_ref(ref, SourceError)
+    check_remote(url, SourceError, shown)
     path = local_path(url)
     remote = str(path.resolve()) if path is not None else url
+    env = git_environ(environ, allow_file=path is not None)
     with tempfile.TemporaryDirectory(prefix="mb-peek-") as tmp:
         steps = [
-            ["init", "--quiet", "--bare", tmp],
-            ["-C", tmp, "remote", "add", "origin", remote],
+            ["init", "--quiet", "--bare", "--", tmp],
+            ["-C", tmp, "remote", "add", "--", "origin", remote],
             [
                 "-C", tmp,
                 *(["-c", "protocol.file.allow=always"] if path is not None else []),
                 "fetch", "--quiet", "--depth", "1", "--filter=blob:none", "--no-tags",
-                "origin", ref,
+                "--", "origin", ref,
             ],
         ]  # fmt: skip
         for args in steps:
             try:
-                done = _git(args, None, environ, timeout=PEEK_TIMEOUT_S)
+                done = _git(args, None, env, timeout=PEEK_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 raise SourceError(
                     f"cannot read {name} at {ref} of {shown}: no answer in {PEEK_TIMEOUT_S:.0f} s"
@@ -199,7 +197,7 @@ def read_committed_file(url: str, ref: str, name: str, environ: Mapping[str, str
                 raise SourceError(
                     f"cannot read {name} at {ref} of {shown}: {done.stderr.strip()[-500:]}"
                 )
-        shown_file = _git(["-C", tmp, "show", f"FETCH_HEAD:{name}"], None, environ)
+        shown_file = _git(["-C", tmp, "show", "--end-of-options", f"FETCH_HEAD:{name}"], None, env)
     return shown_file.stdout if shown_file.returncode == 0 else None
 
 

@@ -26,7 +26,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from multibuild.errors import ConfigurationError, CredentialsError, UploadError
-from multibuild.publish.containers.credentials import redact, require, secret_values
+from multibuild.publish.containers.credentials import require
+from multibuild.util.secrets import Redactor, secret_values
 
 SCHEME = "anaconda"
 TOKEN_VARIABLE = "ANACONDA_TOKEN"
@@ -94,9 +95,9 @@ class IndexReport:
 
 
 def _run(
-    command: list[str], secrets: list[str], what: str, echo: Callable[[str], None]
+    command: list[str], redact: Redactor, what: str, echo: Callable[[str], None]
 ) -> subprocess.CompletedProcess[str]:
-    shown = redact(" ".join(command), secrets)
+    shown = redact(" ".join(command))
     echo(f"  $ {shown}")
     try:
         done = subprocess.run(
@@ -108,7 +109,7 @@ def _run(
         ) from None
     except subprocess.TimeoutExpired:
         raise UploadError(f"{what}: no answer in {TIMEOUT_S:.0f} s") from None
-    output = redact((done.stdout + done.stderr).strip(), secrets)
+    output = redact((done.stdout + done.stderr).strip())
     for line in output.splitlines():
         echo(f"    {line}")
     if done.returncode != 0:
@@ -138,7 +139,7 @@ def publish_nightly(
         echo(f"multibuild upload: {url}: no wheel to upload")
         return report
     token = require(environ, [TOKEN_VARIABLE], "anaconda.org")[TOKEN_VARIABLE]
-    secrets = sorted({token, *secret_values(environ)}, key=len, reverse=True)
+    secrets = Redactor([token, *secret_values(environ)])
     name = str(canonicalize_name(project))
     echo(f"multibuild upload: {len(wheels)} wheel(s) -> {url} (label {LABEL})")
     _run(upload_command(org, token, wheels, program), secrets, f"upload to {url}", echo)

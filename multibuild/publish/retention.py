@@ -1,9 +1,13 @@
 """Retention for the pre-release container: keep the newest N builds per platform and Python,
-and every build younger than D days (defaults 5 and 30, as scientific-python's nightly channel).
+the newest N *successful* ones as well (failed nightlies never push out the last good wheel),
+and every build younger than D days (defaults 5 and 30, as scientific-python's nightly
+channel).
 
-A build is removed (record and log) once none of its Python builds is kept; a wheel once no
-kept build names it. Wheels no record names (uploaded by hand) are left alone. The index drops
-a wheel (its markers deleted, the page rewritten) before the wheel itself is deleted.
+A build is removed (its record and log, by their exact names) once none of its Python builds
+is kept; a wheel once no kept build names it. Wheels no record names (uploaded by hand) are
+left alone. The index drops a wheel (its markers deleted, the page rewritten) before the
+wheel itself is deleted. What killed uploads left (Container.sweep) goes too. The dry run
+lists every file that would go.
 """
 
 from __future__ import annotations
@@ -13,8 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from multibuild.engine.record import BuildRecord
-from multibuild.publish.containers.base import Container
-from multibuild.publish.index import BUILDS, MARKERS, RecordCache, rebuild_history, rebuild_index
+from multibuild.publish.containers.base import ORPHAN_GRACE_S, Container
+from multibuild.publish.index import (
+    BUILDS,
+    RecordCache,
+    parse_marker,
+    rebuild_history,
+    rebuild_index,
+)
 
 
 @dataclass(frozen=True)
@@ -33,27 +43,36 @@ def plan_prune(
     now: datetime,
 ) -> PrunePlan:
     """Which builds and wheels go. Pure: records in, names out."""
-    groups: dict[tuple[str, str, str], list[tuple[datetime, str]]] = {}
+    # (platform, plat, python) -> [(started, build_id, succeeded)]
+    groups: dict[tuple[str, str, str], list[tuple[datetime, str, bool]]] = {}
     wheels_of: dict[tuple[str, str], set[str]] = {}  # (build_id, python) -> wheel names
     all_builds: set[str] = set()
     for record in records:
         build_id = record.build_id
         all_builds.add(build_id)
         started = record.started_at()
-        for python, names in [
-            (b.python, {w.name for w in b.wheels if w.name}) for b in record.builds
-        ] or [("", set())]:
+        for python, names, ok in [
+            (
+                b.python,
+                {w.name for w in b.wheels if w.name},
+                (b.status or record.status) == "success" and bool(b.wheels),
+            )
+            for b in record.builds
+        ] or [("", set(), False)]:
             key = (record.platform, record.plat, python)
-            groups.setdefault(key, []).append((started, build_id))
+            groups.setdefault(key, []).append((started, build_id, ok))
             wheels_of.setdefault((build_id, python), set()).update(names)
     cutoff = now - timedelta(days=keep_days)
     kept: set[tuple[str, str]] = set()
     reasons: dict[str, str] = {}
     for (_, _, python), entries in groups.items():
         entries.sort(reverse=True)
-        for rank, (started, build_id) in enumerate(entries):
+        for rank, (started, build_id, _) in enumerate(entries):
             if rank < keep or started >= cutoff:
                 kept.add((build_id, python))
+        # The newest good builds stay too, however many failed after them.
+        for _, build_id, _ in [e for e in entries if e[2]][:keep]:
+            kept.add((build_id, python))
     keep_builds = {build_id for build_id, _ in kept}
     delete_builds = all_builds - keep_builds
     kept_wheels = set().union(*(wheels_of.get(k, set()) for k in kept)) if kept else set()
@@ -62,7 +81,10 @@ def plan_prune(
         if (build_id, python) not in kept:
             doomed_wheels |= names - kept_wheels
     for build_id in delete_builds:
-        reasons[build_id] = f"not among the newest {keep} and older than {keep_days:g} days"
+        reasons[build_id] = (
+            f"not among the newest {keep}, nor the newest {keep} successful, and older than "
+            f"{keep_days:g} days"
+        )
     return PrunePlan(
         keep_builds=frozenset(keep_builds),
         delete_builds=frozenset(delete_builds),
@@ -80,6 +102,7 @@ def prune(
     dry_run: bool = False,
     now: datetime | None = None,
     echo: Callable[[str], None] = print,
+    orphan_grace_s: float = ORPHAN_GRACE_S,
 ) -> PrunePlan:
     objects = list(container.list())
     present = {o.name for o in objects}
@@ -89,27 +112,34 @@ def prune(
         records, keep=keep, keep_days=keep_days, now=now or datetime.now(timezone.utc)
     )
     wheels = sorted(w for w in plan.delete_wheels if w in present)
+    markers = sorted(
+        o.name for o in objects if (m := parse_marker(o.name)) is not None and m[0] in wheels
+    )
+    # A build's files by their exact names (build `n1` is not build `n1.x`).
+    build_files = sorted(
+        name
+        for record in records
+        if record.build_id in plan.delete_builds
+        for name in (f"{BUILDS}{record.build_id}.json", f"{BUILDS}{record.log_name}")
+        if name in present
+    )
     verb = "would delete" if dry_run else "delete"
     for build_id in sorted(plan.delete_builds):
         echo(f"  {verb} build {build_id} ({plan.reasons.get(build_id, '')})")
-    for wheel in wheels:
-        echo(f"  {verb} wheel {wheel}")
+    for name in [*markers, *wheels, *build_files]:
+        echo(f"  {verb} {name}")
     echo(
-        f"  keep {len(plan.keep_builds)} build(s); {verb} {len(plan.delete_builds)} build(s) "
-        f"and {len(wheels)} wheel(s)"
+        f"  keep {len(plan.keep_builds)} build(s); {verb} {len(plan.delete_builds)} build(s): "
+        f"{len(wheels)} wheel(s), {len(markers) + len(build_files)} other file(s)"
     )
-    if dry_run or not (plan.delete_builds or wheels):
-        return plan
-    # Out of the index first, then gone.
-    for obj in objects:
-        if obj.name.startswith(MARKERS) and obj.name[len(MARKERS) :].rpartition("/")[0] in wheels:
-            container.delete(obj.name)
-    rebuild_index(container, title)
-    for wheel in wheels:
-        container.delete(wheel)
-    for build_id in plan.delete_builds:
-        for obj in objects:
-            if obj.name.startswith(f"{BUILDS}{build_id}."):
-                container.delete(obj.name)
-    rebuild_history(container, f"{title}: build history", cache)
+    if not dry_run and (markers or wheels or build_files):
+        # Out of the index first, then gone.
+        for name in markers:
+            container.delete(name)
+        rebuild_index(container, title)
+        for name in [*wheels, *build_files]:
+            container.delete(name)
+        rebuild_history(container, f"{title}: build history", cache)
+    for leftover in container.sweep(orphan_grace_s, dry_run=dry_run):
+        echo(f"  {verb} {leftover} (left by an interrupted upload)")
     return plan

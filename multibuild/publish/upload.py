@@ -1,7 +1,9 @@
 """Upload wheels with their build records and logs to a container, as release managers need:
 every wheel verified, then marked, then listed (multibuild.publish.index), so a killed
-uploader leaves no half wheel listed, and a rerun finishes the job; released files never
-change; logs and records have every known secret redacted."""
+uploader leaves no half wheel listed, and a rerun finishes the job (and cleans what the
+killed one left); a replaced wheel leaves the index before its object changes, and comes
+back with its new sha256 at once; released files never change; logs and records go through
+the run's Redactor."""
 
 from __future__ import annotations
 
@@ -16,18 +18,26 @@ from typing import Any
 from multibuild.errors import UploadError
 from multibuild.options import UploadTuning
 from multibuild.publish.containers import open_container
-from multibuild.publish.containers.base import Container, FileDigest, digest_file
-from multibuild.publish.containers.credentials import redact, secret_values
+from multibuild.publish.containers.base import (
+    ORPHAN_GRACE_S,
+    Container,
+    FileDigest,
+    ObjectInfo,
+    digest_file,
+)
 from multibuild.publish.index import (
     BUILDS,
     HISTORY,
     INDEX,
     MARKERS,
+    mark_verified,
     marker_name,
     rebuild_history,
     rebuild_index,
+    withdraw,
 )
 from multibuild.publish.wheelhouse import Wheelhouse, collect
+from multibuild.util.secrets import NO_SECRETS, Redactor
 
 
 class ImmutableReleaseError(UploadError):
@@ -42,6 +52,7 @@ class UploadReport:
     replaced: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     build_files: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)  # what earlier runs left
     bytes_sent: int = 0
     seconds: float = 0.0
     retries: int = 0
@@ -50,9 +61,7 @@ class UploadReport:
     dry_run: bool = False
 
 
-def _record_for_upload(
-    path: Path, ci: Mapping[str, Any], channel: str, secrets: list[str]
-) -> bytes:
+def _record_for_upload(path: Path, ci: Mapping[str, Any], channel: str, redact: Redactor) -> bytes:
     """The record as written (every field kept), with the CI run that uploads it."""
     data = json.loads(path.read_text(encoding="utf-8"))
     merged = dict(ci)
@@ -60,7 +69,7 @@ def _record_for_upload(
     merged["channel"] = channel
     data["ci"] = merged
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    return redact(text, secrets).encode()
+    return redact(text).encode()
 
 
 def upload_to_container(
@@ -70,20 +79,21 @@ def upload_to_container(
     channel: str,
     ci: Mapping[str, Any],
     title: str,
-    secrets: Sequence[str] = (),
+    redact: Redactor = NO_SECRETS,
     dry_run: bool = False,
     echo: Callable[[str], None] = print,
+    orphan_grace_s: float = ORPHAN_GRACE_S,
 ) -> UploadReport:
     """Upload every wheel (verified, then marked, then indexed), then logs and records, then
     the two pages. Release containers refuse a different file under an existing name, before
-    anything is uploaded; pre-release containers replace it (the old build's record stays)."""
+    anything is uploaded; pre-release containers replace it (the old build's record stays):
+    the wheel leaves index.html first, and is back with its new sha256 right after."""
     started = time.monotonic()
     report = UploadReport(channel=channel, container=container.url, dry_run=dry_run)
     release = channel == "release"
     # 1. Decide, with nothing written yet.
-    plan: list[tuple[Path, FileDigest, str]] = []  # (path, digest, action)
+    plan: list[tuple[Path, FileDigest, str, ObjectInfo | None]] = []  # path, digest, action, there
     refused = []
-    existing_markers: set[str] = set()
     for path in wheelhouse.wheels:
         digest = digest_file(path)
         there = container.head(path.name)
@@ -104,7 +114,7 @@ def upload_to_container(
                 action = "refuse"
             else:
                 action = "replace"
-        plan.append((path, digest, action))
+        plan.append((path, digest, action, there))
     if refused:
         raise ImmutableReleaseError(
             "REFUSED: released files are immutable; the release container "
@@ -112,10 +122,8 @@ def upload_to_container(
             + "; ".join(refused)
             + ". Nothing was uploaded. Build a new version instead."
         )
-    if plan and any(action == "skip" for _, _, action in plan):
-        existing_markers = {o.name for o in container.list(MARKERS)}
     verb = "would " if dry_run else ""
-    for path, digest, action in plan:
+    for path, digest, action, _ in plan:
         echo(f"  {verb}{action} {path.name} ({digest.size} bytes, sha256 {digest.sha256[:16]}…)")
     new_files: list[tuple[str, Path, bool]] = []  # (name, file, is a record)
     for path in wheelhouse.logs:
@@ -126,34 +134,42 @@ def upload_to_container(
         echo(f"  {verb}upload {name} (unless already there)")
     if dry_run:
         report.seconds = time.monotonic() - started
-        report.skipped = [p.name for p, _, a in plan if a == "skip"]
-        report.uploaded = [p.name for p, _, a in plan if a == "upload"]
-        report.replaced = [p.name for p, _, a in plan if a == "replace"]
+        report.skipped = [p.name for p, _, a, _ in plan if a == "skip"]
+        report.uploaded = [p.name for p, _, a, _ in plan if a == "upload"]
+        report.replaced = [p.name for p, _, a, _ in plan if a == "replace"]
         return report
     # 2. Wheels: upload + verify, then the marker that lets the index show them.
     container.ensure()
-    for path, digest, action in plan:
-        if action != "skip":
-            container.put_file(path.name, path, digest)
-            report.bytes_sent += digest.size
-            (report.replaced if action == "replace" else report.uploaded).append(path.name)
-        else:
+    report.cleaned = list(container.sweep(orphan_grace_s))
+    for leftover in report.cleaned:
+        echo(f"  deleted {leftover} (left by an earlier, interrupted upload)")
+    markers = {o.name for o in container.list(MARKERS)} if plan else set()
+    for path, digest, action, there in plan:
+        if action == "skip":
+            assert there is not None
             report.skipped.append(path.name)
-        marker = marker_name(path.name, digest)
-        if action != "skip" or marker not in existing_markers:
-            # Not empty: an empty PUT leaves SeaweedFS's keep-alive connection hanging.
-            container.put_bytes(marker, b"verified\n")
+            if marker_name(path.name, digest, there.etag) not in markers:
+                mark_verified(container, path.name, digest, there.etag)
+            continue
+        if action == "replace":
+            withdraw(container, path.name, title)  # the old sha256 is never listed for the new
+        info = container.put_file(path.name, path, digest)
+        mark_verified(container, path.name, digest, info.etag)
+        report.bytes_sent += digest.size
+        if action == "replace":
+            rebuild_index(container, title)
+            report.replaced.append(path.name)
+        else:
+            report.uploaded.append(path.name)
     # 3. Logs, then records (a record in the container means its log is there too).
     present = {o.name for o in container.list(BUILDS)}
     for name, path, is_record in new_files:
         if name in present:
             continue
         if is_record:
-            data = _record_for_upload(path, ci, channel, list(secrets))
+            data = _record_for_upload(path, ci, channel, redact)
         else:
-            data = redact(
-                path.read_text(encoding="utf-8", errors="replace"), list(secrets)
-            ).encode()
+            data = redact(path.read_text(encoding="utf-8", errors="replace")).encode()
         container.put_bytes(name, data)
         report.build_files.append(name)
     # 4. The pages.
@@ -188,18 +204,22 @@ def send(
     *,
     project: str,
     environ: Mapping[str, str],
+    redact: Redactor = NO_SECRETS,
     tuning: UploadTuning | None = None,
     dry_run: bool = False,
     echo: Callable[[str], None] = print,
 ) -> UploadReport:
-    """Collect the wheelhouses and upload them to the destination, with a report."""
+    """Collect the wheelhouses (every file checked first) and upload them to the destination,
+    with a report."""
     wheelhouse = collect(paths)
     if wheelhouse.records:
         project = wheelhouse.records[0][1].project or project
     echo(f"multibuild upload: -> {destination.channel} ({destination.why}) -> {destination.url}")
+    tuning = tuning or UploadTuning()
     container = open_container(
         destination.url, base_dir=destination.base_dir, environ=environ, tuning=tuning
     )
+    grace = ORPHAN_GRACE_S if tuning.orphan_grace_s is None else tuning.orphan_grace_s
     try:
         report = upload_to_container(
             container,
@@ -207,9 +227,10 @@ def send(
             channel=destination.channel,
             ci=destination.ci,
             title=f"{project or 'wheels'} {destination.channel}",
-            secrets=secret_values(environ),
+            redact=redact,
             dry_run=dry_run,
             echo=echo,
+            orphan_grace_s=grace,
         )
     finally:
         container.close()

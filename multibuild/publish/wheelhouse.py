@@ -1,14 +1,55 @@
 """What one upload sends: the wheels, build records and logs of wheelhouse directories or
-files."""
+files. Everything is checked before anything is sent: a wheel is a valid wheel file name of
+a readable zip archive holding its WHEEL and RECORD files; a record's build id is a plain
+name (no `/`, no `..`)."""
 
 from __future__ import annotations
 
+import re
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion
+
 from multibuild.engine.record import BuildRecord, read_record_file
 from multibuild.errors import UploadError
+
+_BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
+# A wheel file name's characters (PEP 427: each part escaped to these).
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9._+!]+(-[A-Za-z0-9._+!]+){4,5}\.whl")
+
+
+def wheel_problem(path: Path) -> str | None:
+    """Why `path` is not a wheel to publish; None when it is one."""
+    if not _WHEEL_NAME.fullmatch(path.name):
+        return "not a valid wheel file name (NAME-VERSION[-BUILD]-PY-ABI-PLATFORM.whl)"
+    try:
+        name, _, _, _ = parse_wheel_filename(path.name)
+    except (InvalidWheelFilename, InvalidVersion) as error:
+        return f"not a valid wheel file name ({error})"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = set(archive.namelist())
+            for top in sorted({m.split("/", 1)[0] for m in members}):
+                if not top.endswith(".dist-info"):
+                    continue
+                if canonicalize_name(top.removesuffix(".dist-info").rsplit("-", 1)[0]) != name:
+                    continue
+                if {f"{top}/WHEEL", f"{top}/RECORD"} <= members:
+                    archive.read(f"{top}/WHEEL")  # readable, and its CRC checked
+                    return None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
+        return f"not a readable zip archive ({error})"
+    return f"no {name}-VERSION.dist-info/WHEEL and RECORD in the archive"
+
+
+def build_id_problem(build_id: str) -> str | None:
+    if not _BUILD_ID.fullmatch(build_id) or ".." in build_id:
+        return "a build id is letters, digits and . _ + - (no '/', no '..')"
+    return None
 
 
 @dataclass(frozen=True)
@@ -51,6 +92,14 @@ def collect(paths: Sequence[Path]) -> Wheelhouse:
         raise UploadError(
             f"nothing to upload: no wheels or build records in {', '.join(map(str, paths))}"
         )
+    problems = [f"{p.name}: {why}" for p in wheels.values() if (why := wheel_problem(p))]
+    problems += [
+        f"{path.name}: build id {build_id!r}: {why}"
+        for build_id, (path, _) in records.items()
+        if (why := build_id_problem(build_id))
+    ]
+    if problems:
+        raise UploadError(f"REFUSED: {'; '.join(problems)}; nothing was uploaded")
     return Wheelhouse(
         wheels=tuple(wheels[n] for n in sorted(wheels)),
         records=tuple(records[n] for n in sorted(records)),

@@ -284,9 +284,17 @@ class Fetcher:
                         if self._stop.is_set():
                             raise Cancelled
                         hashes.update(chunk)
+                        if entry.size is not None and hashes.size > entry.size:
+                            raise ChecksumError(
+                                f"{entry.basename}: {entry.url} sends more than the "
+                                f"{entry.size} bytes listed; stopped"
+                            )
                         out.write(chunk)
                         if self.progress:
                             self.progress.advance(len(chunk))
             except (OSError, requests.RequestException) as error:
                 raise HttpError(f"{entry.url}: download interrupted: {error}") from None
+            except ChecksumError:
+                part.unlink(missing_ok=True)
+                raise
         return hashes, resumed

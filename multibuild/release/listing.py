@@ -33,6 +33,7 @@ from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.publish.containers import open_container
 from multibuild.util.html import fragment_sha256, parse_links
 from multibuild.util.http import Http, HttpError
+from multibuild.util.urls import check_url
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -289,7 +290,9 @@ class Reader:
     def _structured(
         self, listing: Listing, base: str, ctype: str, body: bytes, headers: dict[str, str]
     ) -> bool:
-        """Parse a JSON, XML or plain-text listing (following its pages); False for HTML."""
+        """Parse a JSON, XML or plain-text listing (following its pages); False for HTML.
+        A page that does not start after the marker (a server that ignores it) is an error,
+        as is a listing longer than MAX_PAGES pages: a listing is whole or refused."""
         text = body.lstrip()
         if text.startswith(b"["):
             try:
@@ -299,14 +302,22 @@ class Reader:
             if not isinstance(items, list):
                 return False
             listing.kind = "swift-json"
+            marker = ""
             for _ in range(MAX_PAGES):
+                names = _json_names(items)
+                _advances(base, marker, names)
                 last = self._swift_json(listing, items)
                 if not last:
                     return True
-                query = self._query(format="json", marker=last)
-                answer = self.http.read(base + query, headers)
-                items = json.loads(answer.body) if answer.status == 200 else []
-            return True
+                marker = last
+                answer = self.http.read(base + self._query(format="json", marker=last), headers)
+                try:
+                    items = json.loads(answer.body) if answer.status == 200 else []
+                except ValueError:
+                    raise ReleaseError(f"{base}: listing page after {last!r} is not JSON") from None
+                if not isinstance(items, list):
+                    raise ReleaseError(f"{base}: listing page after {last!r} is not a list")
+            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
         if text.startswith(b"<?xml") or text.startswith(b"<ListBucketResult"):
             try:
                 root = ET.fromstring(body)
@@ -315,7 +326,12 @@ class Reader:
             if not root.tag.endswith("ListBucketResult"):
                 return False
             listing.kind = "s3-xml"
+            marker = ""
             for _ in range(MAX_PAGES):
+                ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+                _advances(
+                    base, marker, [c.findtext(f"{ns}Key") or "" for c in root.iter(f"{ns}Contents")]
+                )
                 truncated, marker = self._s3(listing, root)
                 if not truncated or not marker:
                     return True
@@ -323,24 +339,28 @@ class Reader:
                 answer = self.http.read(base + query)
                 if answer.status != 200:
                     raise HttpError(f"{base}: listing page after {marker!r}: HTTP {answer.status}")
-                root = ET.fromstring(answer.body)
-            return True
+                try:
+                    root = ET.fromstring(answer.body)
+                except ET.ParseError as error:
+                    raise ReleaseError(f"{base}: listing page after {marker!r}: {error}") from None
+            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
         if "text/plain" in ctype:
             listing.kind = "swift-text"
             names = body.decode("utf-8", errors="replace").splitlines()
+            marker = ""
             for _ in range(MAX_PAGES):
                 names = [n for n in names if n.strip()]
                 if not names:
                     return True
+                _advances(base, marker, names)
                 for name in names:
                     self._add_object(listing, name, None, "")
-                answer = self.http.read(
-                    base + self._query(marker=names[-1]), {"X-Web-Mode": "false"}
-                )
+                marker = names[-1]
+                answer = self.http.read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
                 if answer.status != 200 or "text/plain" not in answer.content_type:
                     return True
                 names = answer.body.decode("utf-8", errors="replace").splitlines()
-            return True
+            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
         return False
 
     def _checksums(self, listing: Listing) -> None:
@@ -369,6 +389,20 @@ class Reader:
                 for name, found in sub.entries.items():
                     if name in listing.entries and found.sha256:
                         listing.entries[name].add_sha256(found.sha256, "index.html")
+
+
+def _json_names(items: list[Any]) -> list[str]:
+    return [str(i.get("name", i.get("subdir", ""))) for i in items if isinstance(i, dict)]
+
+
+def _advances(base: str, marker: str, names: list[str]) -> None:
+    """A page after `marker` starts after it; else the server ignores the marker and would
+    send the same page for ever."""
+    if marker and names and names[0] <= marker:
+        raise ReleaseError(
+            f"{base}: the listing does not advance (the page after {marker!r} starts at "
+            f"{names[0]!r}): the server ignores the marker; stopped"
+        )
 
 
 def apply_record(by_name: dict[str, Entry], data: Any, source: str) -> None:
@@ -416,13 +450,14 @@ def read_container_listing(
 ) -> Listing:
     """The listing of a container named by an http(s) URL, a path or file:// URL, or a
     swift:// / s3:// container URL (read through its public URL)."""
-    scheme = urlsplit(url).scheme.lower()
+    parts = check_url(url, "container URL")
+    scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         return Reader(http).read(url, project)
     if scheme == "file":
-        return read_local(Path(unquote(urlsplit(url).path)))
+        return read_local(Path(unquote(parts.path)))
     if scheme in ("swift", "s3"):
-        container = open_container(url, base_dir=base_dir, environ=environ)
+        container = open_container(url, base_dir=base_dir, environ=environ, purpose="read")
         try:
             public = container.public_url("")
         finally:

@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from multibuild.errors import ConfigurationError, CredentialsError, ReleaseError
+from multibuild.errors import ConfigurationError, CredentialsError, FatalError, ReleaseError
+from multibuild.util.cmd import excerpt
 from multibuild.util.http import Http, HttpError
 from multibuild.util.index import configured_indexes, project_files
+from multibuild.util.urls import check_url, hide_userinfo
 
 
 class IndexRefusedError(ReleaseError):
@@ -50,6 +52,7 @@ class Target:
 
     def upload_url(self) -> str:
         if self.repository_url:
+            check_url(self.repository_url, "--repository-url")
             return self.repository_url
         from twine.exceptions import InvalidConfiguration
         from twine.utils import DEFAULT_CONFIG_FILE, get_repository_from_config
@@ -99,6 +102,8 @@ def find_index(
     http: Http, target: Target, project: str, environ: Mapping[str, str]
 ) -> tuple[str, dict[str, str]]:
     """The simple index (given or found) and the project's files on it."""
+    if target.index_url:
+        check_url(target.index_url, "--index-url")
     candidates = (
         [target.index_url] if target.index_url else _candidates(target.upload_url(), environ)
     )
@@ -113,8 +118,8 @@ def find_index(
             if files is not None:
                 return base, files
     raise ConfigurationError(
-        f"found no simple index for {target.upload_url()} (tried {', '.join(candidates)}); "
-        "pass --index-url URL-of-its-simple-index"
+        f"found no simple index for {hide_userinfo(target.upload_url())} (tried "
+        f"{', '.join(map(hide_userinfo, candidates))}); pass --index-url URL-of-its-simple-index"
     )
 
 
@@ -171,11 +176,58 @@ def twine_check(files: Sequence[Path], environ: Mapping[str, str]) -> None:
 
 _STATUS = re.compile(r"HTTPError: (\d{3})")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# What twine says when it has no credentials to send (--non-interactive).
+_NO_CREDENTIALS = re.compile(r"NonInteractive|Credential not found for")
+_UNREACHABLE = re.compile(
+    r"ConnectionError|Max retries exceeded|Connection refused|Name or service not known|"
+    r"Failed to establish a new connection|timed out|RemoteDisconnected|UnreachableRepositoryURL"
+)
 
 
 def _plain(text: str) -> str:
     """twine's output without its colours, trailing blanks trimmed."""
     return "\n".join(line.rstrip() for line in _ANSI.sub("", text).strip().splitlines())
+
+
+def _error_lines(output: str) -> str:
+    """The lines that say what failed (twine prints INFO/WARNING lines and, for errors it
+    does not handle, a traceback whose source lines may hold any word)."""
+    kept = [
+        line
+        for line in excerpt(output, 200).splitlines()
+        if line.strip() and not line.strip().startswith(("INFO", "Uploading"))
+    ]
+    return "\n".join(kept[-8:])
+
+
+def twine_failure(status: int | None, output: str, where: str) -> FatalError:
+    """The error a failed `twine upload` is: by the HTTP status the index answered, else by
+    what twine says (no credentials, cannot reach the index), else a release error."""
+    said = _error_lines(output)
+    if status in (401, 403):
+        return CredentialsError(
+            f"{where} refused the credentials ({status}): check .pypirc, TWINE_USERNAME/"
+            f"TWINE_PASSWORD or keyring\n{said}"
+        )
+    if status in (400, 409):
+        return IndexRefusedError(
+            f"{where} refused the upload ({status}; a file of that name may exist with "
+            f"other content)\n{said}"
+        )
+    if status is not None and status >= 500:
+        return ReleaseError(
+            f"{where} failed with HTTP {status} (a server error; retry later)\n{said}"
+        )
+    if status is not None:
+        return ReleaseError(f"{where} answered HTTP {status}\n{said}")
+    if _NO_CREDENTIALS.search(output):
+        return CredentialsError(
+            f"twine has no credentials for {where}: set TWINE_USERNAME/TWINE_PASSWORD, a "
+            f"password in .pypirc or keyring\n{said}"
+        )
+    if _UNREACHABLE.search(output):
+        return ReleaseError(f"cannot reach {where}\n{said}")
+    return ReleaseError(f"twine upload to {where} failed\n{said}")
 
 
 def twine_upload(
@@ -196,18 +248,5 @@ def twine_upload(
     if done.returncode == 0:
         return output
     match = _STATUS.search(output)
-    status = int(match.group(1)) if match else 0
-    where = target.repository_url or target.repository
-    if status in (401, 403):
-        raise CredentialsError(
-            f"{where} refused the credentials ({status}): check .pypirc, TWINE_USERNAME/"
-            f"TWINE_PASSWORD or keyring\n{output}"
-        )
-    if status in (400, 409):
-        raise IndexRefusedError(
-            f"{where} refused the upload ({status}; a file of that name may exist with "
-            f"other content)\n{output}"
-        )
-    if "credentials" in output.lower() or "username" in output.lower():
-        raise CredentialsError(f"twine has no credentials for {where}\n{output}")
-    raise ReleaseError(f"twine upload to {where} failed\n{output}")
+    where = hide_userinfo(target.repository_url) if target.repository_url else target.repository
+    raise twine_failure(int(match.group(1)) if match else None, output, where)

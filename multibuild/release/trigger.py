@@ -6,10 +6,12 @@ import subprocess
 from pathlib import Path
 
 from multibuild.errors import ReleaseError
+from multibuild.util.git import git_command
 
 
 def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    """git in `cwd` (callers put `--` before arguments that come from the user)."""
+    done = subprocess.run(git_command(*args), cwd=cwd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ReleaseError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
     return done.stdout.strip()

@@ -18,6 +18,7 @@ from multibuild.settings import Settings
 from multibuild.util.files import sha256_file
 from multibuild.util.http import Http
 from multibuild.util.sizes import format_size
+from multibuild.util.urls import hide_userinfo
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +61,9 @@ def _poll(
         listing = read_container_listing(
             args.url, http, project=args.name, base_dir=base_dir, environ=args.environ
         )
-        names = [e.basename for e in listing.entries.values() if e.name.endswith(".whl")]
+        # The release is the container's top level (a PEP 503 page: its files); wheels in
+        # sub-directories (`old/...`, a `%2F` link) are something else.
+        names = [n for n in listing.by_basename() if n.endswith(".whl")]
         wheels = matrix.select(names, args.name, args.version, args.kind)
         done = matrix.completeness(cells, wheels, args.kind)
         remaining = deadline - time.monotonic()
@@ -91,12 +94,19 @@ def _release(
     for href in listing.ignored:
         if args.verbose:
             say(f"ignored a link that leaves the container: {href}")
+    top = listing.by_basename()
+    for entry in listing.entries.values():
+        if entry.name.endswith(".whl") and top.get(entry.basename) is not entry and args.verbose:
+            say(f"ignored a wheel in a sub-directory: {entry.name}")
     if not wheels:
         raise ReleaseError(
             f"no wheel of {args.name} {args.version} (type {args.kind}) in {args.url} "
             f"({len(listing.entries)} objects listed)"
         )
-    say(f"{len(wheels)} wheel(s) of {args.name} {args.version} in {listing.url} ({listing.kind})")
+    say(
+        f"{len(wheels)} wheel(s) of {args.name} {args.version} in {hide_userinfo(listing.url)} "
+        f"({listing.kind})"
+    )
     if done.conflicts:
         lines = [
             f"  {cell.label}: {', '.join(w.filename for w in found)}"
@@ -116,7 +126,7 @@ def _release(
                 "nothing was downloaded or uploaded (--wait DURATION to wait for them, "
                 "--allow-incomplete to release without them)"
             )
-    entries: list[Entry] = [listing.by_basename()[w.filename] for w in wheels]
+    entries: list[Entry] = [top[w.filename] for w in wheels]
     wheelhouse = args.wheelhouse
     total = sum(e.size or 0 for e in entries)
     progress = Progress(len(entries), total, verbose=args.verbose)
@@ -149,7 +159,7 @@ def _release(
         if not sha256s.get(path.name):
             sha256s[path.name] = sha256_file(path)
     plan = pypi.upload_plan(http, target, args.name, paths, sha256s, environ=args.environ)
-    where = target.repository_url or target.repository
+    where = hide_userinfo(target.repository_url) if target.repository_url else target.repository
     for path in plan.skip:
         say(f"already on the index (same sha256), skipped: {path.name}")
     if args.dry_run:

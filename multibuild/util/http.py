@@ -2,14 +2,18 @@
 read (sdists, library tarballs, index pages, container listings, release downloads).
 
 Connection failures, resets and 429/5xx answers are retried with backoff by urllib3; a body
-cut off mid-way is retried by `download` (resumed with a Range request where the server
-honours it). Redirects are followed only within one origin unless a call allows more (a
-container listing must not send the release tools elsewhere); only http and https.
+cut off or stalled mid-way is read again by `read` (pages) and resumed by `download` (a Range
+request where the server honours it). A page is bounded in size (`max_page_bytes`) and in
+time (`deadline_s` for the whole read, retries included, however slowly the server sends): a
+page that never ends is an error, not a hang. Redirects are followed only within one origin
+unless a call allows more (a container listing must not send the release tools elsewhere);
+only http and https.
 """
 
 from __future__ import annotations
 
 import functools
+import http.client
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -20,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
+import urllib3.exceptions
 from urllib3.util.retry import Retry
 
 from multibuild import __version__
@@ -29,6 +34,15 @@ USER_AGENT = f"scipy-wheels/{__version__}"
 REDIRECTS = 5
 CHUNK = 64 << 10  # what a slow link delivers at a time: progress and resumes stay fine-grained
 RETRY_STATUS = (429, 500, 502, 503, 504)
+MAX_PAGE_BYTES = 16 << 20  # a listing page of 10,000 objects is about 3 MiB
+PAGE_DEADLINE_S = 300.0
+# A body that failed on the way (cut, reset, stalled): read it again.
+_BODY_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    http.client.HTTPException,
+    OSError,
+)
 
 
 class HttpError(ReleaseError):
@@ -71,10 +85,20 @@ class Http:
     """Thread-safe for the calls below (requests' connection pool is)."""
 
     def __init__(
-        self, *, timeout: float = 60.0, pool_size: int = 16, attempts: int = 5, backoff: float = 0.3
+        self,
+        *,
+        timeout: float = 60.0,
+        pool_size: int = 16,
+        attempts: int = 5,
+        backoff: float = 0.3,
+        deadline_s: float = PAGE_DEADLINE_S,
+        max_page_bytes: int = MAX_PAGE_BYTES,
     ) -> None:
         self.timeout = timeout
         self.attempts = attempts
+        self.backoff = backoff
+        self.deadline_s = deadline_s
+        self.max_page_bytes = max_page_bytes
         self.session = requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         adapter = requests.adapters.HTTPAdapter(
@@ -130,13 +154,50 @@ class Http:
     def read(
         self, url: str, headers: Mapping[str, str] | None = None, *, any_origin: bool = False
     ) -> Page:
-        """Status, content type and body of a GET (bodies of pages, not big files)."""
-        with self.get(url, headers, any_origin=any_origin, stream=False) as response:
+        """Status, content type and body of a GET (bodies of pages, not big files): a body
+        cut off or stalled is read again, within the attempts and the deadline; one bigger
+        than `max_page_bytes`, or not whole by the deadline, is an error."""
+        deadline = time.monotonic() + self.deadline_s
+        for attempt in range(1, self.attempts + 1):
             try:
-                body = response.content
-            except requests.RequestException as error:
-                raise HttpError(f"{url}: {_reason(error)}") from None
-            return Page(response.status_code, response.headers.get("Content-Type", ""), body)
+                with self.get(url, headers, any_origin=any_origin) as response:
+                    body = self._body(response, url, deadline)
+                    return Page(
+                        response.status_code, response.headers.get("Content-Type", ""), body
+                    )
+            except (*_BODY_ERRORS, _Unfinished) as error:
+                wait = min(5.0, self.backoff * 2**attempt)
+                if attempt == self.attempts or time.monotonic() + wait > deadline:
+                    raise HttpError(
+                        f"{url}: no whole answer after {attempt} attempt(s) ({_reason(error)})"
+                    ) from None
+                time.sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _body(self, response: requests.Response, url: str, deadline: float) -> bytes:
+        """The body as it arrives (each read returns what is there, so a slow trickle is
+        still held to the deadline), at most `max_page_bytes`."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            if time.monotonic() > deadline:
+                raise HttpError(
+                    f"{url}: the answer did not end within {self.deadline_s:g} s "
+                    f"({size} bytes so far): a page that never ends, or a far too slow server"
+                )
+            try:
+                chunk = response.raw.read1(CHUNK, decode_content=True)
+            except _BODY_ERRORS as error:
+                raise _Unfinished(f"{url}: {_reason(error)}") from None
+            if not chunk:
+                return b"".join(parts)
+            size += len(chunk)
+            if size > self.max_page_bytes:
+                raise HttpError(
+                    f"{url}: the answer is larger than {self.max_page_bytes >> 20} MiB: not a "
+                    "page to read (stopped)"
+                )
+            parts.append(chunk)
 
     def download(
         self, url: str, target: Path, *, any_origin: bool = True, resume: bool = False
@@ -166,6 +227,10 @@ class Http:
     def close(self) -> None:
         with self._lock:
             self.session.close()
+
+
+class _Unfinished(HttpError):
+    """A body that broke off on the way: read again."""
 
 
 @functools.cache

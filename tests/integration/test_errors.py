@@ -47,8 +47,8 @@ def test_unreachable_repo(tmp_path: Path, hello_config: Path) -> None:
     run = build(tmp_path, tmp_path / "nowhere", hello_config)
     assert_failed(run, SourceError.return_code, "cannot clone", "no such directory")
     # A URL whose server does not answer (loopback port with nothing listening).
-    run = build(tmp_path, "http://user:s3cret@127.0.0.1:9/project.git", hello_config)
-    assert_failed(run, SourceError.return_code, "cannot clone http://***@127.0.0.1:9/")
+    run = build(tmp_path, "https://user:s3cret@127.0.0.1:9/project.git", hello_config)
+    assert_failed(run, SourceError.return_code, "cannot clone https://***@127.0.0.1:9/")
     assert "s3cret" not in run.output
     # The way out where the repository cannot be reached: the release's sdist (its version
     # read from the tag) or a local copy.

@@ -25,6 +25,9 @@ def test_prune_command_refuses_the_release_container(tmp_path: Path) -> None:
     )
     assert done.returncode == 10
     assert "REFUSED" in done.stderr
+    (
+        tmp_path / "pre"
+    ).mkdir()  # (a missing container is an error: tests/integration/test_bad_input.py)
     done = subprocess.run(
         [*base, "--dry-run"], env=env, capture_output=True, text=True, check=False
     )

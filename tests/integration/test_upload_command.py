@@ -3,6 +3,7 @@ credentials."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -12,7 +13,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from multibuild.publish.containers.base import FileDigest, ObjectInfo
+from multibuild.publish.containers.local import LocalContainer, temp_prefix
 from multibuild.publish.index import INDEX
+from multibuild.publish.upload import upload_to_container
+from multibuild.publish.wheelhouse import collect
 from tests.helpers import REPO_ROOT
 from tests.servers.wheelhouse import HASH, make_build
 
@@ -247,3 +252,71 @@ def test_ci_refuses_a_local_container(tmp_path: Path) -> None:
     by_hand = run_upload(tmp_path, str(house), env={})
     assert by_hand.returncode == 0, by_hand.stderr
     assert list((tmp_path / "containers" / "pre").glob("*.whl"))
+
+
+class WatchedContainer(LocalContainer):
+    """A local container with a reader that looks at it after every write: each wheel that
+    index.html lists must be, at that moment, the file the page says (its sha256)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.looks = 0
+
+    def _look(self) -> None:
+        self.looks += 1
+        page = self.root / INDEX
+        if not page.exists():
+            return
+        for name, listed in index_names(page.read_text()).items():
+            data = (self.root / name).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == listed, f"index.html lies about {name}"
+
+    def put_file(self, name: str, path: Path, digest: FileDigest) -> ObjectInfo:
+        info = super().put_file(name, path, digest)
+        self._look()
+        return info
+
+    def put_bytes(self, name: str, data: bytes) -> None:
+        super().put_bytes(name, data)
+        self._look()
+
+    def delete(self, name: str) -> None:
+        super().delete(name)
+        self._look()
+
+
+def test_the_index_never_lists_a_replaced_wheel_with_its_old_hash(tmp_path: Path) -> None:
+    """Nightlies replacing a wheel with one of the same size, within the same second: at no
+    moment does index.html give the old sha256 for the new file (pip's hash check would
+    fail), and at the end it gives the new one."""
+    container = WatchedContainer(tmp_path / "pre")
+    for night in range(4):
+        house = tmp_path / f"night{night}"
+        made = make_build(house, payload="abcd"[night] * 5000,
+                          started=datetime(2026, 11, 20 + night, tzinfo=timezone.utc))  # fmt: skip
+        upload_to_container(
+            container, collect([house]), channel="pre-release", ci={}, title="t", echo=print
+        )
+        wheel = made["builds"][0]["wheels"][0]
+        assert index_names((container.root / INDEX).read_text()) == {wheel["name"]: wheel["sha256"]}
+    assert container.looks > 10
+
+
+def test_a_killed_copy_leaves_nothing_for_good(tmp_path: Path) -> None:
+    """A copy killed half-way leaves its temporary file; the next upload deletes it (its
+    writer is gone), and keeps one whose writer still runs."""
+    house = tmp_path / "wheelhouse"
+    make_build(house)
+    partial = tmp_path / "containers" / "pre" / ".partial"
+    partial.mkdir(parents=True)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = partial / f"{temp_prefix(dead.pid)}abc123"
+    left.write_bytes(b"half a wheel" * 1000)
+    running = partial / f"{temp_prefix(os.getpid())}def456"
+    running.write_bytes(b"being written")
+    done = run_upload(tmp_path, str(house), env=GITHUB_MAIN)
+    assert done.returncode == 0, done.stderr
+    assert "left by an earlier, interrupted upload" in done.stdout
+    assert not left.exists()
+    assert running.exists()

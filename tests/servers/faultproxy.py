@@ -1,9 +1,20 @@
-"""A loopback HTTP proxy that injects faults: connection resets (also mid-upload), 5xx and
-throttling responses, and stalls longer than the client's timeout.
+"""A loopback HTTP proxy that injects the faults of a flaky network and a flaky server:
+
+- `reset`: the connection reset before anything is forwarded;
+- `reset-mid`: the request cut part-way through its body (a half-sent upload);
+- `503`, `500`, `429`: an error answer instead of the server's;
+- `stall`: no answer at all until the client's timeout (then a reset);
+- `cut`: the server's answer cut off right after its headers;
+- `stall-body`: the answer's headers and 20 % of its body, then nothing (then a reset);
+- `drop`: the request reaches the server, which does it (a PUT is stored, a DELETE done),
+  and the answer is dropped: the client sees a reset.
 
 One request per client connection (the request is forwarded with `Connection: close`), so
-each request draws its own fault. Run as a process (`python -m tests.servers.faultproxy`)
-stopped by PID; it appends one line per request to --events (`ok`, `reset`, ...).
+each request draws its own fault: with probability --rate the next of --faults in turn (so
+each kind comes as often, and every kind comes once there are as many faults). Paths
+matching --fail-path always get a 503 (a server that fails one object for good). Run as a
+process (`python -m tests.servers.faultproxy`) stopped by PID; it appends one line per request
+to --events (`ok`, `reset`, ...).
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
+import re
 import selectors
 import socket
 import struct
@@ -19,7 +31,9 @@ import threading
 import time
 from pathlib import Path
 
-FAULTS = ("reset", "reset-mid", "503", "500", "429", "stall")
+FAULTS = ("reset", "reset-mid", "503", "500", "429", "stall", "cut", "stall-body", "drop")
+# Faults on the server's answer: the request is forwarded whole first.
+ANSWER_FAULTS = ("cut", "stall-body", "drop")
 LOOPBACK = "127.0.0.1"
 
 
@@ -61,6 +75,26 @@ def _rewrite(head: bytes) -> tuple[bytes, int, bool]:
     return b"\r\n".join(kept) + b"\r\n\r\n", length, expect
 
 
+def _complete(answer: bytes, method: bytes) -> bool:
+    """Whether `answer` holds the server's whole answer (its length from its headers, or the
+    end of the connection, marked by a trailing NUL-EOF)."""
+    if answer.endswith(b"\0EOF"):
+        return True
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    lines = head.split(b"\r\n")
+    status = lines[0].split(b" ")[1:2]
+    if method == b"HEAD" or status in ([b"204"], [b"304"]):
+        return True
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(b":") for x in lines[1:])}
+    if b"content-length" in headers:
+        return len(body) >= int(headers[b"content-length"] or 0)
+    if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+        return body.endswith(b"0\r\n\r\n")
+    return False
+
+
 class FaultProxy:
     def __init__(
         self,
@@ -71,11 +105,16 @@ class FaultProxy:
         stall_s: float,
         seed: int,
         events: Path,
+        faults: tuple[str, ...] = FAULTS,
+        fail_path: str | None = None,
     ) -> None:
         self.listen = listen
         self.upstream = upstream
         self.rate = rate
         self.stall_s = stall_s
+        self.faults = faults
+        self.turn = 0
+        self.fail_path = re.compile(fail_path) if fail_path else None
         self.random = random.Random(seed)
         self.lock = threading.Lock()
         self.events = events
@@ -87,7 +126,8 @@ class FaultProxy:
     def draw(self) -> str:
         with self.lock:
             if self.random.random() < self.rate:
-                return self.random.choice(FAULTS)
+                self.turn += 1
+                return self.faults[(self.turn - 1) % len(self.faults)]
             return "ok"
 
     def serve(self) -> None:
@@ -112,8 +152,12 @@ class FaultProxy:
             client.close()
             return
         head, rest = got
+        method, *request_line = head.split(b"\r\n", 1)[0].split(b" ")
+        path = request_line[:1]
         head, length, expect = _rewrite(head)
         fault = self.draw()
+        if self.fail_path and path and self.fail_path.search(path[0].decode("latin-1")):
+            fault = "503"
         self.record(fault)
         if fault == "stall":
             time.sleep(self.stall_s)
@@ -145,7 +189,9 @@ class FaultProxy:
         upstream.sendall(head + rest)
         if fault == "reset-mid":
             # Forward part of the body, then drop both sides: a half-sent upload.
-            budget = self.random.randint(0, max(length // 2, 1))
+            # `rest` (sent with the head) may already be all of the body.
+            remaining = length - len(rest)
+            budget = self.random.randint(0, remaining // 2) if remaining > 0 else 0
             while budget > 0:
                 chunk = client.recv(min(budget, 65536))
                 if not chunk:
@@ -155,7 +201,56 @@ class FaultProxy:
             _rst(upstream)
             _rst(client)
             return
+        if fault in ANSWER_FAULTS:
+            self._answer_fault(client, upstream, fault, method)
+            return
         self._pipe(client, upstream)
+
+    def _answer_fault(
+        self, client: socket.socket, upstream: socket.socket, fault: str, method: bytes
+    ) -> None:
+        """Forward the request whole, take the server's whole answer (it has done the
+        request), then give the client only part of it, or nothing. Interim `100 Continue`
+        answers pass at once, so a client that waits for one sends its body."""
+        selector = selectors.DefaultSelector()
+        selector.register(client, selectors.EVENT_READ, "client")
+        selector.register(upstream, selectors.EVENT_READ, "upstream")
+        answer = b""
+        try:
+            while not _complete(answer, method):
+                events = selector.select(timeout=120)
+                if not events:
+                    break
+                for key, _ in events:
+                    if key.data == "client":
+                        data = client.recv(1 << 20)
+                        if data:
+                            upstream.sendall(data)
+                        else:
+                            selector.unregister(client)
+                        continue
+                    data = upstream.recv(1 << 20)
+                    if not data:
+                        selector.unregister(upstream)
+                        answer += b"\0EOF"
+                        break
+                    answer += data
+                    while answer.startswith(b"HTTP/1.1 100") and b"\r\n\r\n" in answer:
+                        interim, _, answer = answer.partition(b"\r\n\r\n")
+                        client.sendall(interim + b"\r\n\r\n")
+        finally:
+            selector.close()
+            upstream.close()
+        answer = answer.removesuffix(b"\0EOF")
+        head, sep, body = answer.partition(b"\r\n\r\n")
+        if fault == "cut":
+            with contextlib.suppress(OSError):
+                client.sendall(head + sep)
+        elif fault == "stall-body":
+            with contextlib.suppress(OSError):
+                client.sendall(head + sep + body[: len(body) // 5])
+            time.sleep(self.stall_s)
+        _rst(client)  # "drop": the server did the request; the client hears nothing
 
     def _pipe(self, client: socket.socket, upstream: socket.socket) -> None:
         selector = selectors.DefaultSelector()
@@ -195,7 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--events", type=Path, required=True)
+    parser.add_argument("--faults", default=",".join(FAULTS), help="comma-separated")
+    parser.add_argument("--fail-path", help="a regular expression: those paths always 503")
     args = parser.parse_args(argv)
+    faults = tuple(f for f in args.faults.split(",") if f)
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        parser.error(f"unknown faults {sorted(unknown)}")
     proxy = FaultProxy(
         args.listen,
         args.upstream,
@@ -203,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         stall_s=args.stall,
         seed=args.seed,
         events=args.events,
+        faults=faults,
+        fail_path=args.fail_path,
     )
     print(f"fault proxy 127.0.0.1:{args.listen} -> :{args.upstream}", file=sys.stderr, flush=True)
     proxy.serve()
@@ -217,7 +320,15 @@ class FaultProxyProcess:
     """The proxy as a child process of the tests, stopped by its PID."""
 
     def __init__(
-        self, root: Path, upstream: int, *, rate: float, stall_s: float = 3.0, seed: int = 1
+        self,
+        root: Path,
+        upstream: int,
+        *,
+        rate: float,
+        stall_s: float = 3.0,
+        seed: int = 1,
+        faults: tuple[str, ...] = FAULTS,
+        fail_path: str | None = None,
     ) -> None:
         import subprocess
 
@@ -238,6 +349,8 @@ class FaultProxyProcess:
                 f"--stall={stall_s}",
                 f"--seed={seed}",
                 f"--events={self.events}",
+                f"--faults={','.join(faults)}",
+                *([f"--fail-path={fail_path}"] if fail_path else []),
             ],
             cwd=repo,
             stdin=subprocess.DEVNULL,

@@ -198,7 +198,9 @@ def test_swift_container_is_public_and_listable(
 def test_uploads_through_faults_all_land(
     kind: str, swift_server: Any, tmp_path: Path, container_name: str
 ) -> None:
-    """20 % of requests reset (some mid-body), answer 5xx/429 or stall past the timeout."""
+    """20 % of requests reset (some mid-body), answer 5xx/429, stall past the timeout, have
+    their answer cut after its headers or stalled after 20 % of its body, or dropped after
+    the server did them."""
     proxy = FaultProxyProcess(tmp_path, swift_server.proxy_port, rate=0.2, stall_s=2.5, seed=7)
     try:
         if kind == "swift":
@@ -233,7 +235,8 @@ def test_uploads_through_faults_all_land(
         counts = proxy.counts()
         faults = sum(v for k, v in counts.items() if k != "ok")
         assert faults >= 3, counts
-        assert container.stats.retries >= faults - 2  # nearly every fault cost one retry
+        # Most faults cost a retry (a cut or stalled answer without a body does not).
+        assert container.stats.retries >= faults // 2, (counts, container.stats.failures)
         container.close()
     finally:
         proxy.stop()

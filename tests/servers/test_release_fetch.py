@@ -277,3 +277,24 @@ def test_pep503_and_index_pages(tmp_path: Path, static_server: StaticServer) -> 
         assert wheel.name in page.by_basename()
     finally:
         http.close()
+
+
+def test_wheels_in_sub_directories_are_not_the_release(
+    tmp_path: Path, static_server: StaticServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wheel under `old/` (listed with a `%2F` link) fills no cell and breaks nothing: the
+    release is the container's top level."""
+    fill(static_server.root, skip=("windows", "AMD64"))
+    old = make_wheel(static_server.root / "old", "scipy", "1.17.1", "cp311-cp311-win_amd64")
+    top = sorted(p.name for p in static_server.root.glob("*.whl"))
+    links = [*top, f"old%2F{old.name}"]
+    (static_server.root / "index.html").write_text(
+        "<html><body>" + "".join(f'<a href="{h}">{h}</a>' for h in links) + "</body></html>"
+    )
+    assert uploader(tmp_path, static_server.url, "-n", "-v") == 0
+    out = capsys.readouterr().out
+    assert "ignored a wheel in a sub-directory: old/" in out
+    assert "missing: " in out and "win_amd64" in out
+    assert sorted(p.name for p in (tmp_path / "wh").glob("*.whl")) == top
+    assert main(["1.17.1", "-u", static_server.url, "--settings",
+                 str(settings_file(tmp_path))], tool="release-status") == 1  # fmt: skip

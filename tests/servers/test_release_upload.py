@@ -16,6 +16,7 @@ import pytest
 from multibuild.release import sign
 from tests.helpers import MATRIX, PYTHONS, REPO_ROOT
 from tests.helpers import release_settings_file as settings_file
+from tests.servers.faultproxy import FaultProxyProcess
 from tests.servers.wheelhouse import make_build
 
 if TYPE_CHECKING:
@@ -171,3 +172,35 @@ def test_devpi_upload_by_url_with_twine_variables(
     assert clash.returncode == 12, clash.stdout + clash.stderr
     assert "with other content" in clash.stderr
     assert devpi.files("devpkg") == sent
+
+
+def test_twine_failures_are_told_apart(
+    tmp_path: Path, static_server: StaticServer, pypiserver: Index
+) -> None:
+    """A server error, an index that cannot be reached and missing credentials are three
+    different failures (exit 12, 12 and 11), each said as it is, also with -v (twine's
+    verbose output names the username: that is no missing credential); nothing is
+    uploaded."""
+    release(static_server.root, "twfail", "1.0")
+    env = {"TWINE_USERNAME": "release", "TWINE_PASSWORD": PASSWORD}
+    index = ["--index-url", pypiserver.simple_url]
+    proxy = FaultProxyProcess(tmp_path, int(pypiserver.upload_url.rsplit(":", 1)[1].strip("/")),
+                              rate=1.0, faults=("500",))  # fmt: skip
+    try:
+        done = uploader(tmp_path, static_server.url, "twfail", "1.0", *index, "-v",
+                        "--repository-url", proxy.endpoint + "/", env=env)  # fmt: skip
+    finally:
+        proxy.stop()
+    assert done.returncode == 12, done.stdout + done.stderr
+    assert "failed with HTTP 500 (a server error; retry later)" in done.stderr
+    done = uploader(tmp_path, static_server.url, "twfail", "1.0", *index,
+                    "--repository-url", "http://127.0.0.1:9/", env=env)  # fmt: skip
+    assert done.returncode == 12, done.stdout + done.stderr
+    assert "cannot reach http://127.0.0.1:9/" in done.stderr
+    assert "Traceback" not in done.stderr
+    done = uploader(tmp_path, static_server.url, "twfail", "1.0", *index,
+                    "--repository-url", pypiserver.upload_url,
+                    "--config-file", str(tmp_path / "no-pypirc"))  # fmt: skip
+    assert done.returncode == 11, done.stdout + done.stderr
+    assert "twine has no credentials for" in done.stderr
+    assert pypiserver.files("twfail") == {}

@@ -21,7 +21,7 @@ from multibuild.publish.containers import open_container
 from multibuild.publish.containers.base import digest_file
 from multibuild.publish.index import INDEX, MARKERS, index_entries, rebuild_index
 from tests.helpers import REPO_ROOT
-from tests.servers.wheelhouse import HASH, make_build
+from tests.servers.wheelhouse import HASH, make_build, make_wheel
 
 REPO = REPO_ROOT
 
@@ -114,8 +114,6 @@ def test_upload_to_servers_and_pip_finds_links(  # noqa: PLR0917 (pytest's fixtu
     record = make_build(house, name="tinypkg", platform="linux", pythons=("3.11",))
     # Plus a pure wheel pip can install here, needing a package only the index has (as scipy
     # needs numpy).
-    from tests.servers.wheelhouse import make_wheel
-
     pure = make_wheel(house, "tinypkg", "1.0", "py3-none-any")
     nightly = make_wheel(house, "tinypkg", "1.1.dev0", "py3-none-any", requires=("tinydep>=2",))
     make_wheel(pypiserver.root, "tinydep", "2.0", "py3-none-any")
@@ -206,9 +204,7 @@ def test_killed_uploader_leaves_no_half_wheel_listed(
     assert rebuild_index(container, "t") == []
     # A real kill: a big segmented wheel, SIGKILL while its segments go up.
     big_house = tmp_path / "big"
-    big_house.mkdir()
-    big = big_house / "big-1.0-py3-none-any.whl"
-    big.write_bytes(os.urandom(24 << 20))
+    big = make_wheel(big_house, "big", "1.0", "py3-none-any", payload=os.urandom(12 << 20).hex())
     settings = settings_file(tmp_path, pre=url)
     clean_env = {**GITHUB_MAIN, **env, "PYTHONPATH": str(REPO), "MB_SEGMENT_SIZE": str(256 << 10)}
     proc = subprocess.Popen(

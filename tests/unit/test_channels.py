@@ -54,6 +54,18 @@ def channel_of(env: dict[str, str], upload: UploadSettings = UPLOAD) -> Decision
         (travis(TRAVIS_EVENT_TYPE="api"), "pre-release", False),
         (appveyor(APPVEYOR_FORCED_BUILD="True"), "pre-release", False),
         (github(GITHUB_EVENT_NAME="workflow_dispatch"), "pre-release", False),
+        # manual runs elsewhere: by their branch, as docs/upload.md says
+        (travis(TRAVIS_EVENT_TYPE="api", TRAVIS_BRANCH="v1.17.1"), "release", False),
+        (
+            github(
+                GITHUB_EVENT_NAME="workflow_dispatch",
+                GITHUB_REF="refs/heads/maintenance/1.17.x",
+                GITHUB_REF_NAME="maintenance/1.17.x",
+            ),
+            "release",
+            False,
+        ),
+        (appveyor(APPVEYOR_FORCED_BUILD="True", APPVEYOR_REPO_BRANCH="feature-x"), None, False),
         # cron: pre-release and nightly, whatever the branch
         (travis(TRAVIS_EVENT_TYPE="cron"), "pre-release", True),
         (travis(TRAVIS_EVENT_TYPE="cron", TRAVIS_BRANCH="v1.17.1"), "pre-release", True),
@@ -94,7 +106,19 @@ def channel_of(env: dict[str, str], upload: UploadSettings = UPLOAD) -> Decision
         # other branches, tags, odd events, no branch
         (travis(TRAVIS_BRANCH="feature-x"), None, False),
         (appveyor(APPVEYOR_REPO_BRANCH="v1.17"), None, False),
-        (github(GITHUB_REF="refs/heads/v1.17.1rc", GITHUB_REF_NAME="v1.17.1rc"), "release", False),
+        (
+            github(GITHUB_REF="refs/heads/v1.17.1rc1", GITHUB_REF_NAME="v1.17.1rc1"),
+            "release",
+            False,
+        ),
+        # release-branch patterns match whole names: a test branch is no release branch
+        (github(GITHUB_REF="refs/heads/v1.17.1rc", GITHUB_REF_NAME="v1.17.1rc"), None, False),
+        (travis(TRAVIS_BRANCH="v1.2.3-evil"), None, False),
+        (travis(TRAVIS_BRANCH="v1.2.3/feature"), None, False),
+        (appveyor(APPVEYOR_REPO_BRANCH="v2-experimental.0.0"), None, False),
+        (travis(TRAVIS_BRANCH="maintenance/1.17.x-old"), None, False),
+        (travis(TRAVIS_BRANCH="maintenance/1.17.x/y"), None, False),
+        (travis(TRAVIS_BRANCH="v1-2-3"), None, False),
         (travis(TRAVIS_TAG="v1.17.1", TRAVIS_BRANCH="v1.17.1"), None, False),
         (appveyor(APPVEYOR_REPO_TAG="true", APPVEYOR_REPO_TAG_NAME="v1.17.1"), None, False),
         (github(GITHUB_REF="refs/tags/v1.17.1", GITHUB_REF_NAME="v1.17.1"), None, False),
@@ -143,7 +167,7 @@ def test_cron_builds_the_daily_commit() -> None:
 def test_other_branches_setting_and_patterns_are_settings() -> None:
     upload = replace(UPLOAD, other_branches="pre-release")
     assert channel_of(travis(TRAVIS_BRANCH="feature"), upload).channel == "pre-release"
-    upload = replace(UPLOAD, development_branches=("develop",), release_branches=("release-*",))
+    upload = replace(UPLOAD, development_branches=("develop",), release_branches=(r"release-\d+",))
     assert channel_of(github(GITHUB_REF="refs/heads/develop"), upload).channel == "pre-release"
     assert channel_of(github(GITHUB_REF="refs/heads/main"), upload).channel is None
     assert channel_of(github(GITHUB_REF="refs/heads/release-3"), upload).channel == "release"

@@ -42,8 +42,8 @@ def test_urls(tmp_path: Path) -> None:
         ("swift://c", {}, "ST_AUTH, ST_USER, ST_KEY"),
         ("swift://c", {"ST_AUTH": "http://127.0.0.1:1/auth/v1.0", "ST_USER": "a:b"}, "ST_KEY"),
         ("swift://c", {"OS_AUTH_URL": "http://127.0.0.1:1/v3", "OS_USERNAME": "u"}, "OS_PASSWORD"),
-        ("s3://b", {}, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"),
-        ("s3://b", {"AWS_ACCESS_KEY_ID": "x"}, "AWS_SECRET_ACCESS_KEY"),
+        ("s3://bkt", {}, "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"),
+        ("s3://bkt", {"AWS_ACCESS_KEY_ID": "x"}, "AWS_SECRET_ACCESS_KEY"),
     ],
 )
 def test_missing_credentials_are_named(

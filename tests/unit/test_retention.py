@@ -13,7 +13,11 @@ from tests.helpers import NOW, prune_and_check
 
 
 def record(
-    build_id: str, days_ago: float, pythons: tuple[str, ...] = ("3.11",), plat: str = "x86_64"
+    build_id: str,
+    days_ago: float,
+    pythons: tuple[str, ...] = ("3.11",),
+    plat: str = "x86_64",
+    status: str = "success",
 ) -> BuildRecord:
     started = NOW - timedelta(days=days_ago)
     data = {
@@ -22,8 +26,15 @@ def record(
         "started": started.isoformat().replace("+00:00", "Z"),
         "platform": "linux",
         "plat": plat,
+        "status": status,
         "builds": [
-            {"python": p, "wheels": [{"name": f"{build_id}-cp{p.replace('.', '')}.whl"}]}
+            {
+                "python": p,
+                "status": status,
+                "wheels": []
+                if status != "success"
+                else [{"name": f"{build_id}-cp{p.replace('.', '')}.whl"}],
+            }
             for p in pythons
         ],
     }
@@ -64,3 +75,47 @@ def test_nothing_to_prune() -> None:
 
 def test_prune_local_container(tmp_path: Path) -> None:
     prune_and_check(tmp_path, open_container(str(tmp_path / "pre"), base_dir=tmp_path, environ={}))
+
+
+def test_failed_nightlies_never_push_out_the_last_good_wheels() -> None:
+    """The newest N successful builds stay too: six failed nightlies after two good ones."""
+    records = [record(f"good{i}", days_ago=60 + i) for i in range(3)]
+    records += [record(f"failed{i}", days_ago=40 + i, status="failed") for i in range(6)]
+    plan = plan_prune(records, keep=2, keep_days=30, now=NOW)
+    assert plan.keep_builds == {"failed0", "failed1", "good0", "good1"}
+    assert plan.delete_wheels == {"good2-cp311.whl"}
+
+
+def test_prune_matches_exact_build_ids_and_the_dry_run_lists_every_file(tmp_path: Path) -> None:
+    """Pruning build `n1` leaves build `n1.x`'s files alone; the dry run names each file."""
+    from multibuild.publish.retention import prune
+    from multibuild.publish.upload import upload_to_container
+    from multibuild.publish.wheelhouse import collect
+    from tests.servers.wheelhouse import make_build
+
+    container = open_container(str(tmp_path / "pre"), base_dir=tmp_path, environ={})
+    made = {}
+    for build_id, days, version in (("n1", 50, "1.0"), ("n1.x", 1, "1.1")):
+        house = tmp_path / build_id
+        made[build_id] = make_build(house, version=version, started=NOW - timedelta(days=days))
+        path = next(house.glob("*.json"))
+        data = path.read_text().replace(made[build_id]["build_id"], build_id)
+        path.unlink()
+        (house / f"{build_id}.json").write_text(data)
+        next(house.glob("*.log")).rename(house / f"{build_id}.log")
+        upload_to_container(
+            container, collect([house]), channel="pre-release", ci={}, title="t", echo=print
+        )
+    lines: list[str] = []
+    plan = prune(container, keep=0, keep_days=30, title="t", dry_run=True, now=NOW,
+                 echo=lines.append)  # fmt: skip
+    assert plan.delete_builds == {"n1"}
+    old_wheel = made["n1"]["builds"][0]["wheels"][0]["name"]
+    listed = {line.split("would delete ", 1)[1] for line in lines if "would delete " in line}
+    marker = next(o.name for o in container.list(f".verified/{old_wheel}/"))
+    assert {"builds/n1.json", "builds/n1.log", old_wheel, marker} <= listed
+    assert not any("n1.x" in name for name in listed)
+    prune(container, keep=0, keep_days=30, title="t", now=NOW, echo=lines.append)
+    names = {o.name for o in container.list()}
+    assert {"builds/n1.x.json", "builds/n1.x.log"} <= names
+    assert not {"builds/n1.json", "builds/n1.log", old_wheel, marker} & names

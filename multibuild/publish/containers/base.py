@@ -21,10 +21,17 @@ from multibuild.publish.containers import retry
 from multibuild.publish.containers.retry import Kind, RetryPolicy, RetryStats
 
 CHUNK = 1 << 20
+# What killed uploads left (segments, temporary files, multipart uploads) is deleted once it
+# is this old (MB_ORPHAN_GRACE): an upload in progress elsewhere is never younger.
+ORPHAN_GRACE_S = 3600.0
 
 
 class VerificationError(UploadError):
     """What landed in the container is not what was sent."""
+
+
+class NotFound(UploadError):
+    """The object read does not exist (deleted since it was listed)."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,8 @@ class Container(ABC):
         """The object's size, date, ETag and sha256 metadata; None if it does not exist."""
 
     @abstractmethod
-    def get_bytes(self, name: str) -> bytes: ...
+    def get_bytes(self, name: str) -> bytes:
+        """The object's bytes; NotFound when it does not exist."""
 
     @abstractmethod
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -129,6 +137,16 @@ class Container(ABC):
     @abstractmethod
     def public_url(self, name: str = "") -> str:
         """Where anyone can read the object (the container itself for "")."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether the container exists (prune refuses one that does not)."""
+
+    def sweep(self, grace_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        """Delete what killed or failed uploads left behind and nothing lists (temporary
+        files, segments no manifest references, unfinished multipart uploads), if older than
+        `grace_s` or provably abandoned; what was (or, with `dry_run`, would be) deleted."""
+        return ()
 
     def download(self, name: str, dest: Path) -> None:
         dest.write_bytes(self.get_bytes(name))

@@ -1,7 +1,7 @@
 """Credentials come only from environment variables, or from a file a `<VAR>_FILE` names.
 
-They are never printed: every message the upload side shows, every log and build record it
-uploads passes through `redact`, which hides the values of the secret variables.
+Which variables are secrets (and withheld from builds) is multibuild.util.secrets' one list;
+they are never printed: every output passes through the run's Redactor.
 """
 
 from __future__ import annotations
@@ -10,27 +10,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from multibuild.errors import CredentialsError
+from multibuild.util.secrets import UPLOAD_CREDENTIALS, is_secret_name, withheld
 
-# Variables whose values are secrets wherever they appear.
-SECRET_VARIABLES = (
-    "ST_KEY",
-    "OS_PASSWORD",
-    "OS_AUTH_TOKEN",
-    "OS_APPLICATION_CREDENTIAL_SECRET",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "ANACONDA_TOKEN",
-)
-# Upload credentials the containers read (this package): given to the job only as
-# encrypted or secret variables, and never to pull requests.
-UPLOAD_CREDENTIALS = (
-    "ST_AUTH", "ST_USER", "ST_KEY",
-    "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
-    "ANACONDA_TOKEN",
-)  # fmt: skip
-_SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD")
-_MIN_SECRET = 6
+__all__ = ["UPLOAD_CREDENTIALS", "is_secret_name", "read_variable", "require", "withheld"]
+
+# What a container is opened for, as messages say it.
+PURPOSES = {
+    "upload": ("{backend} upload", "; nothing was uploaded"),
+    "prune": ("{backend} prune", "; nothing was deleted"),
+    "read": (
+        "reading a {backend} container by its URL (to find its public URL)",
+        "; or give the container's public https:// URL",
+    ),
+}
 
 
 def read_variable(environ: Mapping[str, str], name: str) -> str | None:
@@ -50,51 +42,17 @@ def read_variable(environ: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def require(environ: Mapping[str, str], names: list[str], backend: str) -> dict[str, str]:
-    """All of `names`, or one error naming every missing variable."""
+def require(
+    environ: Mapping[str, str], names: list[str], backend: str, purpose: str = "upload"
+) -> dict[str, str]:
+    """All of `names`, or one error naming every missing variable. `purpose` is what the
+    container is opened for (upload, prune, read), as the message says it."""
     values = {name: read_variable(environ, name) for name in names}
     missing = [name for name, value in values.items() if not value]
     if missing:
+        lead, tail = PURPOSES.get(purpose, PURPOSES["upload"])
         raise CredentialsError(
-            f"{backend} upload needs credentials in the environment: "
-            f"{', '.join(missing)} not set (or set {missing[0]}_FILE to a file holding it); "
-            "nothing was uploaded"
+            f"{lead.format(backend=backend)} needs credentials in the environment: "
+            f"{', '.join(missing)} not set (or set {missing[0]}_FILE to a file holding it)" + tail
         )
     return {name: value for name, value in values.items() if value}
-
-
-def is_secret_name(name: str) -> bool:
-    """A known secret or upload credential, or a name that says secret (KEY, TOKEN, ...);
-    `NAME_FILE` as NAME."""
-    base = name.removesuffix("_FILE")
-    return (
-        base in SECRET_VARIABLES
-        or base in UPLOAD_CREDENTIALS
-        or any(word in base.upper() for word in _SECRET_WORDS)
-    )
-
-
-def withheld(environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` without credentials: what a build and its hooks (the project's code) get."""
-    return {name: value for name, value in environ.items() if not is_secret_name(name)}
-
-
-def secret_values(environ: Mapping[str, str]) -> list[str]:
-    """The values to hide: the known secret variables and any whose name says secret."""
-    values = set()
-    for name in environ:
-        base = name[:-5] if name.endswith("_FILE") else name
-        if base in SECRET_VARIABLES or any(word in base.upper() for word in _SECRET_WORDS):
-            try:
-                value = read_variable(environ, base) if name.endswith("_FILE") else environ[name]
-            except CredentialsError:
-                continue
-            if value and len(value) >= _MIN_SECRET:
-                values.add(value)
-    return sorted(values, key=len, reverse=True)
-
-
-def redact(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text

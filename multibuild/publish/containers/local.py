@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +16,7 @@ from multibuild.errors import UploadError
 from multibuild.publish.containers.base import (
     Container,
     FileDigest,
+    NotFound,
     ObjectInfo,
     VerificationError,
     check_name,
@@ -22,6 +25,33 @@ from multibuild.publish.containers.retry import RetryStats
 from multibuild.util.files import sha256_file
 
 PARTIAL = ".partial"  # files being written; never listed
+# A file being written is `.partial/put-HOST-PID-RANDOM`: a later run on the same host knows
+# when its writer is gone (and one from another host when it is older than the grace).
+TEMP_PREFIX = "put-"
+
+
+def temp_prefix(pid: int) -> str:
+    """The name a writer process's temporary files start with."""
+    return f"{TEMP_PREFIX}{_host()}-{pid}-"
+
+
+def _host() -> str:
+    return "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:64] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _etag(stat: os.stat_result) -> str:
+    """What changes whenever the file is replaced (every write is a rename of a new file)."""
+    return f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
 
 
 class LocalContainer(Container):
@@ -43,7 +73,9 @@ class LocalContainer(Container):
         target = self._path(name)
         self.ensure()
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, name_of_temp = tempfile.mkstemp(dir=self.root / PARTIAL, prefix="put-")
+        fd, name_of_temp = tempfile.mkstemp(
+            dir=self.root / PARTIAL, prefix=temp_prefix(os.getpid())
+        )
         os.close(fd)
         temp = Path(name_of_temp)
         try:
@@ -89,12 +121,15 @@ class LocalContainer(Container):
             name=name,
             size=stat.st_size,
             last_modified=datetime.fromtimestamp(stat.st_mtime, timezone.utc),
+            etag=_etag(stat),
             sha256=sha256_file(path),
         )
 
     def get_bytes(self, name: str) -> bytes:
         try:
             return self._path(name).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"{name}: not in {self.root}") from None
         except OSError as error:
             raise UploadError(f"cannot read {name} from {self.root}: {error}") from None
 
@@ -117,11 +152,39 @@ class LocalContainer(Container):
                     name=name,
                     size=stat.st_size,
                     last_modified=datetime.fromtimestamp(stat.st_mtime, timezone.utc),
+                    etag=_etag(stat),
                 )
 
     def delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(name).unlink()
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def sweep(self, grace_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        """Temporary files of killed writers: on this host when their process is gone, from
+        another host when older than `grace_s`."""
+        partial = self.root / PARTIAL
+        if not partial.is_dir():
+            return ()
+        gone = []
+        host, now = _host(), time.time()
+        for path in sorted(partial.iterdir()):
+            parts = path.name.removeprefix(TEMP_PREFIX).split("-")
+            try:
+                age = now - path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            mine = len(parts) >= 3 and parts[0] == host and parts[1].isdigit()
+            abandoned = not _alive(int(parts[1])) if mine else age > grace_s
+            if not abandoned or not path.is_file():
+                continue
+            if not dry_run:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            gone.append(f"{PARTIAL}/{path.name}")
+        return tuple(gone)
 
     def public_url(self, name: str = "") -> str:
         if not name:

@@ -1,18 +1,23 @@
 """Retries with backoff and a deadline; transient failures are retried, permanent ones are not.
 
-Transient: connection resets and refusals, timeouts, HTTP 5xx, throttling (429, 498, S3's
-SlowDown). Permanent: authentication (401, 403) and any other 4xx, which stop at once.
-Each backend classifies its own exceptions into these two kinds (`Classifier`).
+Transient: connection resets and refusals, timeouts, an answer cut off or stalled after its
+headers (urllib3's ProtocolError/IncompleteRead/ReadTimeoutError, http.client's
+IncompleteRead), HTTP 5xx, throttling (429, 498, S3's SlowDown). Permanent: authentication
+(401, 403) and any other 4xx, which stop at once. Each backend classifies its own exceptions
+into these kinds (`Classifier`), the network-level ones with `generic_kind`.
 """
 
 from __future__ import annotations
 
 import enum
+import http.client
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
+
+import urllib3.exceptions
 
 from multibuild.errors import CredentialsError, UploadError
 from multibuild.options import UploadTuning
@@ -40,10 +45,18 @@ def status_kind(status: int | None) -> Kind:
     return Kind.PERMANENT
 
 
+# urllib3 errors that say the URL itself is wrong: no retry mends those.
+_URL_ERRORS = (urllib3.exceptions.LocationValueError, urllib3.exceptions.ProxySchemeUnknown)
+
+
 def generic_kind(error: BaseException) -> Kind:
-    """Network-level failures every backend shares."""
-    if isinstance(error, (ConnectionError, TimeoutError)):
+    """Network-level failures every backend shares: a reset, a timeout, an answer cut off
+    after its headers (a body read straight from urllib3, as swiftclient does) are
+    transient."""
+    if isinstance(error, (ConnectionError, TimeoutError, http.client.HTTPException)):
         return Kind.TRANSIENT
+    if isinstance(error, urllib3.exceptions.HTTPError):
+        return Kind.PERMANENT if isinstance(error, _URL_ERRORS) else Kind.TRANSIENT
     if isinstance(error, OSError) and error.errno is not None:
         return Kind.TRANSIENT
     return Kind.PERMANENT
@@ -53,7 +66,7 @@ def generic_kind(error: BaseException) -> Kind:
 class RetryPolicy:
     """Exponential backoff with full jitter, capped per wait and by an overall deadline."""
 
-    attempts: int = 8
+    attempts: int = 16
     base_s: float = 0.5
     max_wait_s: float = 30.0
     deadline_s: float = 600.0

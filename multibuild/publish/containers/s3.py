@@ -13,17 +13,20 @@ import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from multibuild.errors import ConfigurationError, UploadError
 from multibuild.publish.containers import retry
 from multibuild.publish.containers.base import (
     FileDigest,
+    NotFound,
     ObjectInfo,
     ObjectStore,
     VerificationError,
@@ -44,9 +47,13 @@ THREADS = 4  # parts uploaded at once (each held in memory while it goes)
 THROTTLE_CODES = frozenset({"SlowDown", "Throttling", "RequestTimeout", "InternalError"})
 
 
+def _code(error: botocore.exceptions.ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def classify(error: BaseException) -> Kind:
     if isinstance(error, botocore.exceptions.ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
+        code = _code(error)
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in THROTTLE_CODES:
             return Kind.TRANSIENT
@@ -77,6 +84,26 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def check_endpoint(name: str, url: str) -> str:
+    """An endpoint URL from the environment: http(s), a host, no credentials in it (those
+    come from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, never from a URL a message or a name
+    lookup would show)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        _ = parts.port
+    except ValueError as error:
+        raise ConfigurationError(f"{name} is not a valid URL ({error})") from None
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ConfigurationError(
+            f"{name} holds credentials (user:password@): give the endpoint alone; the keys "
+            "come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+        )
+    if parts.scheme not in ("http", "https") or not host:
+        raise ConfigurationError(f"{name} must be an http:// or https:// URL with a host")
+    return url
+
+
 def _md5_b64(data: bytes) -> tuple[str, str]:
     digest = hashlib.md5(data, usedforsecurity=False)
     return digest.hexdigest(), base64.b64encode(digest.digest()).decode()
@@ -94,13 +121,17 @@ class S3Container(ObjectStore):
         policy: RetryPolicy | None = None,
         part_size: int = DEFAULT_PART,
         threads: int | None = None,
+        purpose: str = "upload",
     ) -> None:
         super().__init__(prefix, policy, threads or THREADS)
         self.bucket = bucket
         self.url = f"s3://{bucket}/{self.prefix}"
         self.part_size = max(part_size, MIN_PART)
-        keys = require(environ, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "S3")
-        endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL") or None
+        endpoint_name = next(
+            (n for n in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if environ.get(n)), None
+        )
+        endpoint = check_endpoint(endpoint_name, environ[endpoint_name]) if endpoint_name else None
+        keys = require(environ, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "S3", purpose)
         region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         self.region = region
         session = boto3.session.Session(
@@ -176,12 +207,16 @@ class S3Container(ObjectStore):
         return info
 
     def _put_multipart(self, key: str, path: Path, metadata: dict[str, str]) -> str:
-        created = self._call(
-            f"start of the multipart upload of {key}",
-            lambda: self._client.create_multipart_upload(
+        starts = 0
+
+        def create() -> Any:
+            nonlocal starts
+            starts += 1
+            return self._client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, Metadata=metadata, ContentType=content_type(key)
-            ),
-        )
+            )
+
+        created = self._call(f"start of the multipart upload of {key}", create)
         upload_id = created["UploadId"]
         size = path.stat().st_size
         count = max(1, -(-size // self.part_size))
@@ -210,20 +245,53 @@ class S3Container(ObjectStore):
                 list(pool.map(upload_part, range(1, count + 1)))
             parts = [{"ETag": results[n][0], "PartNumber": n} for n in range(1, count + 1)]
             md5s = [results[n][1] for n in range(1, count + 1)]
-            self._call(
-                f"completion of the multipart upload of {key}",
-                lambda: self._client.complete_multipart_upload(
-                    Bucket=self.bucket,
-                    Key=key,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
-                ),
-            )
+            expected = multipart_etag(md5s)
+
+            def complete() -> None:
+                try:
+                    self._client.complete_multipart_upload(
+                        Bucket=self.bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+                    )
+                except botocore.exceptions.ClientError as error:
+                    # An earlier attempt completed it, and its answer was lost on the way:
+                    # the upload is gone, and the object is there with the parts' ETag.
+                    if _code(error) != "NoSuchUpload" or self._etag(key) != expected:
+                        raise
+
+            self._call(f"completion of the multipart upload of {key}", complete)
         except BaseException:
             with contextlib.suppress(Exception):  # best effort; the server expires it anyway
                 self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
             raise
-        return multipart_etag(md5s)
+        if starts > 1:
+            # A start whose answer was lost still made an upload on the server: abort the
+            # other unfinished uploads of this name now (a killed run's go with `sweep`).
+            self._abort_others(key, upload_id)
+        return expected
+
+    def _abort_others(self, key: str, keep: str) -> None:
+        def uploads() -> list[dict[str, Any]]:
+            page: Any = self._client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+            return [u for u in page.get("Uploads", []) if u.get("Key") == key]
+
+        for upload in self._call(f"listing of the multipart uploads of {key}", uploads):
+            if str(upload["UploadId"]) != keep:
+                self._call(
+                    f"abort of an unfinished multipart upload of {key}",
+                    lambda u=str(upload["UploadId"]): self._abort(key, u),
+                )
+
+    def _etag(self, key: str) -> str:
+        try:
+            found = self._client.head_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as error:
+            if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return ""
+            raise
+        return str(found.get("ETag", "")).strip('"')
 
     def put_bytes(self, name: str, data: bytes) -> None:
         _, md5_b64 = _md5_b64(data)
@@ -260,15 +328,27 @@ class S3Container(ObjectStore):
         )
 
     def get_bytes(self, name: str) -> bytes:
-        def get() -> bytes:
-            response = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
-            return response["Body"].read()
+        def get() -> bytes | None:
+            try:
+                response = self._client.get_object(Bucket=self.bucket, Key=self._key(name))
+            except botocore.exceptions.ClientError as error:
+                if _code(error) in ("NoSuchKey", "404"):
+                    return None
+                raise
+            data: bytes = response["Body"].read()
+            return data
 
-        result: bytes = self._call(f"download of {name}", get)
+        result: bytes | None = self._call(f"download of {name}", get)
+        if result is None:
+            raise NotFound(f"{name}: not in {self.url}")
         return result
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """Every object, page by page; a page that repeats a continuation token or does not
+        start after the last key (a server that ignores the token) stops with an error."""
         token = ""
+        tokens: set[str] = set()
+        last = ""
         while True:
 
             def page(t: str = token) -> Any:
@@ -287,7 +367,14 @@ class S3Container(ObjectStore):
                     raise
 
             result = self._call(f"listing of {self.bucket}", page)
-            for item in result.get("Contents", []):
+            contents = result.get("Contents", [])
+            if last and contents and str(contents[0]["Key"]) <= last:
+                raise UploadError(
+                    f"S3 listing of {self.bucket} does not advance (the page after {last!r} "
+                    f"starts at {contents[0]['Key']!r}): the server ignores the continuation"
+                )
+            for item in contents:
+                last = str(item["Key"])
                 yield ObjectInfo(
                     name=item["Key"][len(self.prefix) :],
                     size=int(item["Size"]),
@@ -297,12 +384,71 @@ class S3Container(ObjectStore):
             token = result.get("NextContinuationToken", "")
             if not result.get("IsTruncated") or not token:
                 return
+            if token in tokens:
+                raise UploadError(f"S3 listing of {self.bucket} repeats a continuation token")
+            tokens.add(token)
 
     def delete(self, name: str) -> None:
         self._call(
             f"delete of {name}",
             lambda: self._client.delete_object(Bucket=self.bucket, Key=self._key(name)),
         )
+
+    def exists(self) -> bool:
+        def head() -> bool:
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+            except botocore.exceptions.ClientError as error:
+                if error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                    return False
+                raise
+            return True
+
+        found: bool = self._call(f"HEAD of bucket {self.bucket}", head)
+        return found
+
+    def sweep(self, grace_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        """Multipart uploads under the prefix started more than `grace_s` ago and never
+        completed (a killed uploader, a completion whose answer was lost): their parts are
+        stored, and billed, until aborted."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_s)
+
+        def uploads() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = []
+            args: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
+            for _ in range(1000):
+                try:
+                    page: Any = self._client.list_multipart_uploads(**args)
+                except botocore.exceptions.ClientError as error:
+                    if _code(error) in ("NoSuchBucket", "NotImplemented"):
+                        return found
+                    raise
+                found += page.get("Uploads", [])
+                if not page.get("IsTruncated"):
+                    break
+                args["KeyMarker"] = page.get("NextKeyMarker", "")
+                args["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
+            return found
+
+        gone = []
+        for upload in self._call(f"listing of the multipart uploads of {self.bucket}", uploads):
+            if utc(upload["Initiated"]) >= cutoff:
+                continue
+            key, upload_id = str(upload["Key"]), str(upload["UploadId"])
+            if not dry_run:
+                self._call(
+                    f"abort of the multipart upload of {key}",
+                    lambda k=key, u=upload_id: self._abort(k, u),
+                )
+            gone.append(f"unfinished multipart upload of {key}")
+        return tuple(gone)
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except botocore.exceptions.ClientError as error:
+            if _code(error) != "NoSuchUpload":
+                raise
 
     def public_url(self, name: str = "") -> str:
         base = f"{self._client.meta.endpoint_url.rstrip('/')}/{quote(self.bucket)}/"

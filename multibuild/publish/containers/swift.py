@@ -14,7 +14,7 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,10 +23,11 @@ import requests
 from swiftclient.client import ClientException, Connection
 from swiftclient.utils import LengthWrapper
 
-from multibuild.errors import CredentialsError
+from multibuild.errors import CredentialsError, UploadError
 from multibuild.publish.containers import retry
 from multibuild.publish.containers.base import (
     FileDigest,
+    NotFound,
     ObjectInfo,
     ObjectStore,
     VerificationError,
@@ -44,7 +45,7 @@ PUBLIC_READ = ".r:*,.rlistings"
 META_SHA256 = "x-object-meta-sha256"
 
 
-def connection_options(environ: Mapping[str, str]) -> dict[str, Any]:
+def connection_options(environ: Mapping[str, str], purpose: str = "upload") -> dict[str, Any]:
     """swiftclient.Connection's auth arguments from the environment (no other source)."""
     version = (
         environ.get("ST_AUTH_VERSION")
@@ -56,13 +57,15 @@ def connection_options(environ: Mapping[str, str]) -> dict[str, Any]:
         version.startswith(("2", "3")) or not environ.get("ST_AUTH")
     )
     if keystone:
-        values = require(environ, ["OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD"], "Swift (keystone)")
+        values = require(
+            environ, ["OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD"], "Swift (keystone)", purpose
+        )
         project = environ.get("OS_PROJECT_NAME") or environ.get("OS_TENANT_NAME")
         project_id = environ.get("OS_PROJECT_ID") or environ.get("OS_TENANT_ID")
         if not project and not project_id:
             raise CredentialsError(
-                "Swift (keystone) upload needs OS_PROJECT_NAME or OS_PROJECT_ID; "
-                "nothing was uploaded"
+                f"Swift (keystone) {purpose} needs OS_PROJECT_NAME or OS_PROJECT_ID in the "
+                "environment"
             )
         os_options = {
             "project_name": project,
@@ -85,13 +88,17 @@ def connection_options(environ: Mapping[str, str]) -> dict[str, Any]:
     token = read_variable(environ, "OS_AUTH_TOKEN")
     if storage_url and token:
         return {"preauthurl": storage_url, "preauthtoken": token}
-    values = require(environ, ["ST_AUTH", "ST_USER", "ST_KEY"], "Swift")
+    values = require(environ, ["ST_AUTH", "ST_USER", "ST_KEY"], "Swift", purpose)
     return {
         "authurl": values["ST_AUTH"],
         "user": values["ST_USER"],
         "key": values["ST_KEY"],
         "auth_version": "1",
     }
+
+
+def _modified(item: Mapping[str, Any]) -> datetime:
+    return utc(datetime.fromisoformat(str(item["last_modified"])))
 
 
 class CorruptSegment(Exception):
@@ -129,13 +136,14 @@ class SwiftContainer(ObjectStore):
         policy: RetryPolicy | None = None,
         segment_size: int = DEFAULT_SEGMENT,
         threads: int | None = None,
+        purpose: str = "upload",
     ) -> None:
         super().__init__(prefix, policy, threads or THREADS)
         self.container = container
         self.segments = f"{container}_segments"
         self.url = f"swift://{container}/{self.prefix}"
         self.segment_size = segment_size
-        self._options = connection_options(environ)
+        self._options = connection_options(environ, purpose)
         self._conn = self._connect()
         self._local = threading.local()
         self._threads_conns: list[Connection] = []
@@ -187,8 +195,9 @@ class SwiftContainer(ObjectStore):
     def put_file(self, name: str, path: Path, digest: FileDigest) -> ObjectInfo:
         key = self._key(name)
         headers = {"X-Object-Meta-Sha256": digest.sha256}
+        live: set[str] = set()  # the segments the new object references
         if digest.size > self.segment_size:
-            expected = self._put_segmented(key, path, digest, headers)
+            expected, live = self._put_segmented(key, path, digest, headers)
         else:
 
             def put() -> str:
@@ -216,11 +225,27 @@ class SwiftContainer(ObjectStore):
             )
         if info.sha256 != digest.sha256:
             raise VerificationError(f"{name}: sha256 metadata in {self.url} does not match")
+        # Segments of an older file under this name (a replaced nightly, segmented or not, or
+        # an upload killed before its manifest) are not needed now.
+        self._drop_segments(key, keep=live)
         return info
+
+    def _drop_segments(self, key: str, keep: set[str]) -> list[str]:
+        """Delete the segments under `key/` that are not in `keep`; the names deleted."""
+        dropped = []
+        for old in list(self._listing(self.segments, f"{key}/")):
+            if old["name"] in keep:
+                continue
+            self._call(
+                f"delete of old segment {old['name']}",
+                lambda n=old["name"]: self._delete_quiet(self.segments, n),
+            )
+            dropped.append(old["name"])
+        return dropped
 
     def _put_segmented(
         self, key: str, path: Path, digest: FileDigest, headers: dict[str, str]
-    ) -> str:
+    ) -> tuple[str, set[str]]:
         """Segments first (in parallel, each one's md5 checked against Swift's ETag), then the
         SLO manifest, which Swift checks against the segments' sizes and ETags; the name
         appears only then. A rerun keeps segments already uploaded."""
@@ -281,14 +306,7 @@ class SwiftContainer(ObjectStore):
                 query_string="multipart-manifest=put",
             ),
         )
-        # Segments of an older file under this name (a replaced nightly) are not needed now.
-        for old in self._listing(self.segments, f"{key}/"):
-            if not old["name"].startswith(base):
-                self._call(
-                    f"delete of old segment {old['name']}",
-                    lambda n=old["name"]: self._delete_quiet(self.segments, n),
-                )
-        return slo_etag(md5s)
+        return slo_etag(md5s), set(names)
 
     def put_bytes(self, name: str, data: bytes) -> None:
         md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
@@ -327,14 +345,23 @@ class SwiftContainer(ObjectStore):
         )
 
     def get_bytes(self, name: str) -> bytes:
-        def get() -> bytes:
-            _, body = self._conn.get_object(self.container, self._key(name))
+        def get() -> bytes | None:
+            try:
+                _, body = self._conn.get_object(self.container, self._key(name))
+            except ClientException as error:
+                if error.http_status == 404:
+                    return None
+                raise
             return bytes(body)
 
-        result: bytes = self._call(f"download of {name}", get)
+        result: bytes | None = self._call(f"download of {name}", get)
+        if result is None:
+            raise NotFound(f"{name}: not in {self.url}")
         return result
 
     def _listing(self, container: str, prefix: str) -> Iterator[dict[str, Any]]:
+        """Every item, page by page; a page that does not start after the marker (a server
+        that ignores it) stops the listing with an error instead of looping."""
         marker = ""
         while True:
             _, page = self._call(
@@ -343,6 +370,15 @@ class SwiftContainer(ObjectStore):
             )
             if not page:
                 return
+            if not isinstance(page, list) or not all(
+                isinstance(item, dict) and isinstance(item.get("name"), str) for item in page
+            ):
+                raise UploadError(f"Swift listing of {container}: not a listing")
+            if marker and page[0]["name"] <= marker:
+                raise UploadError(
+                    f"Swift listing of {container} does not advance (the page after "
+                    f"{marker!r} starts at {page[0]['name']!r}): the server ignores the marker"
+                )
             yield from page
             if len(page) < PAGE:
                 return
@@ -363,7 +399,7 @@ class SwiftContainer(ObjectStore):
             yield ObjectInfo(
                 name=item["name"][len(self.prefix) :],
                 size=int(item["bytes"]),
-                last_modified=utc(datetime.fromisoformat(item["last_modified"])),
+                last_modified=_modified(item),
                 etag=item.get("slo_etag", item.get("hash", "")).strip('"'),
             )
 
@@ -388,6 +424,74 @@ class SwiftContainer(ObjectStore):
             self._delete_quiet(self.container, key, "multipart-manifest=delete" if slo else None)
 
         self._call(f"delete of {name}", delete)
+        self._drop_segments(key, keep=set())  # and those of uploads killed before their manifest
+
+    def _live_segments(self, key: str) -> set[str] | None:
+        """The segments the object at `key` references (none for a plain object), or None
+        when there is no object."""
+
+        def manifest() -> set[str] | None:
+            try:
+                headers = self._conn.head_object(self.container, key)
+            except ClientException as error:
+                if error.http_status == 404:
+                    return None
+                raise
+            if headers.get("x-static-large-object", "").lower() != "true":
+                return set()
+            _, body = self._conn.get_object(
+                self.container, key, query_string="multipart-manifest=get"
+            )
+            prefix = f"/{self.segments}/"
+            return {
+                str(item["name"])[len(prefix) :]
+                for item in json.loads(body)
+                if isinstance(item, dict) and str(item.get("name", "")).startswith(prefix)
+            }
+
+        found: set[str] | None = self._call(f"manifest of {key}", manifest)
+        return found
+
+    def sweep(self, grace_s: float, dry_run: bool = False) -> tuple[str, ...]:
+        """Segments no live manifest references (left by a killed upload, or by a segmented
+        wheel replaced or deleted by an older uploader), modified more than `grace_s` ago (an
+        upload in progress has not written its manifest yet)."""
+        cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_s)
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for item in self._listing(self.segments, self.prefix):
+            parts = str(item["name"]).rsplit("/", 3)
+            if len(parts) == 4:
+                by_key.setdefault(parts[0], []).append(item)
+        gone = []
+        for key, items in sorted(by_key.items()):
+            stale = [i["name"] for i in items if _modified(i) < cutoff]
+            if not stale:
+                continue
+            live = self._live_segments(key) or set()
+            orphans = [n for n in stale if n not in live]
+            if dry_run:
+                gone += orphans
+                continue
+            for name in orphans:
+                self._call(
+                    f"delete of orphan segment {name}",
+                    lambda n=name: self._delete_quiet(self.segments, n),
+                )
+                gone.append(name)
+        return tuple(f"{self.segments}/{name}" for name in gone)
+
+    def exists(self) -> bool:
+        def head() -> bool:
+            try:
+                self._conn.head_container(self.container)
+            except ClientException as error:
+                if error.http_status == 404:
+                    return False
+                raise
+            return True
+
+        found: bool = self._call(f"HEAD of {self.container}", head)
+        return found
 
     def public_url(self, name: str = "") -> str:
         base = f"{self._storage_url()}/{quote(self.container)}/"

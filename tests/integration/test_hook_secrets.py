@@ -1,0 +1,95 @@
+"""Build hooks see no credential, by `build` and by `ci`; and a secret a hook prints anyway
+(as it is, line by line, URL-encoded) stays out of the console, the build log and the failed
+build's record, all of which CI keeps."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.parse
+from pathlib import Path
+
+from multibuild.errors import HookError
+from tests.helpers import (
+    CI_EVENTS,
+    build_args,
+    config_copy,
+    engine_environ,
+    git,
+    make_repo,
+    run_multibuild,
+)
+
+# Recognisable fake secrets.
+SECRETS = {
+    "ST_KEY": "FAKE-st-key-hook-0001",
+    "AWS_SECRET_ACCESS_KEY": "FAKE/aws+hook=0002",
+    "TWINE_PASSWORD": "pypi-FAKE-twine-hook-0003",
+    "GITHUB_TOKEN": "ghp_FAKEgithubhook0004",
+    "ANACONDA_API_TOKEN": "FAKE-anaconda-hook-0005",
+    "OS_PASSWORD": "FAKE-line-one-hook-0006\nFAKE-line-two-hook-0007",
+}
+PIECES = [v for value in SECRETS.values() for v in value.splitlines()]
+
+
+def leaky_config(directory: Path) -> Path:
+    """A config.sh whose pre_build writes its environment down, prints secrets it somehow got
+    (a tool that echoes a URL with a token, a key printed line by line), then fails."""
+    prints = [
+        f"echo 'token in a URL: https://x:{SECRETS['GITHUB_TOKEN']}@example.org/'",
+        f"echo 'key: {SECRETS['ST_KEY']}'",
+        f"echo 'encoded: {urllib.parse.quote(SECRETS['AWS_SECRET_ACCESS_KEY'], safe='')}'",
+        *(f"echo '{line}'" for line in SECRETS["OS_PASSWORD"].splitlines()),
+        f"echo '{SECRETS['TWINE_PASSWORD']} {SECRETS['ANACONDA_API_TOKEN']}'",
+    ]
+    body = "\n    ".join(['env > "$MB_WORK_DIR/hook-env"', *prints, "return 1"])
+    return config_copy(
+        "hello-c", directory, edit={"pre_build() {\n": f"pre_build() {{\n    {body}\n"}
+    )
+
+
+def assert_no_secret(texts: list[str], hook_env: str) -> None:
+    for name in SECRETS:
+        assert f"{name}=" not in hook_env, name
+    for text in [*texts, hook_env]:
+        for piece in PIECES:
+            assert piece not in text, piece
+    assert any("***" in text for text in texts)
+
+
+def test_build_hooks_get_no_credentials_and_logs_keep_no_secret(tmp_path: Path) -> None:
+    repo = make_repo("hello-c", tmp_path / "repo")
+    config = leaky_config(tmp_path / "cfg")
+    run = run_multibuild(tmp_path, *build_args(repo, config), env=SECRETS)
+    assert run.returncode == HookError.return_code, run.output
+    [record] = run.records()
+    assert record["status"] == "failed"
+    logs = [p.read_text() for p in run.wheelhouse.glob("*.log")]
+    assert logs
+    record_text = json.dumps(record)
+    assert_no_secret([run.output, record_text, *logs], (run.work_dir / "hook-env").read_text())
+    assert "hook pre_build failed" in record["error"]
+
+
+def test_ci_hooks_get_no_credentials_and_logs_keep_no_secret(tmp_path: Path) -> None:
+    project = make_repo("hello-c", tmp_path / "hello-repo")
+    root = tmp_path / "wheels"
+    leaky_config(root / "cfg")
+    (root / "settings.toml").write_text(
+        f'[project]\nname = "hello-c"\nrepo = "{project}"\nBUILD_COMMIT = "v1.0"\n'
+        'DAILY_COMMIT = "main"\nconfig = "cfg/config.sh"\n'
+        '[build]\nsystem_tools = ["git"]\n[matrix]\npython = ["3.11"]\nlinux = ["x86_64"]\n'
+    )
+    git("init", "-q", "-b", "main", cwd=root)
+    env = {**engine_environ(), **CI_EVENTS["github"]["push"], **SECRETS}
+    done = subprocess.run(
+        [sys.executable, "-m", "multibuild", "ci", "--job", "cp311-manylinux_x86_64",
+         "--builder", "host", "--no-upload"],
+        cwd=root, env=env, capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == HookError.return_code, output
+    wheelhouse = root / "wheelhouse"
+    texts = [output, *(p.read_text() for p in wheelhouse.iterdir())]
+    assert_no_secret(texts, (root / ".multibuild" / "hook-env").read_text())
