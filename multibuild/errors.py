@@ -86,6 +86,13 @@ class ReleaseError(FatalError):
     return_code = 12
 
 
+class ContainerError(FatalError):
+    """The container route could not run: no container engine answers, the image is missing
+    or could not be built, or the engine's runtime refuses to start a container."""
+
+    return_code = 13
+
+
 def report(prog: str, error: FatalError, message: str | None = None) -> int:
     """The one shape of a failure, for every entry point (the command line, and the helpers
     hooks run): `PROG: error: MESSAGE` on stderr; returns the exit code."""

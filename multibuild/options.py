@@ -42,6 +42,14 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     return environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
+def _names(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    names = tuple(environ.get(name, "").replace(",", " ").split())
+    for item in names:
+        if not item.replace("_", "").isalnum() or item[0].isdigit():
+            raise ConfigurationError(f"{name}: {item!r} is not a variable name")
+    return names
+
+
 def debug_traceback(environ: Mapping[str, str]) -> bool:
     """MB_DEBUG_TRACEBACK: show the Python traceback of a failure."""
     return _flag(environ, "MB_DEBUG_TRACEBACK")
@@ -69,6 +77,9 @@ class Knobs:
     debug_traceback: bool = False  # MB_DEBUG_TRACEBACK
     gpg: str = "gpg"  # MB_GPG
     test_level: str | None = None  # MB_TEST_LEVEL (cibuildwheel's test-command)
+    # MB_CONTAINER_ENV: variables the container route passes into the build container for
+    # the hooks (cibuildwheel's environment-pass), e.g. "SCIPY_TEST_MODULES"
+    container_env: tuple[str, ...] = ()
     upload: UploadTuning = field(default_factory=UploadTuning)
 
     @classmethod
@@ -89,6 +100,7 @@ class Knobs:
             debug_traceback=debug_traceback(environ),
             gpg=environ.get("MB_GPG") or "gpg",
             test_level=level,
+            container_env=_names(environ, "MB_CONTAINER_ENV"),
             upload=UploadTuning(
                 attempts=whole("MB_UPLOAD_ATTEMPTS"),
                 backoff_s=_number(environ, "MB_UPLOAD_BACKOFF", float),
@@ -166,6 +178,11 @@ class BuildArguments:
     install_system_deps: bool = False
     jobs: int | None = None
     verbose: bool = False
+    # The route: "host" (the engine's pipeline here) or "cibuildwheel" (Linux: in a container
+    # of `image`: official, local or a reference, run by `container_engine`).
+    builder: str = "host"
+    container_engine: str | None = None
+    image: str | None = None
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> BuildArguments:
@@ -189,6 +206,9 @@ class BuildArguments:
             install_system_deps=args.install_system_deps,
             jobs=args.jobs,
             verbose=args.verbose,
+            builder=args.builder,
+            container_engine=args.container_engine,
+            image=args.image,
         )
 
 

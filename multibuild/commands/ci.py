@@ -16,8 +16,10 @@ import os
 
 from multibuild import platforms
 from multibuild.ci import channels, job, providers
+from multibuild.ci.build_container import choose_container
 from multibuild.ci.jobs import container_engine, find_job, jobs, runnable_here
 from multibuild.errors import ConfigurationError
+from multibuild.images.oci import ENGINES
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs
 from multibuild.settings import BUILDERS, Settings, settings_from
 
@@ -34,6 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=BUILDERS,
         help="cibuildwheel (CI's default) or host (the engine on this machine; the default "
         "outside CI)",
+    )
+    parser.add_argument(
+        "--container-engine",
+        choices=ENGINES,
+        help="for Linux jobs with cibuildwheel (default: the one that answers; on CI "
+        "cibuildwheel's own)",
+    )
+    parser.add_argument(
+        "--image",
+        help="the container of Linux jobs with cibuildwheel: `official` (settings' manylinux "
+        "image; the default on CI), `local` (made here from Debian packages, built or found "
+        "by its content key; the default elsewhere), or an image reference",
     )
     parser.add_argument(
         "--nightly",
@@ -72,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
     if args.nightly and info.provider in ("local", "unknown"):
         info = channels.as_nightly(info)  # reproduce a nightly by hand
     decision = channels.decide(info, settings)
+    container = choose_container(
+        args.image,
+        args.container_engine,
+        on_ci=info.provider in job.CI_PROVIDERS,
+        official=settings.ci.manylinux_image,
+    )
     plan = job.make_plan(
         settings,
         find_job(settings, job_id),
@@ -81,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         repo=args.repo,
         sdist=args.sdist,
         has_python=platforms.python_installed,
-        engine=container_engine,
+        engine=lambda: container_engine(environ, args.container_engine),
+        container=container,
     )
     if args.dry_run:
         print(json.dumps(plan.to_json(), indent=2) if args.json else plan.describe())
@@ -109,8 +130,21 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     builder = args.builder or "host"
+    on_ci = providers.detect(os.environ).provider in job.CI_PROVIDERS
+    container = choose_container(
+        args.image, args.container_engine, on_ci=on_ci, official=settings.ci.manylinux_image
+    )
     rows = [
-        (j, runnable_here(j, builder, has_python=platforms.python_installed))
+        (
+            j,
+            runnable_here(
+                j,
+                builder,
+                has_python=platforms.python_installed,
+                engine=lambda: container_engine(os.environ, args.container_engine),
+                local_image=container.origin == "local",
+            ),
+        )
         for j in jobs(settings)
     ]
     if args.json:
