@@ -63,7 +63,7 @@ class ContainerChoice:
 
     def describe(self) -> str:
         engine = self.engine or (
-            "docker (cibuildwheel's default)" if self.on_ci else "docker or podman"
+            "docker, cibuildwheel's default" if self.on_ci else "docker or podman"
         )
         if self.origin == "official":
             return f"the official {self.official} image, pulled by cibuildwheel ({engine})"

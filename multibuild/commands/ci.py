@@ -11,6 +11,7 @@ machine can run; --dry-run prints the plan and does nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 
@@ -130,10 +131,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     builder = args.builder or "host"
-    on_ci = providers.detect(os.environ).provider in job.CI_PROVIDERS
+    on_ci = providers.detect(os.environ, git_branch=lambda: None).provider in job.CI_PROVIDERS
     container = choose_container(
         args.image, args.container_engine, on_ci=on_ci, official=settings.ci.manylinux_image
     )
+    engine = functools.cache(lambda: container_engine(os.environ, args.container_engine))
     rows = [
         (
             j,
@@ -141,7 +143,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
                 j,
                 builder,
                 has_python=platforms.python_installed,
-                engine=lambda: container_engine(os.environ, args.container_engine),
+                engine=engine,
                 local_image=container.origin == "local",
             ),
         )

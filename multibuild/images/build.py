@@ -492,8 +492,8 @@ class ImageBuilder:
             self._quiet("cp", f"{name}:/opt/_internal/tools.json", tools_json,
                         what="reading the image's tool versions")  # fmt: skip
             made = json.loads(tools_json.read_text())
-            stages["final"] = {"key": keys.final, "seconds": 0.0}
-            record = self._record(keys, reference, made, tarballs, stages)
+            # The copy in the image tells what it holds and how its earlier stages went.
+            record = self._record(keys, reference, made, tarballs, dict(stages))
             in_image = tmp / f"image-{os.getpid()}.json"
             self._temporary.append(in_image)
             in_image.write_text(json.dumps(record.to_json(), indent=1) + "\n")
@@ -511,7 +511,7 @@ class ImageBuilder:
             )  # fmt: skip
             # The name appears last: before this line, a kill leaves no image by this name.
             self._quiet("tag", temporary, reference, what="naming the image")
-        stages["final"]["seconds"] = round(time.monotonic() - stage_start, 1)
+        stages["final"] = {"key": keys.final, "seconds": round(time.monotonic() - stage_start, 1)}
         described = inspect(self.engine, reference, self.environ) or {}
         record.image_id = str(described.get("Id", ""))
         record.size = int(described.get("Size", 0) or 0)

@@ -41,11 +41,11 @@ from tests.helpers import (
     run_multibuild,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.containers]
-
 GLIBC = (2, 31)
-# A cold image (Debian root, CPython 3.11) takes 6-10 minutes on 2 cores.
+# A cold image (Debian root, CPython 3.11) takes 7-10 minutes on 2 cores; the first test that
+# needs it waits for it.
 IMAGE_TIMEOUT = 1800
+pytestmark = [pytest.mark.slow, pytest.mark.containers, pytest.mark.timeout(IMAGE_TIMEOUT)]
 
 
 def require(*tools: str) -> None:
@@ -200,7 +200,6 @@ def grafted(wheel: Path) -> dict[str, bytes]:
         }
 
 
-@pytest.mark.timeout(IMAGE_TIMEOUT)
 def test_the_c_fixture_in_the_container_installs_on_bullseye(
     tmp_path: Path, local_image: dict[str, Any], image_cache: Path, in_bullseye: Installer
 ) -> None:
@@ -232,7 +231,6 @@ def test_the_c_fixture_in_the_container_installs_on_bullseye(
     assert "glibc 2.31" in done.stdout and "5 " in done.stdout
 
 
-@pytest.mark.timeout(IMAGE_TIMEOUT)
 def test_the_fortran_fixture_in_the_container_and_on_the_host(
     tmp_path: Path, local_image: dict[str, Any], image_cache: Path, in_bullseye: Installer
 ) -> None:
@@ -271,7 +269,6 @@ def test_the_fortran_fixture_in_the_container_and_on_the_host(
     assert "is not a supported wheel on this platform" in refused.stdout + refused.stderr
 
 
-@pytest.mark.timeout(IMAGE_TIMEOUT)
 def test_a_ci_job_runs_in_the_local_image(
     tmp_path: Path, local_image: dict[str, Any], image_cache: Path
 ) -> None:
