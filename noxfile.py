@@ -28,7 +28,8 @@ def ci(session: nox.Session) -> None:
     """One CI job, as CI runs it (`python -m multibuild ci`): `nox -s ci -- cp312-manylinux_x86_64`
     builds, repairs, tests and uploads it on this machine with the same steps and hooks;
     `nox -s ci -- --list` shows the jobs and which this machine can run; `-- JOB --dry-run` the
-    plan. Outside CI the engine builds on the host (`--builder cibuildwheel` needs docker).
+    plan. Outside CI the engine builds on the host; `-- JOB --builder cibuildwheel` runs CI's
+    cibuildwheel commands in the local image made from Debian packages (podman or docker).
     """
     session.install("-e", ".")
     args = list(session.posargs)

@@ -86,6 +86,13 @@ class ReleaseError(FatalError):
     return_code = 12
 
 
+class ContainerError(FatalError):
+    """The container route could not run: no container engine answers, the image is missing
+    or could not be built, or the engine's runtime refuses to start a container."""
+
+    return_code = 13
+
+
 def error_class(return_code: int) -> type[FatalError] | None:
     """The error class whose exit code this is (a hook's helper exits with it), if any."""
     classes: list[type[FatalError]] = [FatalError]

@@ -56,6 +56,14 @@ def _flag(environ: Mapping[str, str], name: str) -> bool:
     return environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
 
+def _names(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    names = tuple(environ.get(name, "").replace(",", " ").split())
+    for item in names:
+        if not item.replace("_", "").isalnum() or item[0].isdigit():
+            raise ConfigurationError(f"{name}: {item!r} is not a variable name")
+    return names
+
+
 def debug_traceback(environ: Mapping[str, str]) -> bool:
     """MB_DEBUG_TRACEBACK: show the Python traceback of a failure."""
     return _flag(environ, "MB_DEBUG_TRACEBACK")
@@ -87,6 +95,9 @@ class Knobs:
     # MB_LOCAL_CONTAINER_ON_CI: a local container directory is accepted on a CI provider (a
     # self-hosted runner whose disk outlives the job); refused otherwise (docs/upload.md).
     local_container_on_ci: bool = False
+    # MB_CONTAINER_ENV: variables the container route passes into the build container for
+    # the hooks (cibuildwheel's environment-pass), e.g. "SCIPY_TEST_MODULES"
+    container_env: tuple[str, ...] = ()
     upload: UploadTuning = field(default_factory=UploadTuning)
 
     @classmethod
@@ -108,6 +119,7 @@ class Knobs:
             gpg=environ.get("MB_GPG") or "gpg",
             test_level=level,
             local_container_on_ci=_flag(environ, "MB_LOCAL_CONTAINER_ON_CI"),
+            container_env=_names(environ, "MB_CONTAINER_ENV"),
             upload=UploadTuning(
                 attempts=whole("MB_UPLOAD_ATTEMPTS"),
                 backoff_s=_number(environ, "MB_UPLOAD_BACKOFF", float),
@@ -186,6 +198,11 @@ class BuildArguments:
     install_system_deps: bool = False
     jobs: int | None = None
     verbose: bool = False
+    # The route: "host" (the engine's pipeline here) or "cibuildwheel" (Linux: in a container
+    # of `image`: official, local or a reference, run by `container_engine`).
+    builder: str = "host"
+    container_engine: str | None = None
+    image: str | None = None
 
     @classmethod
     def from_namespace(cls, args: argparse.Namespace) -> BuildArguments:
@@ -209,6 +226,9 @@ class BuildArguments:
             install_system_deps=args.install_system_deps,
             jobs=args.jobs,
             verbose=args.verbose,
+            builder=args.builder,
+            container_engine=args.container_engine,
+            image=args.image,
         )
 
 

@@ -11,21 +11,32 @@ generated from settings.toml.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, test_environment
-from multibuild.errors import FatalError, report
+from multibuild.engine.testing import pytest_counts
+from multibuild.errors import FatalError, TestFailure, report
 from multibuild.log import Logger
 from multibuild.options import HookContext
 from multibuild.util.pythons import running
 
 HOOKS = ("pre_build", "run_tests")
 ROOT = Path(__file__).resolve().parents[2]  # the repository: cibuildwheel's {project}
+# One line per hook with what the build record keeps (the libraries pre_build built, the
+# counts of run_tests); the engine reads it from cibuildwheel's output (ci.cibw_build).
+RESULT_MARKER = "multibuild-result: "
+
+
+def print_result(result: Mapping[str, Any]) -> None:
+    print(RESULT_MARKER + json.dumps(result, sort_keys=True), flush=True)
 
 
 def step_environment(
@@ -47,6 +58,7 @@ def step_environment(
         work_dir=work_dir,
         jobs=context.jobs,
         test_level=context.test_level,
+        mirrors=context.mirrors,
     )
     env = hook_environment(environ, variables)
     if hook == "run_tests":
@@ -61,26 +73,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"usage: cibw-step {{{','.join(HOOKS)}}} PACKAGE_DIR", file=sys.stderr)
         return 2
     hook, package = args[0], Path(args[1]).resolve()
-    try:
-        env, config = step_environment(hook, package, os.environ)
-        logger = Logger(verbose=True)
-        if hook == "pre_build":
-            prefix = Path(env["BUILD_PREFIX"])
-            shutil.rmtree(prefix, ignore_errors=True)  # only what this pre_build puts there
-            prefix.mkdir(parents=True)
-            cwd = package
-        else:
-            cwd = Path.cwd()  # cibuildwheel's test directory, outside the source tree
-        ran = run_hook(config, hook, env=env, cwd=cwd, logger=logger)
-        if hook == "pre_build" and ran.exported:
-            # cibuildwheel builds in another process: what pre_build exports ends here.
-            logger.warning(
-                f"pre_build exported {', '.join(sorted(ran.exported))}: cibuildwheel's build "
-                "does not see it; put it in settings.toml [hook_env] (cibuildwheel.toml's "
-                "environment carries that)"
+    with tempfile.TemporaryDirectory(prefix="mb-cibw-step-") as tmp:
+        results = Path(tmp) / "results"
+        try:
+            env, config = step_environment(hook, package, os.environ)
+            logger = Logger(verbose=True)
+            if hook == "pre_build":
+                prefix = Path(env["BUILD_PREFIX"])
+                shutil.rmtree(prefix, ignore_errors=True)  # only what this pre_build puts there
+                prefix.mkdir(parents=True)
+                env["MB_LIBRARY_RESULTS"] = str(results)
+                ran = run_hook(config, hook, env=env, cwd=package, logger=logger)
+                if ran.exported:
+                    # cibuildwheel builds in another process: what pre_build exports ends here.
+                    logger.warning(
+                        f"pre_build exported {', '.join(sorted(ran.exported))}: cibuildwheel's "
+                        "build does not see it; put it in settings.toml [hook_env] "
+                        "(cibuildwheel.toml's environment carries that)"
+                    )
+                lines = results.read_text().splitlines() if results.exists() else []
+                print_result({"hook": hook, "libraries": [json.loads(x) for x in lines if x]})
+            else:
+                env["MB_TEST_NOTES"] = str(results)
+                # cibuildwheel's test directory: outside the source tree
+                done = run_hook(config, hook, env=env, cwd=Path.cwd(), logger=logger).finished
+                notes = results.read_text().splitlines() if results.exists() else []
+                print_result(
+                    {
+                        "hook": hook,
+                        "counts": pytest_counts(done.tail),
+                        "seconds": round(done.duration, 3),
+                        **({"notes": [n for n in notes if n.strip()]} if notes else {}),
+                    }
+                )
+        except FatalError as error:
+            counts = pytest_counts(error.output) if isinstance(error, TestFailure) else {}
+            print_result(
+                {"hook": hook, "failed": True, "exit_code": error.return_code, "counts": counts}
             )
-    except FatalError as error:
-        return report("cibw-step", error)
+            return report("cibw-step", error)
     return 0
 
 

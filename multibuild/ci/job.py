@@ -11,8 +11,6 @@ never see the upload credentials.
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,13 +18,15 @@ from typing import Any
 
 from multibuild import platforms
 from multibuild.ci import cibuildwheel
+from multibuild.ci.build_container import ContainerChoice
 from multibuild.ci.channels import Decision
+from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
 from multibuild.ci.jobs import Job, Runnable, runnable_here
 from multibuild.ci.providers import CIInfo
-from multibuild.engine.pipeline import Pipeline, recipe_of, recorded_build
-from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
-from multibuild.engine.source import prepare_source, requested
-from multibuild.errors import BuildError, ConfigurationError, FatalError
+from multibuild.engine.pipeline import Pipeline, recipe_of
+from multibuild.engine.record import BuildRecord, PythonBuild
+from multibuild.errors import ConfigurationError, FatalError
+from multibuild.images.recipe import image_pythons
 from multibuild.log import Logger
 from multibuild.options import BuildArguments, BuildOptions, Knobs, resolve_build_options
 from multibuild.platforms import Platform
@@ -34,8 +34,6 @@ from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.containers.credentials import withheld
 from multibuild.publish.upload import Destination, send
 from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings
-from multibuild.util.cmd import excerpt, stream
-from multibuild.util.files import copy_into_by_rename
 from multibuild.util.secrets import NO_SECRETS, Redactor
 from multibuild.util.urls import hide_userinfo
 
@@ -52,6 +50,8 @@ class JobPlan:
     notes: tuple[str, ...] = ()
     # Why this job builds nothing (the commit's requires-python excludes its Python), or None.
     skipped: str | None = None
+    # The container of a Linux job built with cibuildwheel (None: no container).
+    container: ContainerChoice | None = None
 
     @property
     def commit(self) -> str:
@@ -73,6 +73,7 @@ class JobPlan:
             + (" (DAILY_COMMIT: a nightly build)" if self.nightly else " (BUILD_COMMIT)"),
             f"builder  {self.builder}",
             *([f"skipped  {self.skipped}"] if self.skipped else []),
+            *([f"image    {self.container.describe()}"] if self.container else []),
             "steps:",
             *(f"  {i}. {name:<9} {what}" for i, (name, what) in enumerate(self.steps, 1)),
             *(f"note: {note}" for note in self.notes),
@@ -103,6 +104,7 @@ class JobPlan:
             "notes": list(self.notes),
             "skipped": self.skipped,
             "runnable": {"ok": self.runnable.ok, "reason": self.runnable.reason},
+            "image": self.container.as_record() if self.container else None,
         }
 
 
@@ -126,26 +128,54 @@ def make_plan(
     engine: Callable[[], str | None] | None = None,
     requires_python: str | None = None,
     source_notes: tuple[str, ...] = (),
+    container: ContainerChoice | None = None,
 ) -> JobPlan:
     """The plan of `job` for the run `info` with the run's `decision`. `engine` answers which
     container engine works here (cibuildwheel's Linux route needs one); `requires_python` is
-    the built commit's (its pyproject.toml): a job whose Python it excludes is skipped."""
+    the built commit's (its pyproject.toml): a job whose Python it excludes is skipped;
+    `container` is the run's choice of image and engine (the official image on CI, the local
+    one elsewhere)."""
     source = (
         f"sdist {sdist}" if sdist else f"git {repo or settings.project.repo} @ {decision.commit}"
     )
+    in_container = builder == "cibuildwheel" and job.os == "linux"
+    if not in_container:
+        container = None
+    elif container is None:
+        container = ContainerChoice(
+            image="official",
+            engine=None,
+            official=settings.ci.manylinux_image,
+            on_ci=info.provider in CI_PROVIDERS,
+        )
+    local_image = container is not None and container.origin == "local"
     runnable = (
-        runnable_here(job, builder, has_python=has_python, engine=engine)
+        runnable_here(job, builder, has_python=has_python, engine=engine, local_image=local_image)
         if engine is not None
-        else runnable_here(job, builder, has_python=has_python)
+        else runnable_here(job, builder, has_python=has_python, local_image=local_image)
     )
     platform = platforms.by_name(job.os)
     if builder == "cibuildwheel":
-        where = (
-            f"in a {settings.ci.manylinux_image} container"
-            if job.os == "linux"
-            else "on the runner"
-        )
+        if container is None:
+            where = "on the runner"
+        elif container.origin == "official":
+            where = f"in a {container.official} container"
+        elif container.origin == "local":
+            where = "in the local image's container"
+        else:
+            where = f"in a {container.image} container"
         steps = [
+            *(
+                [
+                    (
+                        "image",
+                        "the local image from Debian packages, built or found by its content "
+                        "key (`python -m multibuild image build`)",
+                    )
+                ]
+                if local_image
+                else []
+            ),
             ("source", f"{source}, into .multibuild/src"),
             ("libraries", f"config.sh pre_build into {cibuildwheel.PREFIX[job.os]} (before-build)"),
             ("build", f"cibuildwheel --only {job.id} {where}"),
@@ -187,6 +217,7 @@ def make_plan(
         steps=tuple(steps),
         notes=tuple(notes),
         skipped=skipped,
+        container=container,
     )
 
 
@@ -227,7 +258,16 @@ def run_job(
         if plan.builder == "host":
             _run_host(plan, options, platform, records, logger)
         else:
-            _run_cibuildwheel(plan, settings.root, options, platform, records, logger)
+            _run_cibuildwheel(
+                plan,
+                settings,
+                options=options,
+                platform=platform,
+                records=records,
+                knobs=knobs,
+                environ=environ,
+                logger=logger,
+            )
     except FatalError as error:
         failure = error
     except _Skipped:
@@ -316,65 +356,27 @@ def _run_host(
     pipeline.run()
 
 
-def _run_cibuildwheel(  # noqa: PLR0917
+def _run_cibuildwheel(
     plan: JobPlan,
-    root: Path,
+    settings: Settings,
+    *,
     options: BuildOptions,
     platform: Platform,
     records: list[BuildRecord],
+    knobs: Knobs,
+    environ: Mapping[str, str],
     logger: Logger,
 ) -> None:
-    """The source step, then cibuildwheel for this job, recorded as the pipeline records a
-    build. cibuildwheel copies the working directory into its Linux containers, so the source
-    must lie under the repository (the default work dir does)."""
-    if not options.work_dir.is_relative_to(root):
-        raise ConfigurationError(
-            f"cibuildwheel needs the source under {root}; --work-dir {options.work_dir} is not"
-        )
-    record = BuildRecord(project=options.project, platform=plan.job.os, plat=plan.job.plat)
-    record.settings = {"builder": "cibuildwheel", "job": plan.job.id, "nightly": plan.nightly}
-    record.recipe = recipe_of(options.config.parent)
-    build = PythonBuild(python=plan.job.python)
-    record.builds.append(build)
-    records.append(record)
-    log = options.work_dir / "logs" / f"{record.stamp}-{plan.job.id}.log"
-    with recorded_build(
-        record, logger=logger, log=log, wheelhouse=options.wheelhouse, platform=platform
-    ):
-        logger.info(plan.describe())
-        record.source = requested(options.source)
-        with logger.group("source"):
-            source = prepare_source(
-                options.source, options.work_dir, logger, options.environ, options.cache_dir
-            )
-        record.source = source.record
-        output = options.work_dir / "cibuildwheel" / plan.job.id
-        shutil.rmtree(output, ignore_errors=True)
-        start = time.monotonic()
-        with logger.group(f"cibuildwheel {plan.job.id}"):
-            done = stream(
-                cibuildwheel.command(
-                    plan.job, source.path, output, root / cibuildwheel.CONFIG_FILE
-                ),
-                logger,
-                cwd=root,
-                env={
-                    **cibuildwheel.clean_environ(options.environ),
-                    "MB_TEST_LEVEL": options.test_level,
-                },
-                label="cibuildwheel",
-            )
-        build.steps["cibuildwheel"] = round(time.monotonic() - start, 3)
-        if done.returncode != 0:
-            raise BuildError(
-                f"cibuildwheel failed for {plan.job.id} (exit status {done.returncode}):\n"
-                f"{excerpt(done.tail, 15)}"
-            )
-        wheels = sorted(output.glob("*.whl"))
-        if not wheels:
-            raise BuildError(f"cibuildwheel made no wheel for {plan.job.id}")
-        for wheel in wheels:
-            final = copy_into_by_rename(wheel, options.wheelhouse)
-            build.wheels.append(WheelInfo.of(final))
-            record.version = wheel.name.split("-")[1]
-        build.status = "success"
+    """cibuildwheel for this job, from the repository's files and cibuildwheel.toml as CI
+    runs it (multibuild.ci.cibw_build, the route `build --builder cibuildwheel` takes too)."""
+    run = CibuildwheelRun(
+        jobs=(plan.job,),
+        container=plan.container
+        or ContainerChoice("official", None, settings.ci.manylinux_image, on_ci=True),
+        repository=settings.root,
+        image_pythons=image_pythons((plan.job.version,), settings.matrix.python)[0],
+        passed=knobs.container_env,
+        plan=plan.describe(),
+        settings={"job": plan.job.id, "nightly": plan.nightly},
+    )
+    run_cibuildwheel(run, options, platform, records, environ=withheld(environ), logger=logger)

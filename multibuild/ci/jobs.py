@@ -8,14 +8,15 @@ here, so a job has one name everywhere.
 
 from __future__ import annotations
 
+import os
 import platform as host_platform
-import shutil
-import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from multibuild import platforms
 from multibuild.errors import ConfigurationError
+from multibuild.images.oci import answering_engine
+from multibuild.images.recipe import unavailable
 from multibuild.matrix import Cell, cells
 from multibuild.settings import Settings
 from multibuild.util.pythons import PythonVersion
@@ -106,18 +107,11 @@ def find_job(settings: Settings, job_id: str) -> Job:
     )
 
 
-def container_engine() -> str | None:
+def container_engine(
+    environ: Mapping[str, str] | None = None, preferred: str | None = None
+) -> str | None:
     """A container engine that answers (cibuildwheel's Linux builds need one), or None."""
-    for engine in ("docker", "podman"):
-        if shutil.which(engine) is None:
-            continue
-        try:
-            done = subprocess.run([engine, "info"], capture_output=True, check=False, timeout=20)
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        if done.returncode == 0:
-            return engine
-    return None
+    return answering_engine(os.environ if environ is None else environ, preferred)
 
 
 @dataclass(frozen=True)
@@ -134,8 +128,10 @@ def runnable_here(
     machine: str | None = None,
     has_python: Callable[[PythonVersion], bool] | None = None,
     engine: Callable[[], str | None] = container_engine,
+    local_image: bool = False,
 ) -> Runnable:
-    """Whether this machine can run `job` with `builder`, and why not."""
+    """Whether this machine can run `job` with `builder`, and why not (`local_image`: its
+    container is the local image, which holds only the CPythons Debian's sources give)."""
     os_name = os_name or platforms.current_name()
     machine = (machine or host_platform.machine()).lower()
     if job.os != os_name:
@@ -151,6 +147,13 @@ def runnable_here(
             False,
             "cibuildwheel builds Linux wheels in manylinux containers and no container engine "
             "answers here (docker/podman); `--builder host` runs the same steps on this machine",
+        )
+    reason = unavailable(job.version) if local_image and job.os == "linux" else None
+    if builder == "cibuildwheel" and reason is not None:
+        return Runnable(
+            False,
+            f"the local image cannot hold CPython {job.version}: {reason}; `--builder host` "
+            "builds the job with this machine's CPython",
         )
     if builder == "host" and has_python is not None and not has_python(job.version):
         kind = "free-threaded CPython" if job.version.free_threaded else "CPython"

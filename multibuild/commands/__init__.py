@@ -10,6 +10,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("multibuild.commands.build", "build, repair and test wheels"),
     "ci": ("multibuild.commands.ci", "run one CI job: build, repair, test, upload (as CI does)"),
     "sdist": ("multibuild.commands.sdist", "build the sdist of BUILD_COMMIT (pre_build first)"),
+    "image": (
+        "multibuild.commands.image",
+        "the local build image: a manylinux-style image made from Debian packages",
+    ),
     "upload": ("multibuild.commands.upload", "upload wheels, records and logs to a container"),
     "prune": ("multibuild.commands.prune", "delete old nightly builds (pre-release container)"),
     "check-config": (

@@ -1,19 +1,36 @@
 """Build the wheels of a commit (or sdist) for each requested CPython, repair them, test them
 in a clean venv and put them in the wheelhouse with a build record and log. Every default
-comes from settings.toml."""
+comes from settings.toml.
+
+--builder host (the default) runs the engine's pipeline on this machine; --builder
+cibuildwheel runs cibuildwheel with the same hooks, Linux wheels in a container (--image:
+`local`, made here from Debian packages, the default outside CI; `official`; or a reference).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
+from dataclasses import replace
 
 from multibuild import platforms
 from multibuild.ci import channels, providers
+from multibuild.ci.build_container import choose_container
+from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
+from multibuild.ci.jobs import Job
 from multibuild.engine.pipeline import Pipeline
+from multibuild.engine.record import BuildRecord
+from multibuild.errors import ConfigurationError
+from multibuild.images.oci import ENGINES
+from multibuild.images.recipe import image_pythons, unavailable
 from multibuild.log import Logger
+from multibuild.matrix import Cell
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
 from multibuild.publish.containers.credentials import withheld
-from multibuild.settings import project_settings
+from multibuild.settings import BUILDERS, CI_PROVIDERS, CISettings, Settings, project_settings
+from multibuild.util.pythons import PythonVersion
+from multibuild.util.secrets import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,6 +102,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="apt-get install missing system tools (root on Debian/Ubuntu)",
     )
     parser.add_argument("-j", "--jobs", type=int, help="parallel jobs (default: all cores)")
+    route = parser.add_argument_group("route")
+    route.add_argument(
+        "--builder",
+        choices=BUILDERS,
+        default="host",
+        help="host (the engine on this machine; default) or cibuildwheel (as CI builds: Linux "
+        "wheels in a manylinux container, with the same hooks, record and log)",
+    )
+    route.add_argument(
+        "--container-engine",
+        choices=ENGINES,
+        help="cibuildwheel's engine (default: the one answering)",
+    )
+    route.add_argument(
+        "--image",
+        help="cibuildwheel's Linux container: `local` (made here from Debian packages, built "
+        "or found by its content key; the default outside CI), `official` (settings' "
+        "manylinux image; the default on CI) or an image reference",
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show every line of output (CI always does)"
     )
@@ -98,6 +134,16 @@ def run(args: argparse.Namespace) -> int:
     # Scheduled (nightly) runs build DAILY_COMMIT, every other run BUILD_COMMIT.
     commit, nightly = channels.build_target(info, settings)
     platform = platforms.current()
+    if arguments.builder == "cibuildwheel":
+        return _run_cibuildwheel(
+            arguments,
+            settings,
+            info=info,
+            commit=commit,
+            nightly=nightly,
+            environ=environ,
+            redact=args.redactor,
+        )
     options = resolve_build_options(
         arguments,
         settings=settings,
@@ -109,4 +155,70 @@ def run(args: argparse.Namespace) -> int:
     )
     logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=args.redactor)
     Pipeline(options, platform, logger).run()
+    return 0
+
+
+def _run_cibuildwheel(
+    arguments: BuildArguments,
+    settings: Settings | None,
+    *,
+    info: providers.CIInfo,
+    commit: str | None,
+    nightly: bool,
+    environ: Mapping[str, str],
+    redact: Redactor,
+) -> int:
+    """The container route for any project: one cibuildwheel run per CPython, recorded."""
+    platform = platforms.current()
+    on_ci = info.provider in CI_PROVIDERS
+    official = (settings.ci if settings else CISettings()).manylinux_image
+    container = choose_container(
+        arguments.image, arguments.container_engine, on_ci=on_ci, official=official
+    )
+    if arguments.plat:
+        raise ConfigurationError(
+            "--plat is the host route's repair policy; in a container the image's policy "
+            "decides (the local image: manylinux_2_31)"
+        )
+    local = platform.name == "linux" and container.origin == "local"
+    matrix = settings.matrix.python if settings else ()
+    notes: tuple[str, ...] = ()
+    if not arguments.python:
+        # The matrix's CPythons, as the container has them (not this machine's).
+        if not matrix:
+            raise ConfigurationError("no Python to build for: give --python X.Y")
+        wanted = [PythonVersion.parse(v) for v in matrix]
+        kept = [v for v in wanted if not (local and unavailable(v))]
+        notes = tuple(
+            f"CPython {v} of the matrix is not built: {unavailable(v)}"
+            for v in wanted
+            if v not in kept
+        )
+        if not kept:
+            raise ConfigurationError(
+                f"none of the matrix's CPythons can be built: {'; '.join(notes)}"
+            )
+        arguments = replace(arguments, python=tuple(str(v) for v in kept))
+    # --python given: the versions are the container's to have, not this machine's.
+    options = resolve_build_options(
+        arguments,
+        settings=settings,
+        knobs=Knobs.from_environ(environ),
+        platform=platform,
+        environ=withheld(environ),
+        commit=commit,
+        nightly=nightly,
+    )
+    options = replace(options, notes=(*options.notes, *notes))
+    jobs = tuple(Job(Cell(platform.name, platform.machine(), str(v))) for v in options.pythons)
+    run = CibuildwheelRun(
+        jobs=jobs,
+        container=container,
+        image_pythons=image_pythons((), matrix)[0] if local else (),
+        passed=Knobs.from_environ(environ).container_env,
+        plan=options.summary(),
+    )
+    records: list[BuildRecord] = []
+    logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=redact)
+    run_cibuildwheel(run, options, platform, records, environ=withheld(environ), logger=logger)
     return 0

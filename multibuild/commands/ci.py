@@ -11,18 +11,21 @@ machine can run; --dry-run prints the plan and does nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 from collections.abc import Mapping
 
 from multibuild import platforms
 from multibuild.ci import channels, job, providers
+from multibuild.ci.build_container import choose_container
 from multibuild.ci.jobs import container_engine, find_job, jobs, runnable_here
 from multibuild.engine import source
 from multibuild.errors import ConfigurationError, SourceError
+from multibuild.images.oci import ENGINES
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs
 from multibuild.publish.containers.credentials import withheld
-from multibuild.settings import BUILDERS, Settings, settings_from
+from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings, settings_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +40,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=BUILDERS,
         help="cibuildwheel (CI's default) or host (the engine on this machine; the default "
         "outside CI)",
+    )
+    parser.add_argument(
+        "--container-engine",
+        choices=ENGINES,
+        help="for Linux jobs with cibuildwheel (default: the one that answers; on CI "
+        "cibuildwheel's own)",
+    )
+    parser.add_argument(
+        "--image",
+        help="the container of Linux jobs with cibuildwheel: `official` (settings' manylinux "
+        "image; the default on CI), `local` (made here from Debian packages, built or found "
+        "by its content key; the default elsewhere), or an image reference",
     )
     parser.add_argument(
         "--nightly",
@@ -77,6 +92,12 @@ def run(args: argparse.Namespace) -> int:
         info = channels.as_nightly(info)  # reproduce a nightly by hand
     decision = channels.decide(info, settings, local_on_ci=knobs.local_container_on_ci)
     requires, source_notes = _requires_python(settings, args, decision.commit, environ)
+    container = choose_container(
+        args.image,
+        args.container_engine,
+        on_ci=info.provider in CI_PROVIDERS,
+        official=settings.ci.manylinux_image,
+    )
     plan = job.make_plan(
         settings,
         find_job(settings, job_id),
@@ -86,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         repo=args.repo,
         sdist=args.sdist,
         has_python=platforms.python_installed,
-        engine=container_engine,
+        engine=lambda: container_engine(environ, args.container_engine),
+        container=container,
         requires_python=requires,
         source_notes=source_notes,
     )
@@ -132,8 +154,22 @@ def _requires_python(
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     builder = args.builder or "host"
+    on_ci = providers.detect(os.environ, git_branch=lambda: None).provider in CI_PROVIDERS
+    container = choose_container(
+        args.image, args.container_engine, on_ci=on_ci, official=settings.ci.manylinux_image
+    )
+    engine = functools.cache(lambda: container_engine(os.environ, args.container_engine))
     rows = [
-        (j, runnable_here(j, builder, has_python=platforms.python_installed))
+        (
+            j,
+            runnable_here(
+                j,
+                builder,
+                has_python=platforms.python_installed,
+                engine=engine,
+                local_image=container.origin == "local",
+            ),
+        )
         for j in jobs(settings)
     ]
     if args.json:

@@ -78,10 +78,17 @@ def save_record(record: BuildRecord, logger: Logger, log: Path, wheelhouse: Path
 
 @contextmanager
 def recorded_build(
-    record: BuildRecord, *, logger: Logger, log: Path, wheelhouse: Path, platform: Platform
+    record: BuildRecord,
+    *,
+    logger: Logger,
+    log: Path,
+    wheelhouse: Path,
+    platform: Platform,
+    tools: Mapping[str, str] | None = None,
 ) -> Iterator[BuildRecord]:
     """A build whose record and log land in the wheelhouse whatever happens: the record says
-    success, or the error (and its exit code) and which Python build failed."""
+    success, or the error (and its exit code) and which Python build failed. `tools`: the
+    versions to record when the build ran elsewhere (a container), read at the end."""
     logger.open_file(log)
     try:
         yield record
@@ -100,7 +107,7 @@ def recorded_build(
         record.finish("failed")
         raise
     finally:
-        record.tools = tool_versions(platform)
+        record.tools = dict(tools) if tools is not None else tool_versions(platform)
         save_record(record, logger, log, wheelhouse)
 
 

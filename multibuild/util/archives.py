@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 from multibuild._compat import extract_tar
 from multibuild.errors import FatalError
-from multibuild.util import http
 from multibuild.util.files import remove_tree, sha256_file
 from multibuild.util.urls import basename, hide_userinfo, local_path
 
@@ -24,9 +24,8 @@ def download(url: str, target: Path, *, sha256: str | None, error: type[FatalErr
         if path is not None:
             shutil.copyfile(path, partial)
         else:
-            partial.unlink(missing_ok=True)
-            http.shared().download(url, partial)
-    except (OSError, http.HttpError) as problem:
+            _fetch(url, partial, error)
+    except OSError as problem:
         partial.unlink(missing_ok=True)
         raise error(f"cannot fetch {hide_userinfo(url)}: {problem}") from None
     actual = sha256_file(partial)
@@ -35,6 +34,25 @@ def download(url: str, target: Path, *, sha256: str | None, error: type[FatalErr
         raise error(f"{basename(url)}: sha256 mismatch: expected {sha256}, got {actual}")
     partial.replace(target)
     return actual
+
+
+def _fetch(url: str, partial: Path, error: type[FatalError]) -> None:
+    # The HTTP session is imported only where a URL is fetched: the hooks' helpers also run
+    # under a build container's bare CPython (cibuildwheel's before-build), which has no
+    # `requests`; a path or a mirror serves there.
+    try:
+        from multibuild.util import http
+    except ImportError:
+        raise error(
+            f"cannot fetch {hide_userinfo(url)}: this Python ({sys.executable}) lacks the "
+            "engine's HTTP client (requests); put the file in a --mirror directory"
+        ) from None
+    partial.unlink(missing_ok=True)
+    try:
+        http.shared().download(url, partial)
+    except http.HttpError as problem:
+        partial.unlink(missing_ok=True)
+        raise error(f"cannot fetch {hide_userinfo(url)}: {problem}") from None
 
 
 def unpack(archive: Path, dest: Path, *, error: type[FatalError]) -> Path:

@@ -25,6 +25,12 @@ DEBIAN_PACKAGES = {
     "patch": "patch",
     "curl": "curl",
     "dpkg-source": "dpkg-dev",
+    # the container route: podman with runc (crun refuses cgroups in hybrid mode) and
+    # catatonit (--init); mmdebstrap makes the local image's Debian root
+    "podman": "podman",
+    "runc": "runc",
+    "catatonit": "catatonit",
+    "mmdebstrap": "mmdebstrap",
 }
 
 

@@ -1,0 +1,391 @@
+"""The cibuildwheel route, for `python -m multibuild ci` (a CI job) and `python -m multibuild
+build --builder cibuildwheel` (any project): the source step, cibuildwheel for each build
+identifier (Linux wheels in a container: multibuild.ci.build_container), recorded as the
+engine's pipeline records a build, with the same hooks (before-build -> config.sh's pre_build,
+test-command -> run_tests, through scripts/cibw-step) and a record and log in the wheelhouse
+whatever happens.
+
+cibuildwheel copies its working directory into the container, so it runs in a staged copy of
+the project: for a CI job, the repository's files as a CI checkout holds them (git's tracked
+and unignored files) with its cibuildwheel.toml; for any other project, the engine, the
+directory of its config.sh and a cibuildwheel.toml rendered from the build's options. The
+source goes to .multibuild/src in it, where a CI job's checkout has it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import parse_wheel_filename
+
+from multibuild import __version__
+from multibuild.ci import cibuildwheel
+from multibuild.ci.build_container import (
+    ContainerChoice,
+    PreparedContainer,
+    container_tools,
+    prepare_container,
+)
+from multibuild.ci.cibw_step import RESULT_MARKER
+from multibuild.ci.jobs import Job
+from multibuild.engine.hooks import ENGINE_ROOT
+from multibuild.engine.pipeline import recipe_of, recorded_build
+from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
+from multibuild.engine.repair import best_policy
+from multibuild.engine.source import prepare_source, requested
+from multibuild.errors import (
+    BuildError,
+    ConfigurationError,
+    ContainerError,
+    FatalError,
+    HookError,
+    LibraryError,
+    RepairError,
+    TestFailure,
+)
+from multibuild.images.oci import engine_failure
+from multibuild.log import Logger
+from multibuild.options import BuildOptions
+from multibuild.platforms import Platform
+from multibuild.settings import (
+    BuildSettings,
+    CISettings,
+    MatrixSettings,
+    ProjectSettings,
+    Settings,
+)
+from multibuild.util.cmd import excerpt, stream
+from multibuild.util.files import copy_into_by_rename, remove_tree
+from multibuild.util.pythons import PythonVersion
+from multibuild.util.system import ensure_tools
+from multibuild.util.wheelzip import WheelZipError, normalize_wheel
+
+SOURCE_IN_STAGE = Path(".multibuild") / "src"
+# A hook's failure inside cibuildwheel keeps its exit code: the same error as on the host route.
+HOOK_ERRORS: dict[int, type[FatalError]] = {
+    HookError.return_code: HookError,
+    LibraryError.return_code: LibraryError,
+    TestFailure.return_code: TestFailure,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CibuildwheelRun:
+    """What to build with cibuildwheel, and from which project."""
+
+    jobs: tuple[Job, ...]
+    container: ContainerChoice
+    # A CI job: the repository CI checks out (its files and cibuildwheel.toml are staged).
+    # None: any project (the engine, config.sh's directory, a rendered cibuildwheel.toml).
+    repository: Path | None = None
+    # The CPythons of the local image besides the jobs' (the matrix's: one image for all).
+    image_pythons: tuple[PythonVersion, ...] = ()
+    # Variables the container passes to the hooks besides MB_TEST_LEVEL (MB_CONTAINER_ENV).
+    passed: tuple[str, ...] = ()
+    plan: str = ""  # what the log shows first
+    settings: Mapping[str, Any] = field(default_factory=dict)  # the record's
+
+
+class _Results:
+    """The build log's sink that also keeps cibw-step's result lines (multibuild.ci.cibw_step)."""
+
+    def __init__(self, logger: Logger) -> None:
+        self.logger = logger
+        self.tail: deque[str] = deque(maxlen=40)
+        self.results: list[dict[str, Any]] = []
+        self.failure_lines: list[str] = []
+
+    def output(self, line: str) -> None:
+        text = line.rstrip("\r\n")
+        self.tail.append(text)
+        marker = text.find(RESULT_MARKER)
+        if marker >= 0:
+            try:
+                found = json.loads(text[marker + len(RESULT_MARKER) :])
+            except ValueError:
+                found = None
+            if isinstance(found, dict):
+                self.results.append(found)
+        if engine_failure(text):
+            self.failure_lines.append(text.strip())
+        self.logger.output(line)
+
+    def progress(self, label: str, elapsed: float) -> None:
+        self.logger.progress(label, elapsed)
+
+    def result(self, hook: str) -> dict[str, Any]:
+        found = [r for r in self.results if r.get("hook") == hook]
+        return found[-1] if found else {}
+
+
+def repository_files(root: Path, *, leave_out: Sequence[Path]) -> list[Path]:
+    """The files of the repository a CI checkout holds: git's tracked and unignored files,
+    relative to `root` (without git: every file outside dot-directories)."""
+    done = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode == 0:
+        names = [Path(n) for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    else:
+        names = [
+            p.relative_to(root)
+            for p in root.rglob("*")
+            if not p.is_dir()
+            and not any(part.startswith(".") for part in p.relative_to(root).parts[:-1])
+        ]
+    outside = [p.resolve() for p in leave_out]
+    kept = []
+    for name in names:
+        path = (root / name).absolute()
+        if name.parts[0].startswith(".") and len(name.parts) > 1:
+            continue  # .git, .multibuild, .nox, .github: nothing a build reads
+        if any(path.is_relative_to(o) for o in outside) or not (path.exists() or path.is_symlink()):
+            continue
+        kept.append(name)
+    return sorted(set(kept))
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A file, or a symlink's target (a link may point outside what is copied)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=False, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+    elif source.exists():
+        shutil.copy2(source, target)
+
+
+def render_settings(
+    options: BuildOptions, jobs: Sequence[Job], stage: Path, official: str
+) -> Settings:
+    """Settings for any project's cibuildwheel.toml, from the build's options: its jobs, its
+    config.sh (staged as config/), config settings, test requirements and hook variables."""
+    os_name = jobs[0].os
+    return Settings(
+        path=stage / "settings.toml",
+        project=ProjectSettings(
+            name=options.project,
+            repo=str(stage / SOURCE_IN_STAGE),
+            build_commit="staged",
+            config=stage / "config" / options.config.name,
+        ),
+        build=BuildSettings(
+            config_settings=options.config_settings, test_requires=options.test_requires
+        ),
+        matrix=MatrixSettings(
+            python=tuple(dict.fromkeys(j.python for j in jobs)),
+            **{os_name: tuple(dict.fromkeys(j.plat for j in jobs))},
+        ),
+        ci=CISettings(manylinux_image=official),
+        libraries=dict(options.library_versions),
+        hook_env=dict(options.hook_env),
+    )
+
+
+def stage_project(run: CibuildwheelRun, options: BuildOptions, source: Path, stage: Path) -> Path:
+    """The directory cibuildwheel runs in (and copies into its container); returns the
+    cibuildwheel.toml to use."""
+    remove_tree(stage)
+    stage.mkdir(parents=True)
+    leave_out = [options.work_dir, options.wheelhouse]
+    if run.repository is not None:
+        for name in repository_files(run.repository, leave_out=leave_out):
+            _copy(run.repository / name, stage / name)
+        config_file = stage / cibuildwheel.CONFIG_FILE
+        if not config_file.is_file():
+            raise ConfigurationError(
+                f"no {cibuildwheel.CONFIG_FILE} in {run.repository}: "
+                "`python -m multibuild check-config --write` generates it"
+            )
+    else:
+        for part in ("multibuild", "scripts/cibw-step"):
+            if not (ENGINE_ROOT / part).exists():
+                raise ConfigurationError(
+                    f"the cibuildwheel route needs the engine's source tree ({ENGINE_ROOT / part} "
+                    "is missing): install it from its repository (pip install -e)"
+                )
+            _copy(ENGINE_ROOT / part, stage / part)
+        config_dir = options.config.parent
+        for name in repository_files(config_dir, leave_out=leave_out):
+            _copy(config_dir / name, stage / "config" / name)
+        settings = render_settings(options, run.jobs, stage, run.container.official)
+        config_file = stage / cibuildwheel.CONFIG_FILE
+        config_file.write_text(cibuildwheel.render(settings))
+    _copy(source, stage / SOURCE_IN_STAGE)
+    return config_file
+
+
+def repair_summary(wheel: Path) -> dict[str, Any]:
+    """What the repair inside cibuildwheel did, read from the repaired wheel."""
+    import zipfile
+
+    with zipfile.ZipFile(wheel) as archive:
+        grafted = sorted(n for n in archive.namelist() if ".libs/" in n and not n.endswith("/"))
+    return {"tool": "auditwheel" if "linux" in wheel.name else "cibuildwheel's repair",
+            "policy": best_policy(wheel), "grafted": grafted, "requested_plat": None}  # fmt: skip
+
+
+def run_cibuildwheel(
+    run: CibuildwheelRun,
+    options: BuildOptions,
+    platform: Platform,
+    records: list[BuildRecord],
+    *,
+    environ: Mapping[str, str],
+    logger: Logger,
+) -> None:
+    """Build run.jobs with cibuildwheel; the record (appended to `records` first, so a failed
+    build's record is there too) and log go to the wheelhouse whatever happens."""
+    first = run.jobs[0]
+    record = BuildRecord(project=options.project, platform=first.os, plat=first.plat)
+    record.settings = {"builder": "cibuildwheel", **run.settings}
+    record.recipe = recipe_of(options.config.parent)
+    records.append(record)
+    tools = {
+        "multibuild": __version__,
+        "python": sys.version.split()[0],
+        "cibuildwheel": metadata.version("cibuildwheel"),
+    }
+    log = options.work_dir / "logs" / f"{record.stamp}-cibuildwheel.log"
+    work = options.work_dir / "cibuildwheel"
+    with recorded_build(
+        record,
+        logger=logger,
+        log=log,
+        wheelhouse=options.wheelhouse,
+        platform=platform,
+        tools=tools,
+    ):
+        if run.plan:
+            logger.info(run.plan)
+        container: PreparedContainer | None = None
+        if any(job.os == "linux" for job in run.jobs):
+            with logger.group("container"):
+                if options.install_system_deps:  # else a missing engine is exit code 13
+                    ensure_tools(
+                        container_tools(run.container, environ),
+                        logger.info,
+                        install=True,
+                        environ=options.environ,
+                    )
+                container = prepare_container(
+                    run.container,
+                    pythons=tuple(sorted({*run.image_pythons, *(j.version for j in run.jobs)})),
+                    mirrors=options.mirrors,
+                    # The source's date reaches the build inside (reproducible wheels).
+                    passed=(*run.passed, "SOURCE_DATE_EPOCH"),
+                    cache_dir=options.cache_dir / "images",
+                    logger=logger,
+                    environ=environ,
+                )
+                logger.info(container.describe())
+            record.settings["container"] = container.as_record()
+            tools.update(container.tools())
+        record.source = requested(options.source)
+        with logger.group("source"):
+            source = prepare_source(
+                options.source, options.work_dir, logger, options.environ, options.cache_dir
+            )
+        record.source = source.record
+        source_date = int(source.record.get("date_epoch") or 0)
+        record.inputs = {"source_date_epoch": source_date}
+        with logger.group("stage"):
+            stage = work / "project"
+            config_file = stage_project(run, options, source.path, stage)
+            logger.info(f"cibuildwheel runs in {stage} (config {config_file.name})")
+        env = {
+            **cibuildwheel.clean_environ(options.environ),
+            "MB_TEST_LEVEL": options.test_level,
+            "SOURCE_DATE_EPOCH": str(source_date),
+            **(container.cibuildwheel_environ(first.plat) if container else {}),
+        }
+        for job in run.jobs:
+            build_one(
+                job,
+                stage=stage,
+                config_file=config_file,
+                output=work / "wheels" / job.id,
+                env=env,
+                options=options,
+                record=record,
+                logger=logger,
+                source_date=source_date,
+            )
+
+
+def build_one(
+    job: Job,
+    *,
+    stage: Path,
+    config_file: Path,
+    output: Path,
+    env: Mapping[str, str],
+    options: BuildOptions,
+    record: BuildRecord,
+    logger: Logger,
+    source_date: int,
+) -> None:
+    build = PythonBuild(python=job.python)
+    record.builds.append(build)
+    remove_tree(output)
+    start = time.monotonic()
+    sink = _Results(logger)
+    with logger.group(f"cibuildwheel {job.id}"):
+        done = stream(
+            cibuildwheel.command(job, stage / SOURCE_IN_STAGE, output, config_file),
+            sink,
+            cwd=stage,
+            env=env,
+            label="cibuildwheel",
+        )
+    build.steps["cibuildwheel"] = round(time.monotonic() - start, 3)
+    build.libraries = list(sink.result("pre_build").get("libraries", []))
+    tests = sink.result("run_tests")
+    if tests:
+        build.tests = {k: v for k, v in tests.items() if k != "hook"}
+    if done.returncode != 0:
+        failed = next((r for r in reversed(sink.results) if r.get("failed")), None)
+        tail = excerpt(done.tail, 15)
+        if failed is not None and failed.get("exit_code") in HOOK_ERRORS:
+            error = HOOK_ERRORS[int(failed["exit_code"])]
+            what = (
+                "run_tests" if failed.get("hook") == "run_tests" else f"hook {failed.get('hook')}"
+            )
+            raise error(f"{what} failed in cibuildwheel for {job.id}:\n{tail}")
+        if sink.failure_lines:
+            raise ContainerError(
+                f"the container engine failed for {job.id}: {sink.failure_lines[-1]}\n{tail}"
+            )
+        raise BuildError(
+            f"cibuildwheel failed for {job.id} (exit status {done.returncode}):\n{tail}"
+        )
+    wheels = sorted(output.glob("*.whl"))
+    if not wheels:
+        raise BuildError(f"cibuildwheel made no wheel for {job.id}")
+    for wheel in wheels:
+        # cibuildwheel's repair rewrote the zip: the normal form again (contents untouched,
+        # so the tests cibuildwheel ran still hold), as the host route does after its repair.
+        try:
+            normalize_wheel(wheel, source_date)
+        except WheelZipError as error:
+            raise RepairError(str(error)) from None
+        final = copy_into_by_rename(wheel, options.wheelhouse)
+        build.wheels.append(WheelInfo.of(final))
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        record.project, record.version = str(name), str(version)
+        build.repair = repair_summary(final)
+    build.status = "success"
+    build.duration_s = round(time.monotonic() - start, 3)
