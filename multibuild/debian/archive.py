@@ -20,6 +20,7 @@ from pathlib import Path
 from multibuild.debian.source import (
     APT_ETC,
     PrivateApt,
+    apt_source_files,
     parse_control,
     place_in_mirror,
 )
@@ -82,14 +83,8 @@ def entries_from_list(text: str) -> list[AptEntry]:
 
 
 def system_entries(apt_etc: Path = APT_ETC) -> list[AptEntry]:
-    files: list[Path] = []
-    if (apt_etc / "sources.list").is_file():
-        files.append(apt_etc / "sources.list")
-    parts = apt_etc / "sources.list.d"
-    if parts.is_dir():
-        files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
     entries: list[AptEntry] = []
-    for path in files:
+    for path in apt_source_files(apt_etc):
         text = path.read_text(encoding="utf-8", errors="replace")
         entries += (
             entries_from_sources(text) if path.suffix == ".sources" else entries_from_list(text)

@@ -259,16 +259,21 @@ def deb_src_from_list(text: str) -> str:
     return "\n".join(out) + ("\n" if out else "")
 
 
-def derived_entries(apt_etc: Path = APT_ETC) -> dict[str, str]:
-    """File name -> deb-src entries for every system sources file with deb entries."""
+def apt_source_files(apt_etc: Path = APT_ETC) -> list[Path]:
+    """The system's apt source files: sources.list, then sources.list.d's in name order."""
     files: list[Path] = []
     if (apt_etc / "sources.list").is_file():
         files.append(apt_etc / "sources.list")
     parts = apt_etc / "sources.list.d"
     if parts.is_dir():
         files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
+    return files
+
+
+def derived_entries(apt_etc: Path = APT_ETC) -> dict[str, str]:
+    """File name -> deb-src entries for every system sources file with deb entries."""
     derived = {}
-    for path in files:
+    for path in apt_source_files(apt_etc):
         text = path.read_text(encoding="utf-8", errors="replace")
         if path.suffix == ".sources":
             converted, name = deb_src_from_sources(text), f"{path.stem}-src.sources"

@@ -51,6 +51,7 @@ from multibuild.images.record import ImageRecord, label, read_record
 from multibuild.log import Logger, format_duration
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import file_lock, remove_tree, sha256_file
+from multibuild.util.system import pid_alive
 
 FILES = Path(__file__).parent / "files"
 BUILD_CPYTHON = FILES / "build-cpython.sh"
@@ -248,7 +249,7 @@ class ImageBuilder:
         tags = [t for t in images.stdout.split() if ":tmp-" in t] if images.returncode == 0 else []
         for name in names + tags:
             pid = name.rpartition("-")[2]
-            if pid.isdigit() and not _alive(int(pid)):
+            if pid.isdigit() and not pid_alive(int(pid)):
                 self.logger.info(f"image: removing {name}, left by a build that was killed")
                 if name in tags:
                     self._untag(name)
@@ -560,16 +561,6 @@ class ImageBuilder:
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             stages=stages,
         )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class _Collect:

@@ -83,3 +83,15 @@ def ensure_tools(
         f"the build needs {', '.join(missing)}, not found on PATH; {hint}"
         + ("" if install else " (or run with --install-system-deps as root on Debian/Ubuntu)")
     )
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process `pid` exists (owned by anyone): the writer of a temporary file or
+    a half-built stage may still be at work."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -394,6 +394,19 @@ CASES = [
         "ci-bad-builder", ("ci", "--builder", "docker"), 2, r"invalid choice: 'docker'", usage=True
     ),
     Case(
+        "sdist-option-as-ref",
+        ("sdist", "--commit=--upload-pack=touch MARKER"),
+        3,
+        r"ref '--upload-pack=touch MARKER' is not a branch, tag or commit name: it begins with '-'",
+        marker="MARKER",
+    ),
+    Case(
+        "image-python-debian-lacks",
+        ("image", "build", "--python", "3.12", "--container-engine", "podman"),
+        2,
+        r"CPython 3\.12 cannot go into the local image: Debian has no python3\.12 source package",
+    ),
+    Case(
         "check-config-missing-settings",
         ("check-config", "--settings", "nowhere.toml"),
         2,
@@ -434,7 +447,7 @@ def test_bad_input(tmp_path: Path, case: Case) -> None:
         **case.env,
     }
     command, *args = case.argv
-    if command in ("build", "ci", "upload", "prune", "release-status", "wheel-uploader"):
+    if command in ("build", "ci", "sdist", "upload", "prune", "release-status", "wheel-uploader"):
         args = [*args, "--settings", str(tmp_path / "settings.toml")]
         if command == "build":
             args += ["--python", "3.11", "--work-dir", "work"]

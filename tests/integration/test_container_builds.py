@@ -29,6 +29,7 @@ from multibuild.errors import ContainerError, TestFailure
 from multibuild.images import oci
 from multibuild.images.build import digest, simulated_packages
 from multibuild.settings import load_settings
+from multibuild.util.wheelzip import zip_date_time
 from tests.helpers import (
     FIXTURES,
     REPO_ROOT,
@@ -225,6 +226,11 @@ def test_the_c_fixture_in_the_container_installs_on_bullseye(
     assert "cibuildwheel --only cp311-manylinux_x86_64" in log or "--only cp311" in log
     assert "greeting:" in log  # run_tests' own output
     assert f"container  {local_image['reference']}" in log
+    # The wheel in its normal form (reproducible): every member dated the source's commit.
+    epoch = int(record["inputs"]["source_date_epoch"])
+    assert epoch > 0
+    with zipfile.ZipFile(wheel) as archive:
+        assert {info.date_time for info in archive.infolist()} == {zip_date_time(epoch)}
 
     done = in_bullseye(wheel, "import hello_c; print(hello_c.add(2, 3), hello_c.greeting())")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -57,8 +57,8 @@ def test_unreachable_repo(tmp_path: Path, hello_config: Path) -> None:
     # only their own), and the cause after the colon.
     summary = run.output[run.output.rindex("=" * 72 + "\nproject") :]
     assert "project v1.0: FAILED (exit code 3) in" in summary
-    assert "source   http://***@127.0.0.1:9/project.git @ v1.0 (not fetched)" in summary
-    cause = summary.split("error: cannot clone http://***@127.0.0.1:9/project.git:\n", 1)[1]
+    assert "source   https://***@127.0.0.1:9/project.git @ v1.0 (not fetched)" in summary
+    cause = summary.split("error: cannot clone https://***@127.0.0.1:9/project.git:\n", 1)[1]
     assert cause.startswith("       ") and cause.strip(), summary
 
 

@@ -4,6 +4,7 @@ test: no provider can run here.)"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 
 from multibuild.ci import providers
 from multibuild.ci.channels import Decision, ReleaseRefused, build_target, decide
+from multibuild.ci.configs.github import literal_start, release_ref_condition
 from multibuild.ci.providers import CIInfo, detect
 from multibuild.errors import ConfigurationError
 from multibuild.settings import CISettings, ProjectSettings, Settings, UploadSettings
@@ -291,3 +293,34 @@ def test_only_the_release_provider_writes_the_release_container() -> None:
                 decide(detect(env, git_branch=no_git), owned, requested="release")
     # Pre-release uploads are not owned: every provider's nightly goes there.
     assert decide(detect(travis(TRAVIS_EVENT_TYPE="cron"), git_branch=no_git), owned).channel
+
+
+@pytest.mark.parametrize(
+    ("pattern", "start"),
+    [
+        (r"v\d+\.\d+\.\d+((a|b|rc)\d+)?", "v"),
+        (r"maintenance/\d+\.\d+\.x", "maintenance/"),
+        (r"release\.v\d+", "release.v"),
+        (r"ab?c", "a"),  # b may be missing
+        (r"x|y", ""),  # an alternation: no common start
+    ],
+)
+def test_the_workflows_release_prefix_is_the_patterns_literal_start(
+    pattern: str, start: str
+) -> None:
+    """The workflow cannot run regular expressions: it keeps release runs from being
+    cancelled by each pattern's literal start, which every branch the pattern takes has."""
+    assert literal_start(pattern) == start
+    for branch in ("v1.2.3", "v1.18.0rc1", "maintenance/1.17.x", "release.v3", "ac", "abc", "x"):
+        if re.fullmatch(pattern, branch):
+            assert branch.startswith(start)
+
+
+def test_the_workflow_condition_names_the_settings_prefixes() -> None:
+    condition = release_ref_condition(UPLOAD.release_branches)
+    assert condition == (
+        "startsWith(github.ref, 'refs/heads/maintenance/') || "
+        "startsWith(github.ref, 'refs/heads/v')"
+    )
+    with pytest.raises(ConfigurationError, match="literal start"):
+        release_ref_condition((r"\d+",))

@@ -133,3 +133,24 @@ def test_retry_classification_and_deadline() -> None:
             sleep=waits.append,
         )
     assert len(waits) == count
+
+
+def test_a_bucket_made_by_an_attempt_whose_answer_was_lost_is_ours() -> None:
+    """A retried bucket creation meets the bucket the lost attempt made (409
+    BucketAlreadyOwnedByYou): that is success; a bucket of someone else is not."""
+    from botocore.stub import Stubber
+
+    from multibuild.publish.containers.s3 import S3Container
+
+    environ = {"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret-key-1"}
+    container = S3Container("bkt", environ=environ, policy=RetryPolicy(attempts=1))
+    for code, fails in (("BucketAlreadyOwnedByYou", False), ("BucketAlreadyExists", True)):
+        with Stubber(container._client) as stub:
+            stub.add_client_error("head_bucket", http_status_code=404)
+            stub.add_client_error("create_bucket", service_error_code=code, http_status_code=409)
+            if fails:
+                with pytest.raises(UploadError, match=code):
+                    container.ensure()
+            else:
+                container.ensure()
+            stub.assert_no_pending_responses()

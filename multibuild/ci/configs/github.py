@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from multibuild.ci.configs.base import (
@@ -34,10 +33,38 @@ ACTIONS = {
 BUILD_TIMEOUT_MINUTES = 180
 
 
+_SPECIAL = set(".^$*+?{}[]|()\\")
+
+
+def literal_start(pattern: str) -> str:
+    """The text every whole-name match of the regular expression `pattern` begins with:
+    its literal characters up to the first special one (`\\.` is a literal dot, `\\d` is
+    not); "" when the pattern has an alternation outside parentheses."""
+    depth = 0
+    for char in pattern:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "|" and depth == 0:
+            return ""
+    start: list[str] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern) and not pattern[i + 1].isalnum():
+            literal, i = pattern[i + 1], i + 2
+        elif char in _SPECIAL:
+            break
+        else:
+            literal, i = char, i + 1
+        if i < len(pattern) and pattern[i] in "*?{":
+            break  # the character just read may be missing or repeated
+        start.append(literal)
+    return "".join(start)
+
+
 def release_ref_condition(patterns: tuple[str, ...]) -> str:
-    """A workflow expression true on a push to a release branch: each fnmatch pattern's
-    literal start as a ref prefix (the engine's channel decision matches the whole name)."""
-    prefixes = sorted({re.split(r"[*?\[]", pattern, maxsplit=1)[0] for pattern in patterns})
+    """A workflow expression true on a push to a release branch: each pattern's literal start
+    as a ref prefix (the engine's channel decision matches the whole name)."""
+    prefixes = sorted({literal_start(pattern) for pattern in patterns})
     if not prefixes or "" in prefixes:
         raise ConfigurationError("[upload] release_branches: each pattern needs a literal start")
     return " || ".join(f"startsWith(github.ref, 'refs/heads/{p}')" for p in prefixes)

@@ -23,6 +23,7 @@ from multibuild.publish.containers.base import (
 )
 from multibuild.publish.containers.retry import RetryStats
 from multibuild.util.files import sha256_file
+from multibuild.util.system import pid_alive
 
 PARTIAL = ".partial"  # files being written; never listed
 # A file being written is `.partial/put-HOST-PID-RANDOM`: a later run on the same host knows
@@ -37,16 +38,6 @@ def temp_prefix(pid: int) -> str:
 
 def _host() -> str:
     return "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:64] or "host"
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _etag(stat: os.stat_result) -> str:
@@ -177,7 +168,7 @@ class LocalContainer(Container):
             except FileNotFoundError:
                 continue
             mine = len(parts) >= 3 and parts[0] == host and parts[1].isdigit()
-            abandoned = not _alive(int(parts[1])) if mine else age > grace_s
+            abandoned = not pid_alive(int(parts[1])) if mine else age > grace_s
             if not abandoned or not path.is_file():
                 continue
             if not dry_run:

@@ -165,13 +165,19 @@ class S3Container(ObjectStore):
                 status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if status != 404:
                     raise
-                if self.region == "us-east-1":
-                    self._client.create_bucket(Bucket=self.bucket)
-                else:
-                    self._client.create_bucket(
-                        Bucket=self.bucket,
-                        CreateBucketConfiguration={"LocationConstraint": self.region},  # type: ignore[typeddict-item]
-                    )
+                try:
+                    if self.region == "us-east-1":
+                        self._client.create_bucket(Bucket=self.bucket)
+                    else:
+                        self._client.create_bucket(
+                            Bucket=self.bucket,
+                            CreateBucketConfiguration={"LocationConstraint": self.region},  # type: ignore[typeddict-item]
+                        )
+                except botocore.exceptions.ClientError as error:
+                    # An earlier attempt made it and its answer was lost (or the store's
+                    # listing lagged behind): the bucket is ours, which is what we wanted.
+                    if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+                        raise
 
         self._call(f"create bucket {self.bucket}", ensure)
 
