@@ -229,8 +229,9 @@ def test_the_c_fixture_in_the_container_installs_on_bullseye(
     # The wheel in its normal form (reproducible): every member dated the source's commit.
     epoch = int(record["inputs"]["source_date_epoch"])
     assert epoch > 0
-    with zipfile.ZipFile(wheel) as archive:
-        assert {info.date_time for info in archive.infolist()} == {zip_date_time(epoch)}
+    *day, second = zip_date_time(epoch)
+    with zipfile.ZipFile(wheel) as archive:  # zip times have a resolution of 2 s
+        assert {info.date_time for info in archive.infolist()} == {(*day, second // 2 * 2)}
 
     done = in_bullseye(wheel, "import hello_c; print(hello_c.add(2, 3), hello_c.greeting())")
     assert done.returncode == 0, done.stdout + done.stderr
