@@ -379,3 +379,48 @@ CI_EVENTS = {
         "fork_push": github(GITHUB_REPOSITORY=FORK),
     },
 }
+
+
+# -- the upload command ------------------------------------------------------------------------
+
+
+def upload_settings(tmp: Path, pre: str = "containers/pre", rel: str = "containers/rel") -> Path:
+    """A settings.toml naming only the project and the two containers."""
+    path = tmp / "settings.toml"
+    path.write_text(
+        f'[project]\nname = "pkg"\nrepo = "https://example.org/x.git"\nBUILD_COMMIT = "v1.0"\n'
+        f'[upload]\npre_release = "{pre}"\nrelease = "{rel}"\n'
+    )
+    return path
+
+
+def run_upload(
+    tmp: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    settings: Path | None = None,
+    timeout: float = 300,
+    local_on_ci: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m multibuild upload` with only the CI and credential variables of `env`;
+    `local_on_ci`: a GitHub run accepts a local container (MB_LOCAL_CONTAINER_ON_CI)."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ST_", "OS_", "AWS_"))
+        and k != "CI"
+    }
+    if local_on_ci and any(name.startswith("GITHUB_") for name in env or {}):
+        clean["MB_LOCAL_CONTAINER_ON_CI"] = "1"
+    clean.update(env or {})
+    clean["PYTHONPATH"] = str(REPO_ROOT)
+    command = [sys.executable, "-m", "multibuild", "upload"]
+    command += ["--settings", str(settings or upload_settings(tmp)), *args]
+    return subprocess.run(
+        command, cwd=tmp, env=clean, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def index_names(page: str) -> dict[str, str]:
+    """wheel name -> sha256, from index.html's links."""
+    return dict(re.findall(r'<td class="colname"><a href="([^"#]+)#sha256=([0-9a-f]{64})"', page))

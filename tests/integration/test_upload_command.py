@@ -3,10 +3,10 @@ credentials."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -18,11 +18,9 @@ from multibuild.publish.containers.local import LocalContainer, temp_prefix
 from multibuild.publish.index import INDEX
 from multibuild.publish.upload import upload_to_container
 from multibuild.publish.wheelhouse import collect
-from tests.helpers import REPO_ROOT
+from tests.helpers import index_names, upload_settings
+from tests.helpers import run_upload as run_upload_command
 from tests.servers.wheelhouse import HASH, make_build
-
-REPO = REPO_ROOT
-
 
 SECRET = "sup3r-s3cret-v4lue"
 
@@ -47,53 +45,10 @@ GITHUB_RELEASE = {
 GITHUB_PR = {**GITHUB_MAIN, "GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/3/merge"}
 
 
-def settings_file(tmp: Path, pre: str = "containers/pre", rel: str = "containers/rel") -> Path:
-    path = tmp / "settings.toml"
-    path.write_text(
-        f'[project]\nname = "pkg"\nrepo = "https://example.org/x.git"\nBUILD_COMMIT = "v1.0"\n'
-        f'[upload]\npre_release = "{pre}"\nrelease = "{rel}"\n'
-    )
-    return path
-
-
-def run_upload(
-    tmp: Path, *args: str, env: dict[str, str] | None = None, settings: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ST_", "OS_", "AWS_"))
-        and k != "CI"
-    }
-    # These tests check the CI channel decision against local directories: a self-hosted
-    # runner's persistent disk, as MB_LOCAL_CONTAINER_ON_CI declares (without it, CI refuses a
-    # local container: test_ci_refuses_a_local_container).
-    if any(name.startswith("GITHUB_") for name in env or {}):
-        clean["MB_LOCAL_CONTAINER_ON_CI"] = "1"
-    clean.update(env or {})
-    clean["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "multibuild",
-            "upload",
-            "--settings",
-            str(settings or settings_file(tmp)),
-            *args,
-        ],
-        cwd=tmp,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def index_names(page: str) -> dict[str, str]:
-    """wheel name -> sha256, from index.html's links."""
-    return dict(re.findall(r'<td class="colname"><a href="([^"#]+)#sha256=([0-9a-f]{64})"', page))
+# These tests check the CI channel decision against local directories: a self-hosted
+# runner's persistent disk, as MB_LOCAL_CONTAINER_ON_CI declares (without it, CI refuses a
+# local container: test_ci_refuses_a_local_container).
+run_upload = functools.partial(run_upload_command, local_on_ci=True)
 
 
 def test_upload_to_local_container(tmp_path: Path) -> None:
@@ -128,7 +83,7 @@ def test_upload_to_local_container(tmp_path: Path) -> None:
 def test_pull_requests_never_upload_nor_need_credentials(tmp_path: Path) -> None:
     house = tmp_path / "wheelhouse"
     make_build(house)
-    settings = settings_file(tmp_path, pre="swift://wheels", rel="swift://wheels-release")
+    settings = upload_settings(tmp_path, pre="swift://wheels", rel="swift://wheels-release")
     for args in ((), ("--channel", "pre-release"), ("--channel", "release")):
         done = run_upload(tmp_path, *args, str(house), env=GITHUB_PR, settings=settings)
         assert done.returncode == 0, done.stderr
@@ -211,7 +166,7 @@ def test_local_runs_upload_to_the_local_pre_release_container(tmp_path: Path) ->
 def test_missing_credentials_name_the_variable_and_upload_nothing(tmp_path: Path) -> None:
     house = tmp_path / "wheelhouse"
     make_build(house)
-    settings = settings_file(tmp_path, pre="swift://wheels", rel="s3://release")
+    settings = upload_settings(tmp_path, pre="swift://wheels", rel="s3://release")
     done = run_upload(
         tmp_path,
         str(house),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,7 +27,8 @@ from multibuild.publish.containers.base import Container
 from multibuild.publish.index import INDEX, index_entries
 from multibuild.release.listing import Reader
 from multibuild.util.http import Http, HttpError
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, index_names, upload_settings
+from tests.helpers import run_upload as run_upload_command
 from tests.servers.faultproxy import FAULTS, FaultProxyProcess
 from tests.servers.hostile import hostile_server
 from tests.servers.wheelhouse import HASH, make_build, make_wheel
@@ -52,34 +52,13 @@ FAST = {
 }
 
 
-def settings_file(tmp: Path, pre: str) -> Path:
-    path = tmp / "settings.toml"
-    path.write_text(
-        f'[project]\nname = "pkg"\nrepo = "https://example.org/x.git"\nBUILD_COMMIT = "v1.0"\n'
-        f'[upload]\npre_release = "{pre}"\nrelease = "containers/rel"\n'
-    )
-    return path
-
-
 def run_upload(
     tmp: Path, settings: Path, *paths: Path, env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ST_", "OS_", "AWS_"))
-        and k != "CI"
-    }
-    clean.update({**GITHUB_MAIN, **env, "PYTHONPATH": str(REPO_ROOT)})
-    return subprocess.run(
-        [sys.executable, "-m", "multibuild", "upload", "--settings", str(settings),
-         *map(str, paths)],
-        cwd=tmp, env=clean, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-
-
-def index_names(page: str) -> dict[str, str]:
-    return dict(re.findall(r'<td class="colname"><a href="([^"#]+)#sha256=([0-9a-f]{64})"', page))
+    """The upload command as a GitHub push to main runs it, with `env` on top."""
+    return run_upload_command(
+        tmp, *map(str, paths), env={**GITHUB_MAIN, **env}, settings=settings, timeout=600
+    )
 
 
 def sha256(data: bytes) -> str:
@@ -131,7 +110,7 @@ def test_the_upload_command_lands_everything_through_every_fault(
         expected = wheelhouse(house, 8, big=2)
         url = f"{kind}://{container_name}/nightly"
         done = run_upload(
-            tmp_path, settings_file(tmp_path, url), house, env={**env, **FAST, **segment}
+            tmp_path, upload_settings(tmp_path, url), house, env={**env, **FAST, **segment}
         )
         assert done.returncode == 0, done.stdout + done.stderr
         counts = proxy.counts()
@@ -165,7 +144,7 @@ def test_history_fails_rather_than_lose_a_build(
     """A record no read can get (a server failing that one object for good): the upload fails
     and names it; history.html is not rewritten without that build."""
     url = f"swift://{container_name}"
-    settings = settings_file(tmp_path, url)
+    settings = upload_settings(tmp_path, url)
     first = make_build(tmp_path / "first", started=datetime(2026, 11, 1, tzinfo=timezone.utc))
     done = run_upload(tmp_path, settings, tmp_path / "first", env={**swift_server.env(), **FAST})
     assert done.returncode == 0, done.stderr
@@ -200,7 +179,7 @@ def test_segments_and_leftovers_of_killed_uploads_are_cleaned(
     segments of a live manifest are never touched."""
     env = {**swift_server.env(), "MB_SEGMENT_SIZE": str(256 << 10)}
     url = f"swift://{container_name}"
-    settings = settings_file(tmp_path, url)
+    settings = upload_settings(tmp_path, url)
     container = open_container(url, base_dir=tmp_path, environ=swift_server.env())
     segments = open_container(
         f"swift://{container_name}_segments", base_dir=tmp_path, environ=swift_server.env()
@@ -276,7 +255,7 @@ def test_prune_cleans_what_killed_uploads_left_and_keeps_live_segments(
     for name in ("gone-1.0-py3-none-any.whl/0123456789abcdef/600000/00000000",
                  f"{live.name}/fedcba9876543210/999/00000000"):  # fmt: skip
         segments.put_bytes(name, b"segment")
-    settings = settings_file(tmp_path, url)
+    settings = upload_settings(tmp_path, url)
     base = [sys.executable, "-m", "multibuild", "prune", "--settings", str(settings)]
     run_env = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
     dry = subprocess.run([*base, "--dry-run"], env={**run_env, "MB_ORPHAN_GRACE": "0"},
@@ -353,7 +332,7 @@ def test_index_entries_follow_the_object_on_s3(
     the same size is listed with the new sha256 only."""
     env = seaweedfs_server.s3_env()
     url = f"s3://{container_name}"
-    settings = settings_file(tmp_path, url)
+    settings = upload_settings(tmp_path, url)
     names: dict[int, tuple[str, str, int]] = {}
     for night, payload in enumerate(("a", "b")):
         house = tmp_path / f"n{night}"

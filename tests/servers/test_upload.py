@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from multibuild.options import UploadTuning
 from multibuild.publish.containers import open_container
 from multibuild.publish.containers.base import digest_file
 from multibuild.publish.index import INDEX, MARKERS, index_entries, rebuild_index
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, index_names, run_upload, upload_settings
 from tests.servers.wheelhouse import HASH, make_build, make_wheel
 
 REPO = REPO_ROOT
@@ -39,50 +38,6 @@ GITHUB_MAIN = {
 }
 
 
-def settings_file(tmp: Path, pre: str = "containers/pre", rel: str = "containers/rel") -> Path:
-    path = tmp / "settings.toml"
-    path.write_text(
-        f'[project]\nname = "pkg"\nrepo = "https://example.org/x.git"\nBUILD_COMMIT = "v1.0"\n'
-        f'[upload]\npre_release = "{pre}"\nrelease = "{rel}"\n'
-    )
-    return path
-
-
-def run_upload(
-    tmp: Path, *args: str, env: dict[str, str] | None = None, settings: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ST_", "OS_", "AWS_"))
-        and k != "CI"
-    }
-    clean.update(env or {})
-    clean["PYTHONPATH"] = str(REPO)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "multibuild",
-            "upload",
-            "--settings",
-            str(settings or settings_file(tmp)),
-            *args,
-        ],
-        cwd=tmp,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def index_names(page: str) -> dict[str, str]:
-    """wheel name -> sha256, from index.html's links."""
-    return dict(re.findall(r'<td class="colname"><a href="([^"#]+)#sha256=([0-9a-f]{64})"', page))
-
-
 def _upload_env(server: Any, kind: str) -> dict[str, str]:
     return {**GITHUB_MAIN, **(server.env() if kind == "swift" else server.s3_env())}
 
@@ -91,7 +46,7 @@ def _upload_env(server: Any, kind: str) -> dict[str, str]:
 def test_secrets_never_shown(tmp_path: Path, swift_server: Any, container_name: str) -> None:
     house = tmp_path / "wheelhouse"
     make_build(house)
-    settings = settings_file(tmp_path, pre=f"swift://{container_name}")
+    settings = upload_settings(tmp_path, pre=f"swift://{container_name}")
     env = {**GITHUB_MAIN, **swift_server.env(), "ST_KEY": SECRET, "MB_DEBUG_TRACEBACK": "1"}
     done = run_upload(tmp_path, str(house), env=env, settings=settings)
     assert done.returncode == 11, done.stderr
@@ -118,7 +73,7 @@ def test_upload_to_servers_and_pip_finds_links(  # noqa: PLR0917 (pytest's fixtu
     nightly = make_wheel(house, "tinypkg", "1.1.dev0", "py3-none-any", requires=("tinydep>=2",))
     make_wheel(pypiserver.root, "tinydep", "2.0", "py3-none-any")
     url = f"{kind}://{container_name}/nightly"
-    settings = settings_file(tmp_path, pre=url)
+    settings = upload_settings(tmp_path, pre=url)
     done = run_upload(tmp_path, str(house), env=_upload_env(server, kind), settings=settings)
     assert done.returncode == 0, done.stderr
     container = open_container(url, base_dir=tmp_path, environ=_upload_env(server, kind))
@@ -205,7 +160,7 @@ def test_killed_uploader_leaves_no_half_wheel_listed(
     # A real kill: a big segmented wheel, SIGKILL while its segments go up.
     big_house = tmp_path / "big"
     big = make_wheel(big_house, "big", "1.0", "py3-none-any", payload=os.urandom(12 << 20).hex())
-    settings = settings_file(tmp_path, pre=url)
+    settings = upload_settings(tmp_path, pre=url)
     clean_env = {**GITHUB_MAIN, **env, "PYTHONPATH": str(REPO), "MB_SEGMENT_SIZE": str(256 << 10)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "multibuild", "upload", "--settings", str(settings), str(big_house)],
@@ -240,7 +195,7 @@ def test_concurrent_uploaders_lose_nothing(
     tmp_path: Path, swift_server: Any, container_name: str
 ) -> None:
     url = f"swift://{container_name}"
-    settings = settings_file(tmp_path, pre=url)
+    settings = upload_settings(tmp_path, pre=url)
     env = {
         k: v
         for k, v in os.environ.items()
@@ -301,12 +256,12 @@ def test_ci_uploads_go_to_the_remote_container_never_a_local_one(
     house = tmp_path / "wheelhouse"
     record = make_build(house, name="tinypkg", platform="linux", pythons=("3.11",))
     env = _upload_env(seaweedfs_server, "s3")
-    local = run_upload(tmp_path, str(house), env=env, settings=settings_file(tmp_path))
+    local = run_upload(tmp_path, str(house), env=env, settings=upload_settings(tmp_path))
     assert local.returncode == 2, local.stdout + local.stderr
     assert "configure a remote container for CI" in local.stderr
     assert not (tmp_path / "containers").exists()
     url = f"s3://{container_name}"
-    remote = run_upload(tmp_path, str(house), env=env, settings=settings_file(tmp_path, pre=url))
+    remote = run_upload(tmp_path, str(house), env=env, settings=upload_settings(tmp_path, pre=url))
     assert remote.returncode == 0, remote.stdout + remote.stderr
     assert (
         f"-> pre-release (github push on main: development branch main) -> {url}" in remote.stdout

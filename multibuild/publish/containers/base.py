@@ -187,3 +187,17 @@ class ObjectStore(Container):
 
     def _key(self, name: str) -> str:
         return self.prefix + check_name(name)
+
+    def _landed(self, name: str, digest: FileDigest, etag: str) -> ObjectInfo:
+        """What the store holds under `name` after an upload, checked against the file sent:
+        its size, the ETag the store computes (`etag`) and the sha256 metadata."""
+        info = self.head(name)
+        if info is None or info.size != digest.size or info.etag != etag:
+            raise VerificationError(
+                f"{name}: what landed in {self.url} is not the file sent "
+                f"(size {info.size if info else None} vs {digest.size}, "
+                f"ETag {info.etag if info else None} vs {etag})"
+            )
+        if info.sha256 != digest.sha256:
+            raise VerificationError(f"{name}: sha256 metadata in {self.url} does not match")
+        return info

@@ -29,7 +29,6 @@ from multibuild.publish.containers.base import (
     NotFound,
     ObjectInfo,
     ObjectStore,
-    VerificationError,
     content_type,
     multipart_etag,
     utc,
@@ -201,16 +200,7 @@ class S3Container(ObjectStore):
                 ),
             )
             expected = md5
-        info = self.head(name)
-        if info is None or info.size != digest.size or info.etag != expected:
-            raise VerificationError(
-                f"{name}: what landed in {self.url} is not the file sent "
-                f"(size {info.size if info else None} vs {digest.size}, "
-                f"ETag {info.etag if info else None} vs {expected})"
-            )
-        if info.sha256 != digest.sha256:
-            raise VerificationError(f"{name}: sha256 metadata in {self.url} does not match")
-        return info
+        return self._landed(name, digest, expected)
 
     def _put_multipart(self, key: str, path: Path, metadata: dict[str, str]) -> str:
         starts = 0

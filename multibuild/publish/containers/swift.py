@@ -30,7 +30,6 @@ from multibuild.publish.containers.base import (
     NotFound,
     ObjectInfo,
     ObjectStore,
-    VerificationError,
     content_type,
     slo_etag,
     utc,
@@ -216,15 +215,7 @@ class SwiftContainer(ObjectStore):
 
             self._call(f"upload of {name}", put)
             expected = digest.md5
-        info = self.head(name)
-        if info is None or info.size != digest.size or info.etag != expected:
-            raise VerificationError(
-                f"{name}: what landed in {self.url} is not the file sent "
-                f"(size {info.size if info else None} vs {digest.size}, "
-                f"ETag {info.etag if info else None} vs {expected})"
-            )
-        if info.sha256 != digest.sha256:
-            raise VerificationError(f"{name}: sha256 metadata in {self.url} does not match")
+        info = self._landed(name, digest, expected)
         # Segments of an older file under this name (a replaced nightly, segmented or not, or
         # an upload killed before its manifest) are not needed now.
         self._drop_segments(key, keep=live)
