@@ -20,6 +20,8 @@
 #   OPENBLAS_DYNAMIC_LIST  a reduced DYNAMIC_ARCH kernel list for quick builds (default: all)
 #   SCIPY_TEST_MODULES   run only these modules' tests (e.g. "scipy.linalg scipy.fft")
 #   SCIPY_TEST_NETWORK   1 where the network is reachable: run scipy.datasets' tests too
+#   MB_BLAS              accelerate in the macOS Accelerate jobs (set by the engine): no OpenBLAS
+#   FC                   the Fortran compiler (default gfortran; flang on Windows ARM64)
 
 OPENBLAS_SOURCE="${OPENBLAS_SOURCE:-wheel}"
 # Symbols get scipy's prefix (as in scipy-openblas32: scipy_dgemm_), and the library a name of
@@ -291,12 +293,23 @@ bundle_licenses() {
 }
 
 pre_build() {
-    require_tool gfortran pkg-config
+    # The Fortran compiler: gfortran, or what FC names (flang on Windows ARM64).
+    require_tool "${FC:-gfortran}" pkg-config
+    bundle_licenses
+    if [ "${MB_BLAS:-openblas}" = accelerate ]; then
+        # A macOS Accelerate job ([matrix] macos_accelerate): scipy's meson finds Apple's
+        # framework itself (-Dblas=accelerate); no OpenBLAS to lay out.
+        if [ "$(host_os)" != macos ]; then
+            echo "config.sh: MB_BLAS=accelerate is for macOS builds, not $(host_os)" >&2
+            return 2
+        fi
+        echo "BLAS: Accelerate (macOS ${MACOSX_DEPLOYMENT_TARGET:-default target})"
+        return 0
+    fi
     case "$(host_os)" in
         linux) require_tool patchelf ;;  # the wheel route relinks the library's runtime
         macos) require_tool install_name_tool codesign ;;
     esac
-    bundle_licenses
     echo "OpenBLAS: $OPENBLAS_SOURCE"
     case "$OPENBLAS_SOURCE" in
         wheel) openblas_from_wheel ;;

@@ -1,6 +1,7 @@
-"""The build matrix: its cells (a CPython on an OS and PLAT), their cibuildwheel build
-identifiers (`cp311-manylinux_x86_64`, the CI job names), and which wheels fill which cell, so
-a complete release is the wheels of every cell.
+"""The build matrix: its cells (a CPython on an OS and PLAT, in a variant: musl libc on Linux,
+Accelerate on macOS), their cibuildwheel build identifiers (`cp311-manylinux_x86_64`) and job
+names (`cp312-macosx_arm64-accelerate`), and which wheels fill which cell, so a complete
+release is the wheels of every cell.
 
 Wheel names are parsed with `packaging` (normalised project names, versions compared as pip
 compares them, build tags, compressed tag sets such as `cp311-cp311-manylinux_2_17_x86_64.
@@ -11,6 +12,7 @@ version a build reaches varies from release to release.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -34,13 +36,32 @@ _WINDOWS = {"amd64": "win_amd64", "x64": "win_amd64", "x86_64": "win_amd64"}
 _WINDOWS |= {"x86": "win32", "win32": "win32", "i686": "win32", "arm64": "win_arm64"}
 
 
+# A cell's variant: "" is the default build; these are the others, by OS.
+MUSLLINUX = "musllinux"  # Linux on musl libc: musllinux wheels
+ACCELERATE = "accelerate"  # macOS against Apple's Accelerate instead of OpenBLAS
+VARIANTS = {"linux": ("", MUSLLINUX), "macos": ("", ACCELERATE), "windows": ("",)}
+_MACOS_TAG = re.compile(r"^macosx_(\d+)_(\d+)_")
+
+
+def _macos_version(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
+
+
 @dataclass(frozen=True, order=True)
 class Cell:
-    """One job of the matrix: a CPython version on a CI operating system and PLAT."""
+    """One job of the matrix: a CPython version on a CI operating system and PLAT, in a
+    variant (musl libc, Accelerate) or the default build."""
 
     os: str  # linux, macos, windows
     plat: str  # multibuild's PLAT value (x86_64, arm64, AMD64, ...)
     python: str  # X.Y, or X.Yt for a free-threaded build
+    variant: str = ""  # "", MUSLLINUX (linux) or ACCELERATE (macos)
+    # macOS: the versions whose wheels fill the cell, [macos_from, macos_below) as X.Y ("" is
+    # open). The Accelerate build of a PLAT and its OpenBLAS build share cibuildwheel's build
+    # identifier and differ only in the macOS version their wheels are tagged for.
+    macos_from: str = ""
+    macos_below: str = ""
 
     @property
     def version(self) -> PythonVersion:
@@ -55,29 +76,41 @@ class Cell:
         return self.version.abi
 
     @property
+    def musl(self) -> bool:
+        return self.variant == MUSLLINUX
+
+    @property
     def type(self) -> str:
-        return {"linux": "manylinux", "macos": "macosx", "windows": "win"}[self.os]
+        if self.os == "linux":
+            return MUSLLINUX if self.musl else "manylinux"
+        return {"macos": "macosx", "windows": "win"}[self.os]
 
     @property
     def platform_tag(self) -> str:
         """cibuildwheel's platform part of a build identifier."""
-        if self.os == "linux":
-            return f"manylinux_{self.plat}"
-        if self.os == "macos":
-            return f"macosx_{self.plat}"
+        if self.os in ("linux", "macos"):
+            return f"{self.type}_{self.plat}"
         return _WINDOWS[self.plat.lower()]
 
     @property
     def build_id(self) -> str:
-        """cibuildwheel's build identifier, the job's name: cp311-manylinux_x86_64."""
+        """cibuildwheel's build identifier: cp311-manylinux_x86_64, cp312-macosx_arm64."""
         return f"{self.abi}-{self.platform_tag}"
+
+    @property
+    def job_id(self) -> str:
+        """The job's name: the build identifier, and the variant where cibuildwheel's
+        identifier does not show it (cp312-macosx_arm64-accelerate)."""
+        return f"{self.build_id}-{self.variant}" if self.variant == ACCELERATE else self.build_id
 
     @property
     def platform_pattern(self) -> str:
         """A readable pattern of the platform tags this cell accepts."""
         if self.os == "linux":
-            return f"manylinux_*_{self.plat}"
+            return f"{self.type}_*_{self.plat}"
         if self.os == "macos":
+            if self.macos_from:
+                return f"macosx_{self.macos_from.replace('.', '_')}+_{self.plat}"
             return f"macosx_*_{self.plat}"
         return _WINDOWS[self.plat.lower()]
 
@@ -85,11 +118,25 @@ class Cell:
     def label(self) -> str:
         return f"{self.interpreter}-{self.abi}-{self.platform_pattern}"
 
+    @property
+    def description(self) -> str:
+        """OS, PLAT and variant, as people say them: `linux x86_64 (musllinux)`."""
+        return f"{self.os} {self.plat}" + (f" ({self.variant})" if self.variant else "")
+
+    def _macos_in_range(self, platform: str) -> bool:
+        found = _MACOS_TAG.match(platform)
+        if found is None:
+            return False
+        version = (int(found.group(1)), int(found.group(2)))
+        if self.macos_from and version < _macos_version(self.macos_from):
+            return False
+        return not (self.macos_below and version >= _macos_version(self.macos_below))
+
     def accepts_platform(self, platform: str) -> bool:
         if self.os == "linux":
-            return platform.startswith("manylinux") and platform.endswith(f"_{self.plat}")
+            return platform.startswith(f"{self.type}_") and platform.endswith(f"_{self.plat}")
         if self.os == "macos":
-            if not platform.startswith("macosx_"):
+            if not self._macos_in_range(platform):
                 return False
             if platform.endswith(f"_{self.plat}"):
                 return True
@@ -104,20 +151,46 @@ class Cell:
         )
 
 
+def accelerate_targets(matrix: MatrixSettings) -> dict[str, str]:
+    """[matrix] macos_accelerate as PLAT -> X.Y, each PLAT one of [matrix] macos."""
+    targets = dict(entry.split("=", 1) for entry in matrix.macos_accelerate)
+    unknown = sorted(set(targets) - set(matrix.macos))
+    if unknown:
+        raise ConfigurationError(
+            f"[matrix] macos_accelerate names {', '.join(unknown)}, not in [matrix] macos"
+        )
+    return targets
+
+
 def cells(matrix: MatrixSettings) -> list[Cell]:
-    """Every cell of the matrix, in a stable order (OS, PLAT, Python)."""
+    """Every cell of the matrix, in a stable order (OS, PLAT, variant, Python)."""
     for python in matrix.python:
         try:
             PythonVersion.parse(python)
         except ConfigurationError as error:
             raise ConfigurationError(f"[matrix] python: {error}") from None
+    accelerate = accelerate_targets(matrix)
     result = []
-    for os_name in ("linux", "macos", "windows"):
-        for plat in getattr(matrix, os_name):
+    for os_name, variant, plats in (
+        ("linux", "", matrix.linux),
+        ("linux", MUSLLINUX, matrix.musllinux),
+        ("macos", "", matrix.macos),
+        ("windows", "", matrix.windows),
+    ):
+        for plat in plats:
             if os_name == "windows" and plat.lower() not in _WINDOWS:
                 raise ConfigurationError(f"[matrix] windows: unknown PLAT {plat!r}")
             for python in matrix.python:
-                result.append(Cell(os=os_name, plat=plat, python=python))
+                result.append(
+                    Cell(os_name, plat, python, variant, macos_below=accelerate.get(plat, ""))
+                    if os_name == "macos"
+                    else Cell(os_name, plat, python, variant)
+                )
+            if os_name == "macos" and plat in accelerate:
+                result += [
+                    Cell(os_name, plat, python, ACCELERATE, macos_from=accelerate[plat])
+                    for python in matrix.python
+                ]
     return result
 
 
@@ -230,7 +303,7 @@ def completeness(
 
 def describe_missing(missing: Sequence[Cell], name: str, version: str) -> str:
     return ", ".join(
-        f"{canonicalize_name(name).replace('-', '_')}-{version}-{cell.label}.whl ({cell.os} "
-        f"{cell.plat}, Python {cell.python})"
+        f"{canonicalize_name(name).replace('-', '_')}-{version}-{cell.label}.whl "
+        f"({cell.description}, Python {cell.python})"
         for cell in missing
     )

@@ -57,7 +57,13 @@ class BuildSettings:
 class MatrixSettings:
     python: tuple[str, ...] = ()
     linux: tuple[str, ...] = ()
+    # Linux PLATs built for musl libc as well (musllinux wheels).
+    musllinux: tuple[str, ...] = ()
     macos: tuple[str, ...] = ()
+    # macOS PLATs built a second time against Apple's Accelerate, "PLAT=X.Y" (the oldest macOS
+    # those wheels support), and what those builds give the build backend.
+    macos_accelerate: tuple[str, ...] = ()
+    accelerate_config_settings: tuple[str, ...] = ()
     windows: tuple[str, ...] = ()
 
 
@@ -99,6 +105,7 @@ class CISettings:
     # the runner) or "host" (the engine's own pipeline on the runner).
     builder: str = "cibuildwheel"
     manylinux_image: str = "manylinux_2_28"
+    musllinux_image: str = "musllinux_1_2"
     # The nightly schedule (cron syntax, UTC) of the GitHub workflow; Travis and Appveyor take
     # theirs in their web interfaces (README.rst, "Nightly builds").
     schedule: str = "17 3 * * *"
@@ -111,6 +118,9 @@ class CISettings:
     release_provider: str = ""
     # MACOSX_DEPLOYMENT_TARGET per macOS PLAT, "PLAT=VERSION" (cibuildwheel.toml overrides).
     macos_deployment_targets: tuple[str, ...] = ()
+    # The compilers of the Windows ARM64 jobs, "NAME=value" (cibuildwheel's environment for
+    # *-win_arm64): no gcc/gfortran targets it, so LLVM's clang-cl and flang do.
+    windows_arm64_compilers: tuple[str, ...] = ()
 
 
 # Tables of free-form string values: [libraries] (name -> version, given to hooks as
@@ -337,10 +347,19 @@ def load_settings(path: Path) -> Settings:
             f"{path}: [ci] release_provider is one of {', '.join(CI_PROVIDERS)}, not "
             f"{settings.ci.release_provider!r}"
         )
-    for entry in settings.ci.macos_deployment_targets:
-        if not re.fullmatch(r"[A-Za-z0-9_]+=\d+\.\d+", entry):
+    for table, key, entries in (
+        ("ci", "macos_deployment_targets", settings.ci.macos_deployment_targets),
+        ("matrix", "macos_accelerate", settings.matrix.macos_accelerate),
+    ):
+        for entry in entries:
+            if not re.fullmatch(r"[A-Za-z0-9_]+=\d+\.\d+", entry):
+                raise ConfigurationError(
+                    f"{path}: [{table}] {key} entries are PLAT=X.Y, not {entry!r}"
+                )
+    for entry in settings.ci.windows_arm64_compilers:
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*=[^\s\"]+", entry):
             raise ConfigurationError(
-                f"{path}: [ci] macos_deployment_targets entries are PLAT=X.Y, not {entry!r}"
+                f"{path}: [ci] windows_arm64_compilers entries are NAME=value, not {entry!r}"
             )
     for entry in settings.ci.appveyor_secure:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S+", entry):

@@ -125,9 +125,10 @@ class PreparedContainer:
     host_environ: Mapping[str, str] = field(default_factory=dict)
     passed: tuple[str, ...] = ALWAYS_PASSED
 
-    def cibuildwheel_environ(self, arch: str) -> dict[str, str]:
+    def cibuildwheel_environ(self, arch: str, *, musl: bool = False) -> dict[str, str]:
         """cibuildwheel's own options for this container, as environment variables (they win
-        over cibuildwheel.toml), plus the host variables those options refer to."""
+        over cibuildwheel.toml), plus the host variables those options refer to; `musl`: the
+        image of a musllinux build."""
         env = dict(self.host_environ)
         env["CIBW_ENVIRONMENT_PASS_LINUX"] = " ".join(self.passed)
         if self.engine is None:
@@ -137,7 +138,8 @@ class PreparedContainer:
             options.append("create_args: " + " ".join(shlex.quote(a) for a in self.create_args))
         options.append("disable_host_mount: true")
         env["CIBW_CONTAINER_ENGINE"] = "; ".join(options)
-        env[f"CIBW_MANYLINUX_{arch.upper()}_IMAGE"] = self.reference
+        family = "MUSLLINUX" if musl else "MANYLINUX"
+        env[f"CIBW_{family}_{arch.upper()}_IMAGE"] = self.reference
         return env
 
     def describe(self) -> str:

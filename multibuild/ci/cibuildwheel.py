@@ -12,6 +12,7 @@ read settings.toml.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -19,8 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from multibuild import platforms
-from multibuild.ci.jobs import Job, jobs
+from multibuild.ci.jobs import Job, jobs, variant_build
 from multibuild.errors import ConfigurationError
+from multibuild.matrix import ACCELERATE, accelerate_targets
 from multibuild.settings import Settings
 
 CONFIG_FILE = "cibuildwheel.toml"
@@ -80,9 +82,10 @@ def render(settings: Settings) -> str:
         "# config.sh: before-build runs its pre_build (the libraries, built fresh into",
         "# MB_PREFIX), test-command its run_tests in cibuildwheel's clean test venv.",
         "[tool.cibuildwheel]",
-        "# Exactly the jobs of settings.toml's [matrix].",
+        "# Exactly the jobs of settings.toml's [matrix] (an Accelerate job builds its",
+        "# PLAT's identifier: see the end of this file).",
         "build = [",
-        *(f"    {_toml(j.id)}," for j in all_jobs),
+        *(f"    {_toml(build_id)}," for build_id in dict.fromkeys(j.build_id for j in all_jobs)),
         "]",
     ]
     if any(j.version.free_threaded and j.version.minor == 13 for j in all_jobs):
@@ -108,13 +111,15 @@ def render(settings: Settings) -> str:
         f'test-command = "{STEP} run_tests {{package}}"',
     ]
     for os_name in ("linux", "macos", "windows"):
-        archs = list(getattr(settings.matrix, os_name))
+        archs = list(dict.fromkeys(j.plat for j in all_jobs if j.os == os_name))
         if not archs:
             continue
         lines += ["", f"[tool.cibuildwheel.{os_name}]", f"archs = {_toml(archs)}"]
         if os_name == "linux":
-            for arch in archs:
+            for arch in settings.matrix.linux:
                 lines.append(f"manylinux-{arch}-image = {_toml(settings.ci.manylinux_image)}")
+            for arch in settings.matrix.musllinux:
+                lines.append(f"musllinux-{arch}-image = {_toml(settings.ci.musllinux_image)}")
         repair = platforms.by_name(os_name).cibuildwheel_repair_command(PREFIX[os_name])
         lines.append(f"repair-wheel-command = {_toml(repair)}")
         lines.append(f"[tool.cibuildwheel.{os_name}.environment]")
@@ -128,7 +133,47 @@ def render(settings: Settings) -> str:
             'inherit.environment = "append"',
             f"environment = {_toml({'MACOSX_DEPLOYMENT_TARGET': target})}",
         ]
+    accelerate = [j for j in all_jobs if j.variant == ACCELERATE]
+    if accelerate:
+        targets = ", ".join(f"{p}={t}" for p, t in accelerate_targets(settings.matrix).items())
+        lines += [
+            "",
+            f"# The Accelerate jobs ({accelerate[0].id}, ...) build the same identifiers with",
+            f"# MACOSX_DEPLOYMENT_TARGET of [matrix] macos_accelerate ({targets}),",
+            "# MB_BLAS=accelerate and config settings "
+            f"{' '.join(settings.matrix.accelerate_config_settings) or '(none)'}:",
+            "# `python -m multibuild ci` passes them as CIBW_ENVIRONMENT_MACOS and",
+            "# CIBW_CONFIG_SETTINGS_MACOS (no override can select a variant).",
+        ]
+    compilers = dict(entry.split("=", 1) for entry in settings.ci.windows_arm64_compilers)
+    if compilers and any(j.build_id.endswith("-win_arm64") for j in all_jobs):
+        lines += [
+            "",
+            "# No gcc or gfortran targets Windows ARM64: LLVM's compilers do (the workflow",
+            "# installs them).",
+            "[[tool.cibuildwheel.overrides]]",
+            'select = "*-win_arm64"',
+            'inherit.environment = "append"',
+            f"environment = {_toml(compilers)}",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def job_environ(settings: Settings, job: Job) -> dict[str, str]:
+    """The CIBW_* variables a job's variant needs besides cibuildwheel.toml; {} for most.
+    An Accelerate job shares cibuildwheel's build identifier with its PLAT's OpenBLAS job,
+    so no override can select it: its whole environment and config settings, with the
+    variant's (jobs.variant_build), replace the file's for this run."""
+    variables, extra_settings = variant_build(settings, job)
+    if not variables and not extra_settings:
+        return {}
+    env = {**environment(settings, job.os), **variables}
+    settings_list = [*config_settings(settings), *extra_settings]
+    suffix = job.os.upper()
+    return {
+        f"CIBW_ENVIRONMENT_{suffix}": " ".join(f'{k}="{v}"' for k, v in env.items()),
+        f"CIBW_CONFIG_SETTINGS_{suffix}": " ".join(shlex.quote(s) for s in settings_list),
+    }
 
 
 def deployment_targets(settings: Settings) -> dict[str, str]:
@@ -146,7 +191,7 @@ def command(job: Job, package: Path, output_dir: Path, config_file: Path) -> lis
     """The cibuildwheel command that runs `job` (and only it)."""
     return [
         sys.executable, "-m", "cibuildwheel",
-        "--only", job.id,
+        "--only", job.build_id,
         "--config-file", str(config_file),
         "--output-dir", str(output_dir),
         str(package),

@@ -93,6 +93,9 @@ class CibuildwheelRun:
     # Variables the container passes to the hooks besides MB_TEST_LEVEL (MB_CONTAINER_ENV).
     passed: tuple[str, ...] = ()
     plan: str = ""  # what the log shows first
+    # CIBW_* variables by job id, for jobs whose variant the config file cannot select
+    # (cibuildwheel.job_environ).
+    job_environ: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     settings: Mapping[str, Any] = field(default_factory=dict)  # the record's
 
 
@@ -250,7 +253,9 @@ def run_cibuildwheel(
     """Build run.jobs with cibuildwheel; the record (appended to `records` first, so a failed
     build's record is there too) and log go to the wheelhouse whatever happens."""
     first = run.jobs[0]
-    record = BuildRecord(project=options.project, platform=first.os, plat=first.plat)
+    record = BuildRecord(
+        project=options.project, platform=first.os, plat=first.plat, variant=first.variant
+    )
     record.settings = {"builder": "cibuildwheel", **run.settings}
     record.recipe = recipe_of(options.config.parent)
     records.append(record)
@@ -310,7 +315,11 @@ def run_cibuildwheel(
             **cibuildwheel.clean_environ(options.environ),
             "MB_TEST_LEVEL": options.test_level,
             "SOURCE_DATE_EPOCH": str(source_date),
-            **(container.cibuildwheel_environ(first.plat) if container else {}),
+            **(
+                container.cibuildwheel_environ(first.plat, musl=first.cell.musl)
+                if container
+                else {}
+            ),
         }
         for job in run.jobs:
             build_one(
@@ -318,7 +327,7 @@ def run_cibuildwheel(
                 stage=stage,
                 config_file=config_file,
                 output=work / "wheels" / job.id,
-                env=env,
+                env={**env, **run.job_environ.get(job.id, {})},
                 options=options,
                 record=record,
                 logger=logger,

@@ -21,13 +21,14 @@ from multibuild.ci import cibuildwheel
 from multibuild.ci.build_container import ContainerChoice
 from multibuild.ci.channels import Decision
 from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
-from multibuild.ci.jobs import Job, Runnable, runnable_here
+from multibuild.ci.jobs import Job, Runnable, official_image, runnable_here, variant_build
 from multibuild.ci.providers import CIInfo
 from multibuild.engine.pipeline import Pipeline, recipe_of
 from multibuild.engine.record import BuildRecord, PythonBuild
 from multibuild.errors import ConfigurationError, FatalError
 from multibuild.images.recipe import image_pythons
 from multibuild.log import Logger
+from multibuild.matrix import ACCELERATE
 from multibuild.options import BuildArguments, BuildOptions, Knobs, resolve_build_options
 from multibuild.platforms import Platform
 from multibuild.publish.anaconda import publish_indexes
@@ -145,7 +146,7 @@ def make_plan(
         container = ContainerChoice(
             image="official",
             engine=None,
-            official=settings.ci.manylinux_image,
+            official=official_image(settings, job),
             on_ci=info.provider in CI_PROVIDERS,
         )
     local_image = container is not None and container.origin == "local"
@@ -178,7 +179,7 @@ def make_plan(
             ),
             ("source", f"{source}, into .multibuild/src"),
             ("libraries", f"config.sh pre_build into {cibuildwheel.PREFIX[job.os]} (before-build)"),
-            ("build", f"cibuildwheel --only {job.id} {where}"),
+            ("build", f"cibuildwheel --only {job.build_id} {where}{_variant_note(job)}"),
             ("repair", platform.repair_summary),
             ("test", "config.sh run_tests in cibuildwheel's clean test venv (test-command)"),
         ]
@@ -221,6 +222,12 @@ def make_plan(
     )
 
 
+def _variant_note(job: Job) -> str:
+    if job.variant == ACCELERATE:
+        return " against Accelerate (its CIBW_ENVIRONMENT_MACOS, CIBW_CONFIG_SETTINGS_MACOS)"
+    return ""
+
+
 def run_job(
     plan: JobPlan,
     *,
@@ -238,6 +245,10 @@ def run_job(
         raise ConfigurationError(f"job {plan.job.id} cannot run here: {plan.runnable.reason}")
     platform = platforms.current()
     arguments = replace(arguments, settings=str(settings.path), python=(plan.job.python,))
+    if plan.builder == "host":  # cibuildwheel gets the variant's through job_environ
+        variables, extra_settings = variant_build(settings, plan.job)
+        arguments = replace(arguments, config_setting=(*arguments.config_setting, *extra_settings))
+        environ = {**environ, **variables}
     failure: FatalError | None = None
     records: list[BuildRecord] = []
     wheelhouse = Path(arguments.wheelhouse or settings.root / "wheelhouse").resolve()
@@ -315,7 +326,12 @@ class _Skipped(Exception):
 def _record_skip(plan: JobPlan, settings: Settings, wheelhouse: Path) -> BuildRecord:
     """A record with status "skipped" and the reason, and a one-line log, in the wheelhouse:
     uploaded like any other, so the build history shows the job and why it built nothing."""
-    record = BuildRecord(project=settings.project.name, platform=plan.job.os, plat=plan.job.plat)
+    record = BuildRecord(
+        project=settings.project.name,
+        platform=plan.job.os,
+        plat=plan.job.plat,
+        variant=plan.job.variant,
+    )
     record.settings = {"builder": plan.builder, "job": plan.job.id, "nightly": plan.nightly}
     record.recipe = recipe_of(settings.root)
     url = hide_userinfo(plan.source.removeprefix("git ").rpartition(" @ ")[0])
@@ -352,6 +368,7 @@ def _run_host(
 ) -> None:
     pipeline = Pipeline(options, platform, logger)
     pipeline.record.settings["job"] = plan.job.id
+    pipeline.record.variant = plan.job.variant
     records.append(pipeline.record)
     pipeline.run()
 
@@ -372,11 +389,12 @@ def _run_cibuildwheel(
     run = CibuildwheelRun(
         jobs=(plan.job,),
         container=plan.container
-        or ContainerChoice("official", None, settings.ci.manylinux_image, on_ci=True),
+        or ContainerChoice("official", None, official_image(settings, plan.job), on_ci=True),
         repository=settings.root,
         image_pythons=image_pythons((plan.job.version,), settings.matrix.python)[0],
         passed=knobs.container_env,
         plan=plan.describe(),
         settings={"job": plan.job.id, "nightly": plan.nightly},
+        job_environ={plan.job.id: cibuildwheel.job_environ(settings, plan.job)},
     )
     run_cibuildwheel(run, options, platform, records, environ=withheld(environ), logger=logger)

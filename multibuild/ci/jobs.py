@@ -1,6 +1,7 @@
 """The jobs of the CI matrix: one per cell of settings.toml's [matrix] (a CPython on an OS and
-PLAT), named by its cibuildwheel build identifier (`cp311-manylinux_x86_64`), with the machine
-each CI provider runs it on and whether this machine can run it.
+PLAT, in a variant), named by its cibuildwheel build identifier (`cp311-manylinux_x86_64`,
+`cp312-musllinux_aarch64`; an Accelerate build adds `-accelerate`), with the machine each CI
+provider runs it on and whether this machine can run it.
 
 The CI configs, cibuildwheel.toml and `python -m multibuild ci --list` all take their jobs from
 here, so a job has one name everywhere.
@@ -17,7 +18,7 @@ from multibuild import platforms
 from multibuild.errors import ConfigurationError
 from multibuild.images.oci import answering_engine
 from multibuild.images.recipe import unavailable
-from multibuild.matrix import Cell, cells
+from multibuild.matrix import ACCELERATE, Cell, accelerate_targets, cells
 from multibuild.settings import Settings
 from multibuild.util.pythons import PythonVersion
 
@@ -73,8 +74,18 @@ class Job:
         return self.cell.version
 
     @property
+    def variant(self) -> str:
+        return self.cell.variant
+
+    @property
     def id(self) -> str:
-        """cibuildwheel's build identifier: cp311-manylinux_x86_64, cp313t-win_amd64."""
+        """The job's name: cibuildwheel's build identifier (cp311-manylinux_x86_64,
+        cp313t-win_amd64), and the variant it does not show (cp312-macosx_arm64-accelerate)."""
+        return self.cell.job_id
+
+    @property
+    def build_id(self) -> str:
+        """cibuildwheel's build identifier (`--only`)."""
         return self.cell.build_id
 
     @property
@@ -93,6 +104,23 @@ def jobs(settings: Settings) -> list[Job]:
             )
         result.append(Job(cell))
     return result
+
+
+def variant_build(settings: Settings, job: Job) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The variables and config settings a job's variant adds to its OS's build: an
+    Accelerate job targets [matrix] macos_accelerate's macOS, tells the hooks MB_BLAS=accelerate
+    (no OpenBLAS to fetch) and gives the backend [matrix] accelerate_config_settings."""
+    if job.variant != ACCELERATE:
+        return {}, ()
+    target = accelerate_targets(settings.matrix)[job.plat]
+    env = {"MACOSX_DEPLOYMENT_TARGET": target, "MB_BLAS": ACCELERATE}
+    return env, settings.matrix.accelerate_config_settings
+
+
+def official_image(settings: Settings, job: Job) -> str:
+    """The image cibuildwheel pulls for a Linux job: [ci] musllinux_image for a musllinux job,
+    else [ci] manylinux_image."""
+    return settings.ci.musllinux_image if job.cell.musl else settings.ci.manylinux_image
 
 
 def find_job(settings: Settings, job_id: str) -> Job:
@@ -142,6 +170,18 @@ def runnable_here(
     if machine not in _NATIVE.get(job.plat, {job.plat.lower()}):
         article = "an" if job.plat[0] in "aeiouAEIOU" else "a"
         return Runnable(False, f"needs {article} {job.plat} machine (this one is {machine})")
+    if job.cell.musl and builder == "host":
+        return Runnable(
+            False,
+            "a musllinux wheel is built on musl libc: in cibuildwheel's musllinux container "
+            "(`--builder cibuildwheel`), not on this machine",
+        )
+    if job.cell.musl and local_image:
+        return Runnable(
+            False,
+            "the local image is glibc-based (manylinux); a musllinux job runs in cibuildwheel's "
+            "musllinux image (`--image official`)",
+        )
     if builder == "cibuildwheel" and job.os == "linux" and engine() is None:
         return Runnable(
             False,

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from multibuild import platforms
 from multibuild.ci import channels, job, providers
 from multibuild.ci.build_container import choose_container
-from multibuild.ci.jobs import container_engine, find_job, jobs, runnable_here
+from multibuild.ci.jobs import container_engine, find_job, jobs, official_image, runnable_here
 from multibuild.engine import source
 from multibuild.errors import ConfigurationError, SourceError
 from multibuild.images.oci import ENGINES
@@ -92,15 +92,16 @@ def run(args: argparse.Namespace) -> int:
         info = channels.as_nightly(info)  # reproduce a nightly by hand
     decision = channels.decide(info, settings, local_on_ci=knobs.local_container_on_ci)
     requires, source_notes = _requires_python(settings, args, decision.commit, environ)
+    chosen = find_job(settings, job_id)
     container = choose_container(
         args.image,
         args.container_engine,
         on_ci=info.provider in CI_PROVIDERS,
-        official=settings.ci.manylinux_image,
+        official=official_image(settings, chosen),
     )
     plan = job.make_plan(
         settings,
-        find_job(settings, job_id),
+        chosen,
         info,
         decision,
         builder=job.chosen_builder(settings, info, args.builder),
@@ -174,7 +175,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     ]
     if args.json:
         print(json.dumps([
-            {"job": j.id, "os": j.os, "plat": j.plat, "python": j.python,
+            {"job": j.id, "os": j.os, "plat": j.plat, "variant": j.variant, "python": j.python,
              "github_runner": j.github_runner, "runs_here": r.ok, "reason": r.reason}
             for j, r in rows
         ], indent=2))  # fmt: skip

@@ -117,6 +117,9 @@ class BuildRecord:
     project: str
     platform: str
     plat: str
+    # The matrix cell's variant ("musllinux", "accelerate"; "" for the default build): its
+    # builds are another line of the history, kept apart by the retention.
+    variant: str = ""
     started: str = field(default_factory=utc_now)
     stamp: str = field(default_factory=stamp)
     version: str | None = None
@@ -147,7 +150,7 @@ class BuildRecord:
         parts = [
             self.project,
             self.version or "unknown",
-            f"{self.platform}_{self.plat}",
+            f"{self.platform}_{self.plat}" + (f"_{self.variant}" if self.variant else ""),
             self.stamp,
         ]
         return "-".join(p.replace("-", "_") for p in parts)
@@ -181,6 +184,7 @@ class BuildRecord:
             project=_str(data, "project"),
             platform=_str(data, "platform"),
             plat=_str(data, "plat"),
+            variant=_str(data, "variant"),
             started=_str(data, "started"),
             version=_str(data, "version") or None,
             status=_str(data, "status"),

@@ -30,7 +30,7 @@ class LinuxPlatform(PosixPlatform):
     name = "linux"
     library_path_var = "LD_LIBRARY_PATH"
     repair_tool = "auditwheel"
-    repair_summary = "auditwheel repair (grafts what is outside the manylinux policy)"
+    repair_summary = "auditwheel repair (grafts what is outside the manylinux/musllinux policy)"
 
     def repair_args(
         self, *, wheel: str, dest_dir: str, prefix: PurePath, plat: str | None

@@ -133,6 +133,7 @@ def history_html(title: str, records: Iterable[BuildRecord], present: set[str]) 
         event = str(ci.get("event", ""))
         if ci.get("nightly"):
             event = f"{event} (nightly)" if event else "nightly"
+        variant = f" ({_e(record.variant)})" if record.variant else ""
         log_name = f"builds/{record.log_name}"
         record_name = f"builds/{build_id}.json"
         links = []
@@ -170,7 +171,7 @@ def history_html(title: str, records: Iterable[BuildRecord], present: set[str]) 
                 f"{_source_cell(record.source)}"
                 f'<td class="branch">{_e(branch)}</td>'
                 f'<td class="event">{_e(event)}</td>'
-                f'<td class="platform">{_e(record.platform)} {_e(record.plat)}</td>'
+                f'<td class="platform">{_e(record.platform)} {_e(record.plat)}{variant}</td>'
                 f'<td class="python">{python}</td>'
                 f'<td class="status">{_e(status)}{reason}</td>'
                 f'<td class="duration">{_e(_duration(seconds))}</td>'

@@ -1,4 +1,5 @@
-"""Retention for the pre-release container: keep the newest N builds per platform and Python,
+"""Retention for the pre-release container: keep the newest N builds per platform (and variant:
+musllinux and Accelerate builds are lines of their own) and Python,
 the newest N *successful* ones as well (failed nightlies never push out the last good wheel),
 and every build younger than D days (defaults 5 and 30, as scientific-python's nightly
 channel).
@@ -43,8 +44,8 @@ def plan_prune(
     now: datetime,
 ) -> PrunePlan:
     """Which builds and wheels go. Pure: records in, names out."""
-    # (platform, plat, python) -> [(started, build_id, succeeded)]
-    groups: dict[tuple[str, str, str], list[tuple[datetime, str, bool]]] = {}
+    # (platform, plat, variant, python) -> [(started, build_id, succeeded)]
+    groups: dict[tuple[str, str, str, str], list[tuple[datetime, str, bool]]] = {}
     wheels_of: dict[tuple[str, str], set[str]] = {}  # (build_id, python) -> wheel names
     all_builds: set[str] = set()
     for record in records:
@@ -59,13 +60,13 @@ def plan_prune(
             )
             for b in record.builds
         ] or [("", set(), False)]:
-            key = (record.platform, record.plat, python)
+            key = (record.platform, record.plat, record.variant, python)
             groups.setdefault(key, []).append((started, build_id, ok))
             wheels_of.setdefault((build_id, python), set()).update(names)
     cutoff = now - timedelta(days=keep_days)
     kept: set[tuple[str, str]] = set()
     reasons: dict[str, str] = {}
-    for (_, _, python), entries in groups.items():
+    for (_, _, _, python), entries in groups.items():
         entries.sort(reverse=True)
         for rank, (started, build_id, _) in enumerate(entries):
             if rank < keep or started >= cutoff:

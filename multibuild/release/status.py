@@ -24,7 +24,7 @@ def status_rows(
                 {
                     "cell": cell.label,
                     "python": cell.python,
-                    "platform": f"{cell.os} {cell.plat}",
+                    "platform": cell.description,
                     "status": "missing",
                     "wheel": matrix.describe_missing([cell], name, version).split(" (")[0],
                     "size": None,
@@ -37,7 +37,7 @@ def status_rows(
                 {
                     "cell": cell.label,
                     "python": cell.python,
-                    "platform": f"{cell.os} {cell.plat}",
+                    "platform": cell.description,
                     "status": "present" if len(found) == 1 else "duplicate",
                     "wheel": wheel.filename,
                     "size": entry.size,

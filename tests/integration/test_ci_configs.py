@@ -48,9 +48,14 @@ def test_this_repository_agrees_with_its_settings() -> None:
     )
     for path, render in ciconfig.RENDERERS.items():
         assert (REPO_ROOT / path).read_text() == render(SETTINGS), f"{path}: regenerate"
-    # scipy 1.17.1's Pythons, free-threaded builds included, on five platforms.
-    assert len(JOB_IDS) == 30 and "cp312-manylinux_aarch64" in JOB_IDS
-    assert {"cp313t-manylinux_x86_64", "cp314t-macosx_arm64", "cp313t-win_amd64"} <= set(JOB_IDS)
+    # scipy 1.17.1's matrix: six Pythons (free-threaded builds included) on manylinux and
+    # musllinux x86_64/aarch64, macOS x86_64/arm64 with OpenBLAS and with Accelerate, and
+    # Windows AMD64/ARM64.
+    assert len(JOB_IDS) == 60 and len(set(JOB_IDS)) == 60
+    assert {
+        "cp313t-manylinux_x86_64", "cp314t-musllinux_aarch64", "cp314t-macosx_arm64",
+        "cp312-macosx_arm64-accelerate", "cp313t-win_amd64", "cp314t-win_arm64",
+    } <= set(JOB_IDS)  # fmt: skip
 
 
 @pytest.mark.parametrize("path", ciconfig.GENERATED)
@@ -75,18 +80,27 @@ def test_cibuildwheel_selects_exactly_the_matrix() -> None:
     exactly the matrix on each platform, the free-threaded builds included: cp313t needs
     cibuildwheel 3.x's `enable = ["cpython-freethreading"]` (4.x drops it silently)."""
     config = REPO_ROOT / cibw.CONFIG_FILE
+    platforms_selected = {}
     for platform in ("linux", "macos", "windows"):
         selected = cibw.build_identifiers(config, platform, os.environ)
-        assert sorted(selected) == sorted(j.id for j in jobs(SETTINGS) if j.os == platform)
+        # An Accelerate job builds its PLAT's identifier: one identifier, two jobs.
+        assert sorted(selected) == sorted({j.build_id for j in jobs(SETTINGS) if j.os == platform})
         assert {i.split("-")[0] for i in selected} == {
             "cp311", "cp312", "cp313", "cp313t", "cp314", "cp314t"
         }  # fmt: skip
+        platforms_selected[platform] = {i.split("-", 1)[1] for i in selected}
+    assert platforms_selected == {
+        "linux": {"manylinux_x86_64", "manylinux_aarch64", "musllinux_x86_64", "musllinux_aarch64"},
+        "macos": {"macosx_x86_64", "macosx_arm64"},
+        "windows": {"win_amd64", "win_arm64"},
+    }
     options = parsed(cibw.CONFIG_FILE)["tool"]["cibuildwheel"]
     assert options["enable"] == ["cpython-freethreading"]
     targets = {o["select"]: o["environment"] for o in options["overrides"]}
     assert targets == {
         "*-macosx_x86_64": {"MACOSX_DEPLOYMENT_TARGET": "10.14"},
         "*-macosx_arm64": {"MACOSX_DEPLOYMENT_TARGET": "12.0"},
+        "*-win_arm64": {"CC": "clang-cl", "CXX": "clang-cl", "FC": "flang"},
     }
     assert all(o["inherit"] == {"environment": "append"} for o in options["overrides"])
     assert options["before-build"] == "python {project}/scripts/cibw-step pre_build {package}"
@@ -95,6 +109,8 @@ def test_cibuildwheel_selects_exactly_the_matrix() -> None:
     linux = options["linux"]
     assert linux["repair-wheel-command"].startswith("auditwheel repair")
     assert linux["manylinux-x86_64-image"] == SETTINGS.ci.manylinux_image
+    for arch in ("x86_64", "aarch64"):
+        assert linux[f"musllinux-{arch}-image"] == SETTINGS.ci.musllinux_image == "musllinux_1_2"
     env = linux["environment"]
     assert env["SCIPY_OPENBLAS32_VERSION"] == SETTINGS.libraries["scipy_openblas32"]
     assert env["OPENBLAS_SOURCE"] == SETTINGS.hook_env["OPENBLAS_SOURCE"]
@@ -280,3 +296,67 @@ def test_settings_changes_not_in_the_configs_fail_with_file_and_line(tmp_path: P
         f"{cibw.CONFIG_FILE}: names scripts/cibw-step, which does not exist in {root}" in messages
     )
     assert ".travis.yml: runs `python -m multibuild cii`, no such command" in messages
+
+
+def cibuildwheel_resolves(
+    tmp_path: Path, platform: str, identifier: str, environ: dict[str, str]
+) -> tuple[dict[str, str], str]:
+    """What cibuildwheel itself makes of cibuildwheel.toml and `environ` for one build
+    identifier: the environment the build sees (from an empty one) and the config settings."""
+    from cibuildwheel.options import CommandLineArguments, compute_options
+
+    package = tmp_path / "probe"
+    package.mkdir(exist_ok=True)
+    (package / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
+    arguments = CommandLineArguments.defaults()
+    arguments.platform = platform
+    arguments.config_file = str(REPO_ROOT / cibw.CONFIG_FILE)
+    arguments.package_dir = package
+    options = compute_options(platform, arguments, environ)  # type: ignore[arg-type]
+    build = options.build_options(identifier)
+    return build.environment.as_dictionary(prev_environment={}), build.config_settings
+
+
+def test_each_variant_builds_as_its_job_says(tmp_path: Path) -> None:
+    """The variants as cibuildwheel itself resolves them: an Accelerate job's variables (which
+    `python -m multibuild ci` sets) give the build macOS 14.0, MB_BLAS=accelerate and
+    -Dblas=accelerate, while the OpenBLAS job of the same identifier keeps 12.0 and no
+    Accelerate; win_arm64 builds with LLVM's compilers, win_amd64 with the toolchain on PATH;
+    a musllinux job gets the musllinux image."""
+    by_id = {job.id: job for job in jobs(SETTINGS)}
+    accelerate = by_id["cp312-macosx_arm64-accelerate"]
+    openblas = by_id["cp312-macosx_arm64"]
+    assert accelerate.build_id == openblas.build_id == "cp312-macosx_arm64"
+    assert cibw.job_environ(SETTINGS, openblas) == {}
+    variables = cibw.job_environ(SETTINGS, accelerate)
+    assert set(variables) == {"CIBW_ENVIRONMENT_MACOS", "CIBW_CONFIG_SETTINGS_MACOS"}
+    env, config_settings = cibuildwheel_resolves(tmp_path, "macos", accelerate.build_id, variables)
+    assert env["MACOSX_DEPLOYMENT_TARGET"] == "14.0" and env["MB_BLAS"] == "accelerate"
+    assert env["MB_PREFIX"] == str(cibw.PREFIX["macos"])  # the rest of the environment kept
+    assert env["SCIPY_OPENBLAS32_VERSION"] == SETTINGS.libraries["scipy_openblas32"]
+    assert config_settings.split() == ["setup-args=-Dblas=accelerate"]
+    env, config_settings = cibuildwheel_resolves(tmp_path, "macos", openblas.build_id, {})
+    assert env["MACOSX_DEPLOYMENT_TARGET"] == "12.0" and "MB_BLAS" not in env
+    assert "accelerate" not in config_settings
+    env, _ = cibuildwheel_resolves(
+        tmp_path,
+        "macos",
+        "cp311-macosx_x86_64",
+        cibw.job_environ(SETTINGS, by_id["cp311-macosx_x86_64-accelerate"]),
+    )
+    assert env["MACOSX_DEPLOYMENT_TARGET"] == "14.0"
+
+    arm, _ = cibuildwheel_resolves(tmp_path, "windows", "cp313t-win_arm64", {})
+    assert (arm["CC"], arm["CXX"], arm["FC"]) == ("clang-cl", "clang-cl", "flang")
+    amd, _ = cibuildwheel_resolves(tmp_path, "windows", "cp313t-win_amd64", {})
+    assert "FC" not in amd and amd["MB_PREFIX"] == arm["MB_PREFIX"]
+
+    from cibuildwheel.options import CommandLineArguments, compute_options
+
+    arguments = CommandLineArguments.defaults()
+    arguments.platform = "linux"
+    arguments.config_file = str(REPO_ROOT / cibw.CONFIG_FILE)
+    arguments.package_dir = tmp_path / "probe"
+    build = compute_options("linux", arguments, {}).build_options("cp314t-musllinux_aarch64")
+    assert build.musllinux_images is not None
+    assert build.musllinux_images["aarch64"].startswith("quay.io/pypa/musllinux_1_2_aarch64")

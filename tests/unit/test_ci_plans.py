@@ -129,6 +129,45 @@ def test_jobs_this_machine_can_run() -> None:
     assert r.reason == "free-threaded CPython 3.13 is not installed here"
     assert check("cp311-macosx_arm64", "cibuildwheel", os_name="macos", machine="arm64")[0]
     assert check("cp311-win_amd64", "host", os_name="windows", machine="AMD64")[0]
+    # musllinux: only in cibuildwheel's musllinux image, never on this glibc machine or in the
+    # local (glibc) image; win_arm64 and the Accelerate jobs on their own machines.
+    ok, reason = check("cp312-musllinux_x86_64", "host", **linux)
+    assert not ok and "built on musl libc" in reason
+    ok, reason = check("cp312-musllinux_x86_64", "cibuildwheel", engine=lambda: "podman",
+                       local_image=True, **linux)  # fmt: skip
+    assert not ok and "`--image official`" in reason
+    assert check("cp312-musllinux_x86_64", "cibuildwheel", engine=lambda: "podman", **linux)[0]
+    ok, reason = check("cp312-win_arm64", "cibuildwheel", os_name="windows", machine="AMD64")
+    assert not ok and reason == "needs an ARM64 machine (this one is amd64)"
+    assert check("cp312-win_arm64", "cibuildwheel", os_name="windows", machine="ARM64")[0]
+    assert check("cp312-macosx_arm64-accelerate", "host", os_name="macos", machine="arm64")[0]
+
+
+def test_appveyor_leaves_win_arm64_to_github() -> None:
+    """Appveyor has no Windows ARM64 image: its config runs the win_amd64 jobs only; GitHub
+    Actions runs every job, win_arm64 on windows-11-arm."""
+    from multibuild.ci.configs import PROVIDERS
+
+    by_path = {provider.path: provider for provider in PROVIDERS}
+    appveyor = [job.id for job in by_path["appveyor.yml"].jobs(SETTINGS)]
+    assert appveyor and all(job.endswith("-win_amd64") for job in appveyor)
+    github = by_path[".github/workflows/wheels.yml"].jobs(SETTINGS)
+    assert len(github) == 60
+    assert {j.github_runner for j in github if j.id.endswith("-win_arm64")} == {"windows-11-arm"}
+    travis = [job.id for job in by_path[".travis.yml"].jobs(SETTINGS)]
+    assert len(travis) == 24 and "cp314t-musllinux_aarch64" in travis
+
+
+def test_the_accelerate_job_runs_with_its_variant() -> None:
+    """One decision of what an Accelerate job adds, for both routes: its deployment target,
+    MB_BLAS for the hooks and the backend's -Dblas=accelerate; nothing for other jobs."""
+    from multibuild.ci.jobs import variant_build
+
+    env, extra = variant_build(SETTINGS, find_job(SETTINGS, "cp313t-macosx_x86_64-accelerate"))
+    assert env == {"MACOSX_DEPLOYMENT_TARGET": "14.0", "MB_BLAS": "accelerate"}
+    assert extra == ("setup-args=-Dblas=accelerate",)
+    assert variant_build(SETTINGS, find_job(SETTINGS, "cp313t-macosx_x86_64")) == ({}, ())
+    assert variant_build(SETTINGS, find_job(SETTINGS, "cp313t-musllinux_x86_64")) == ({}, ())
 
 
 def test_a_nightly_by_hand_on_a_release_branch_goes_to_the_pre_release_container() -> None:

@@ -188,6 +188,10 @@ def test_cibuildwheel_reads_the_container_options_as_meant() -> None:
     assert config.name == "podman" and config.disable_host_mount
     assert config.create_args == prepared.create_args  # quoting survives cibuildwheel's split
     assert env["CIBW_MANYLINUX_X86_64_IMAGE"] == prepared.reference
+    # A musllinux build's image is cibuildwheel's musllinux option, never the manylinux one.
+    musl = prepared.cibuildwheel_environ("aarch64", musl=True)
+    assert musl["CIBW_MUSLLINUX_AARCH64_IMAGE"] == prepared.reference
+    assert not any(name.startswith("CIBW_MANYLINUX") for name in musl)
     assert env["CIBW_ENVIRONMENT_PASS_LINUX"] == "MB_TEST_LEVEL PIP_CERT SCIPY_TEST_MODULES"
     assert env["CONTAINERS_CONF"] == "/c/containers.conf"
     # The official image on CI: cibuildwheel.toml's image and engine, only the hooks' variables.

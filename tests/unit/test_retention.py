@@ -18,6 +18,8 @@ def record(
     pythons: tuple[str, ...] = ("3.11",),
     plat: str = "x86_64",
     status: str = "success",
+    *,
+    variant: str = "",
 ) -> BuildRecord:
     started = NOW - timedelta(days=days_ago)
     data = {
@@ -26,6 +28,7 @@ def record(
         "started": started.isoformat().replace("+00:00", "Z"),
         "platform": "linux",
         "plat": plat,
+        "variant": variant,
         "status": status,
         "builds": [
             {
@@ -65,6 +68,21 @@ def test_groups_are_per_platform_and_python() -> None:
     plan = plan_prune(records, keep=1, keep_days=30, now=NOW)
     assert plan.keep_builds == {"both", "newer311"}
     assert plan.delete_wheels == {"both-cp311.whl"}
+
+
+def test_variants_are_lines_of_their_own() -> None:
+    """musllinux beside manylinux, Accelerate beside OpenBLAS: each keeps its own newest N
+    (one line for both would keep N of the two together, and lose one variant's last wheel)."""
+    records = [record(f"many{i}", days_ago=100 + i) for i in range(3)]
+    records += [record(f"musl{i}", days_ago=200 + i, variant="musllinux") for i in range(3)]
+    plan = plan_prune(records, keep=2, keep_days=30, now=NOW)
+    assert plan.delete_builds == {"many2", "musl2"}
+    assert records[3].variant == "musllinux"
+    written = BuildRecord(project="scipy", platform="macos", plat="arm64", variant="accelerate")
+    assert "macos_arm64_accelerate" in written.build_id
+    assert BuildRecord.from_json(written.to_json()) is not None
+    again = BuildRecord.from_json(written.to_json())
+    assert again is not None and again.variant == "accelerate"
 
 
 def test_nothing_to_prune() -> None:

@@ -175,8 +175,12 @@ def load_settings_text_check(path: Path, text: str) -> None:
 
 
 def expected_jobs(settings: Settings, path: str) -> list[str]:
+    """The job ids a provider's config runs; for cibuildwheel.toml the build identifiers
+    (an Accelerate job builds its PLAT's identifier)."""
     provider = _PROVIDER.get(path)
-    return [job.id for job in (provider.jobs(settings) if provider else jobs(settings))]
+    if provider is None:
+        return list(dict.fromkeys(job.build_id for job in jobs(settings)))
+    return [job.id for job in provider.jobs(settings)]
 
 
 def config_jobs(path: str, data: Any) -> list[str]:
@@ -301,7 +305,7 @@ def check_configs(
     if with_cibuildwheel and CIBUILDWHEEL in texts:
         for platform in ("linux", "macos", "windows"):
             selected = cibuildwheel.build_identifiers(root / CIBUILDWHEEL, platform, environ or {})
-            wanted = [job.id for job in jobs(settings) if job.os == platform]
+            wanted = list({job.build_id for job in jobs(settings) if job.os == platform})
             if sorted(selected) != sorted(wanted):
                 message = (
                     f"{CIBUILDWHEEL}: cibuildwheel --print-build-identifiers --platform "

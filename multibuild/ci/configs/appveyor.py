@@ -1,4 +1,5 @@
-"""Appveyor: the Windows jobs."""
+"""Appveyor: the Windows jobs it has machines for (no Windows ARM64 image: win_arm64 comes from
+GitHub Actions' windows-11-arm runners)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ from multibuild.ci.configs.base import (
     render_template,
     secure_value,
 )
-from multibuild.ci.jobs import APPVEYOR_IMAGE
+from multibuild.ci.jobs import APPVEYOR_IMAGE, Job
 from multibuild.settings import Settings
 
 
 class Appveyor(Provider):
     path = "appveyor.yml"
     oses = ("windows",)
+
+    def runs(self, job: Job) -> bool:
+        return job.os == "windows" and job.plat.upper() != "ARM64"
 
     def render(self, settings: Settings) -> str:
         secure = []

@@ -7,6 +7,7 @@ from typing import Any
 
 from multibuild.ci.configs.base import (
     ENGINE_PYTHON,
+    LLVM_WINDOWS_ARM64,
     RTOOLS_BIN,
     WINDOWS_TOOLCHAIN,
     Provider,
@@ -103,6 +104,8 @@ class GitHub(Provider):
             build_timeout=str(BUILD_TIMEOUT_MINUTES),
             windows_toolchain="\n".join(f"          {line}" for line in WINDOWS_TOOLCHAIN),
             rtools_bin=RTOOLS_BIN,
+            llvm_url=LLVM_WINDOWS_ARM64[0],
+            llvm_sha256=LLVM_WINDOWS_ARM64[1].upper(),
             **ACTIONS,
         )
 
