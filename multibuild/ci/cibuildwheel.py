@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from multibuild import platforms
-from multibuild.ci.jobs import Job, jobs, variant_build
+from multibuild.ci.jobs import Job, deployment_targets, jobs, variant_build
 from multibuild.errors import ConfigurationError
 from multibuild.matrix import ACCELERATE, accelerate_targets
 from multibuild.settings import Settings
@@ -164,9 +164,9 @@ def job_environ(settings: Settings, job: Job) -> dict[str, str]:
     An Accelerate job shares cibuildwheel's build identifier with its PLAT's OpenBLAS job,
     so no override can select it: its whole environment and config settings, with the
     variant's (jobs.variant_build), replace the file's for this run."""
+    if job.variant != ACCELERATE:
+        return {}  # the file's overrides give the others their deployment target
     variables, extra_settings = variant_build(settings, job)
-    if not variables and not extra_settings:
-        return {}
     env = {**environment(settings, job.os), **variables}
     settings_list = [*config_settings(settings), *extra_settings]
     suffix = job.os.upper()
@@ -174,17 +174,6 @@ def job_environ(settings: Settings, job: Job) -> dict[str, str]:
         f"CIBW_ENVIRONMENT_{suffix}": " ".join(f'{k}="{v}"' for k, v in env.items()),
         f"CIBW_CONFIG_SETTINGS_{suffix}": " ".join(shlex.quote(s) for s in settings_list),
     }
-
-
-def deployment_targets(settings: Settings) -> dict[str, str]:
-    """MACOSX_DEPLOYMENT_TARGET by macOS PLAT of the matrix ([ci] macos_deployment_targets)."""
-    targets = dict(entry.split("=", 1) for entry in settings.ci.macos_deployment_targets)
-    unknown = sorted(set(targets) - set(settings.matrix.macos))
-    if unknown:
-        raise ConfigurationError(
-            f"[ci] macos_deployment_targets names {', '.join(unknown)}, not in [matrix] macos"
-        )
-    return {plat: targets[plat] for plat in settings.matrix.macos if plat in targets}
 
 
 def command(job: Job, package: Path, output_dir: Path, config_file: Path) -> list[str]:

@@ -245,7 +245,7 @@ def run_job(
         raise ConfigurationError(f"job {plan.job.id} cannot run here: {plan.runnable.reason}")
     platform = platforms.current()
     arguments = replace(arguments, settings=str(settings.path), python=(plan.job.python,))
-    if plan.builder == "host":  # cibuildwheel gets the variant's through job_environ
+    if plan.builder == "host":  # cibuildwheel gets these from its file and job_environ
         variables, extra_settings = variant_build(settings, plan.job)
         arguments = replace(arguments, config_setting=(*arguments.config_setting, *extra_settings))
         environ = {**environ, **variables}

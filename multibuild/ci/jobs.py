@@ -106,15 +106,28 @@ def jobs(settings: Settings) -> list[Job]:
     return result
 
 
+def deployment_targets(settings: Settings) -> dict[str, str]:
+    """MACOSX_DEPLOYMENT_TARGET by macOS PLAT of the matrix ([ci] macos_deployment_targets)."""
+    targets = dict(entry.split("=", 1) for entry in settings.ci.macos_deployment_targets)
+    unknown = sorted(set(targets) - set(settings.matrix.macos))
+    if unknown:
+        raise ConfigurationError(
+            f"[ci] macos_deployment_targets names {', '.join(unknown)}, not in [matrix] macos"
+        )
+    return {plat: targets[plat] for plat in settings.matrix.macos if plat in targets}
+
+
 def variant_build(settings: Settings, job: Job) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The variables and config settings a job's variant adds to its OS's build: an
-    Accelerate job targets [matrix] macos_accelerate's macOS, tells the hooks MB_BLAS=accelerate
-    (no OpenBLAS to fetch) and gives the backend [matrix] accelerate_config_settings."""
-    if job.variant != ACCELERATE:
-        return {}, ()
-    target = accelerate_targets(settings.matrix)[job.plat]
-    env = {"MACOSX_DEPLOYMENT_TARGET": target, "MB_BLAS": ACCELERATE}
-    return env, settings.matrix.accelerate_config_settings
+    """The variables and config settings a job adds to its OS's build: a macOS job its
+    deployment target ([ci] macos_deployment_targets); an Accelerate job [matrix]
+    macos_accelerate's instead, MB_BLAS=accelerate for the hooks (no OpenBLAS to fetch) and
+    [matrix] accelerate_config_settings for the backend."""
+    if job.variant == ACCELERATE:
+        target = accelerate_targets(settings.matrix)[job.plat]
+        env = {"MACOSX_DEPLOYMENT_TARGET": target, "MB_BLAS": ACCELERATE}
+        return env, settings.matrix.accelerate_config_settings
+    default = deployment_targets(settings).get(job.plat) if job.os == "macos" else None
+    return ({"MACOSX_DEPLOYMENT_TARGET": default} if default else {}), ()
 
 
 def official_image(settings: Settings, job: Job) -> str:

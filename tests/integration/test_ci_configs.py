@@ -18,6 +18,7 @@ import yaml
 from multibuild._compat import tomllib
 from multibuild.ci import cibuildwheel as cibw
 from multibuild.ci import configs as ciconfig
+from multibuild.ci.configs.base import LLVM_WINDOWS_ARM64
 from multibuild.ci.jobs import jobs
 from multibuild.commands import COMMANDS
 from multibuild.publish.containers.credentials import UPLOAD_CREDENTIALS
@@ -142,6 +143,16 @@ def test_triggers_nightly_fail_fast_logs() -> None:
     assert "scripts/install-gfortran-macos" in fortran[next(iter(fortran))]["run"]
     windows = next(s for n, s in fortran.items() if "Windows" in n)
     assert "choco install rtools" in windows["run"] and "ucrt64\\bin" in windows["run"]
+    assert windows["if"] == "runner.os == 'Windows' && runner.arch == 'X64'"
+    # win_arm64: LLVM (clang-cl, flang) checked against its sha256 before it runs, on ARM64 only.
+    assert runners["cp314t-win_arm64"] == "windows-11-arm"
+    [llvm] = [s for s in steps if s.get("name", "").startswith("LLVM")]
+    assert llvm["if"] == "runner.os == 'Windows' && runner.arch == 'ARM64'"
+    script = llvm["run"]
+    url, sha256 = LLVM_WINDOWS_ARM64
+    assert f"Invoke-WebRequest {url} " in script and sha256.upper() in script
+    assert script.index("Get-FileHash") < script.index("Start-Process")
+    assert "exit 6" in script and "pkgconf:arm64-windows" in script
     for name, job in workflow["jobs"].items():
         assert job["timeout-minutes"] > 0, name
         for step in job["steps"]:

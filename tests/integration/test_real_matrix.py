@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from multibuild import matrix
-from multibuild.ci.cibuildwheel import deployment_targets
+from multibuild.ci.jobs import deployment_targets
 from multibuild.cli import main
 from multibuild.settings import load_settings
 from tests.helpers import REPO_ROOT

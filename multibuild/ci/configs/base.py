@@ -32,8 +32,9 @@ WINDOWS_TOOLCHAIN = (
     " --checksum 6004DF17818F5A6DBF19CB335CC92702",
 )
 
-# Windows ARM64 (scipy 1.17.1's wheels): LLVM's installer for Windows on ARM, with clang-cl and
-# flang ([ci] windows_arm64_compilers names them), and pkgconf from the runner's vcpkg.
+# Windows ARM64, as scipy 1.17.1's wheels were built: LLVM's installer for Windows on ARM, with
+# clang-cl and flang ([ci] windows_arm64_compilers names them; sha256 as scipy v1.17.1's
+# .github/windows_arm64_steps pins it), and pkgconf from the runner's vcpkg.
 LLVM_WINDOWS_ARM64 = (
     "https://github.com/llvm/llvm-project/releases/download/llvmorg-20.1.8/LLVM-20.1.8-woa64.exe",
     "7c4ac97eb2ae6b960ca5f9caf3ff6124c8d2a18cc07a7840a4d2ea15537bad8e",
