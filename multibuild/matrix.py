@@ -30,7 +30,7 @@ from multibuild.settings import MatrixSettings
 from multibuild.util.pythons import PythonVersion
 
 # wheel-uploader's -t: which platform types to handle.
-TYPES = ("all", "macosx", "win", "manylinux", "linux")
+TYPES = ("all", "macosx", "win", "manylinux", "musllinux", "linux")
 
 _WINDOWS = {"amd64": "win_amd64", "x64": "win_amd64", "x86_64": "win_amd64"}
 _WINDOWS |= {"x86": "win32", "win32": "win32", "i686": "win32", "arm64": "win_arm64"}

@@ -69,6 +69,8 @@ def test_variants_take_their_own_wheels() -> None:
     manylinux = matrix.completeness(cells, [], kind="manylinux").cells
     assert {c.type for c in manylinux} == {"manylinux"} and len(manylinux) == 12
     assert len(matrix.completeness(cells, [], kind="linux").cells) == 24
+    musl_only = matrix.completeness(cells, [], kind="musllinux").cells
+    assert len(musl_only) == 12 and all(c.musl for c in musl_only)
     assert matrix.describe_missing([accelerate], "scipy", "1.17.1") == (
         "scipy-1.17.1-cp312-cp312-macosx_14_0+_arm64.whl (macos arm64 (accelerate), Python 3.12)"
     )
