@@ -36,10 +36,9 @@ _WINDOWS = {"amd64": "win_amd64", "x64": "win_amd64", "x86_64": "win_amd64"}
 _WINDOWS |= {"x86": "win32", "win32": "win32", "i686": "win32", "arm64": "win_arm64"}
 
 
-# A cell's variant: "" is the default build; these are the others, by OS.
+# A cell's variant besides the default build ("").
 MUSLLINUX = "musllinux"  # Linux on musl libc: musllinux wheels
 ACCELERATE = "accelerate"  # macOS against Apple's Accelerate instead of OpenBLAS
-VARIANTS = {"linux": ("", MUSLLINUX), "macos": ("", ACCELERATE), "windows": ("",)}
 _MACOS_TAG = re.compile(r"^macosx_(\d+)_(\d+)_")
 
 
@@ -181,11 +180,9 @@ def cells(matrix: MatrixSettings) -> list[Cell]:
             if os_name == "windows" and plat.lower() not in _WINDOWS:
                 raise ConfigurationError(f"[matrix] windows: unknown PLAT {plat!r}")
             for python in matrix.python:
-                result.append(
-                    Cell(os_name, plat, python, variant, macos_below=accelerate.get(plat, ""))
-                    if os_name == "macos"
-                    else Cell(os_name, plat, python, variant)
-                )
+                # An OpenBLAS macOS cell ends where its PLAT's Accelerate cell begins.
+                below = accelerate.get(plat, "") if os_name == "macos" else ""
+                result.append(Cell(os_name, plat, python, variant, macos_below=below))
             if os_name == "macos" and plat in accelerate:
                 result += [
                     Cell(os_name, plat, python, ACCELERATE, macos_from=accelerate[plat])
