@@ -21,7 +21,7 @@ from multibuild.publish.index import INDEX
 from multibuild.publish.retention import prune
 from multibuild.publish.upload import upload_to_container
 from multibuild.publish.wheelhouse import collect
-from tests.servers.wheelhouse import make_build
+from tests.servers.wheelhouse import HASH, make_build
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_ROOT = Path(__file__).parent.parent
@@ -286,8 +286,6 @@ def prune_and_check(tmp: Path, container: Container) -> None:
 
 # -- CI providers' environments (a CI provider cannot run here: these are what it sets) ---
 
-HASH = "0123456789abcdef0123456789abcdef01234567"
-
 
 def travis(**extra: str) -> dict[str, str]:
     env = {
@@ -382,6 +380,31 @@ CI_EVENTS = {
 
 
 # -- the upload command ------------------------------------------------------------------------
+
+
+# A push to main on GitHub, in the repository the upload tests' settings name.
+GITHUB_MAIN = {
+    "GITHUB_ACTIONS": "true",
+    "GITHUB_EVENT_NAME": "push",
+    "GITHUB_REF": "refs/heads/main",
+    "GITHUB_REF_NAME": "main",
+    "GITHUB_REPOSITORY": "org/wheels",
+    "GITHUB_SHA": HASH,
+}
+# A segment size small enough for test wheels to go to Swift in several segments.
+SMALL_SEGMENTS = 256 << 10
+
+
+def segmented_swift(tmp_path: Path, env: dict[str, str], url: str) -> Container:
+    """The Swift container at `url`, made, with uploads in SMALL_SEGMENTS."""
+    from multibuild.options import UploadTuning
+    from multibuild.publish.containers import open_container
+
+    container = open_container(
+        url, base_dir=tmp_path, environ=env, tuning=UploadTuning(segment_size=SMALL_SEGMENTS)
+    )
+    container.ensure()
+    return container
 
 
 def upload_settings(tmp: Path, pre: str = "containers/pre", rel: str = "containers/rel") -> Path:

@@ -18,21 +18,11 @@ from multibuild.publish.containers.local import LocalContainer, temp_prefix
 from multibuild.publish.index import INDEX
 from multibuild.publish.upload import upload_to_container
 from multibuild.publish.wheelhouse import collect
-from tests.helpers import index_names, upload_settings
+from tests.helpers import GITHUB_MAIN, index_names, upload_settings
 from tests.helpers import run_upload as run_upload_command
-from tests.servers.wheelhouse import HASH, make_build
+from tests.servers.wheelhouse import make_build
 
 SECRET = "sup3r-s3cret-v4lue"
-
-
-GITHUB_MAIN = {
-    "GITHUB_ACTIONS": "true",
-    "GITHUB_EVENT_NAME": "push",
-    "GITHUB_REF": "refs/heads/main",
-    "GITHUB_REF_NAME": "main",
-    "GITHUB_REPOSITORY": "org/wheels",
-    "GITHUB_SHA": HASH,
-}
 
 
 GITHUB_RELEASE = {

@@ -20,29 +20,27 @@ from typing import Any
 import pytest
 
 from multibuild.errors import ReleaseError, UploadError
-from multibuild.options import UploadTuning
 from multibuild.publish.containers import open_container
 from multibuild.publish.containers import swift as swift_backend
 from multibuild.publish.containers.base import Container
 from multibuild.publish.index import INDEX, index_entries
 from multibuild.release.listing import Reader
 from multibuild.util.http import Http, HttpError
-from tests.helpers import REPO_ROOT, index_names, upload_settings
+from tests.helpers import (
+    GITHUB_MAIN,
+    REPO_ROOT,
+    SMALL_SEGMENTS,
+    index_names,
+    segmented_swift,
+    upload_settings,
+)
 from tests.helpers import run_upload as run_upload_command
 from tests.servers.faultproxy import FAULTS, FaultProxyProcess
 from tests.servers.hostile import hostile_server
-from tests.servers.wheelhouse import HASH, make_build, make_wheel
+from tests.servers.wheelhouse import make_build, make_wheel
 
 pytestmark = pytest.mark.servers
 
-GITHUB_MAIN = {
-    "GITHUB_ACTIONS": "true",
-    "GITHUB_EVENT_NAME": "push",
-    "GITHUB_REF": "refs/heads/main",
-    "GITHUB_REF_NAME": "main",
-    "GITHUB_REPOSITORY": "org/wheels",
-    "GITHUB_SHA": HASH,
-}
 # Quick retries for a proxy on loopback (the defaults are for real networks).
 FAST = {
     "MB_UPLOAD_ATTEMPTS": "25",
@@ -177,7 +175,7 @@ def test_segments_and_leftovers_of_killed_uploads_are_cleaned(
     """A segmented wheel replaced by a small one, and an upload killed among its segments
     followed by a different build: no segment stays that no manifest references; the
     segments of a live manifest are never touched."""
-    env = {**swift_server.env(), "MB_SEGMENT_SIZE": str(256 << 10)}
+    env = {**swift_server.env(), "MB_SEGMENT_SIZE": str(SMALL_SEGMENTS)}
     url = f"swift://{container_name}"
     settings = upload_settings(tmp_path, url)
     container = open_container(url, base_dir=tmp_path, environ=swift_server.env())
@@ -239,10 +237,7 @@ def test_prune_cleans_what_killed_uploads_left_and_keeps_live_segments(
 ) -> None:
     env = swift_server.env()
     url = f"swift://{container_name}"
-    container = open_container(
-        url, base_dir=tmp_path, environ=env, tuning=UploadTuning(segment_size=256 << 10)
-    )
-    container.ensure()
+    container = segmented_swift(tmp_path, env, url)
     segments = open_container(f"swift://{container_name}_segments", base_dir=tmp_path,
                               environ=env)  # fmt: skip
     live = make_wheel(tmp_path / "l", "live", "1.0", "py3-none-any", payload="x" * 400_000)

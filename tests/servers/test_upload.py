@@ -15,27 +15,24 @@ from typing import Any
 
 import pytest
 
-from multibuild.options import UploadTuning
 from multibuild.publish.containers import open_container
 from multibuild.publish.containers.base import digest_file
 from multibuild.publish.index import INDEX, MARKERS, index_entries, rebuild_index
-from tests.helpers import REPO_ROOT, index_names, run_upload, upload_settings
-from tests.servers.wheelhouse import HASH, make_build, make_wheel
+from tests.helpers import (
+    GITHUB_MAIN,
+    REPO_ROOT,
+    SMALL_SEGMENTS,
+    index_names,
+    run_upload,
+    segmented_swift,
+    upload_settings,
+)
+from tests.servers.wheelhouse import make_build, make_wheel
 
 REPO = REPO_ROOT
 
 
 SECRET = "sup3r-s3cret-v4lue"
-
-
-GITHUB_MAIN = {
-    "GITHUB_ACTIONS": "true",
-    "GITHUB_EVENT_NAME": "push",
-    "GITHUB_REF": "refs/heads/main",
-    "GITHUB_REF_NAME": "main",
-    "GITHUB_REPOSITORY": "org/wheels",
-    "GITHUB_SHA": HASH,
-}
 
 
 def _upload_env(server: Any, kind: str) -> dict[str, str]:
@@ -142,10 +139,7 @@ def test_killed_uploader_leaves_no_half_wheel_listed(
 ) -> None:
     env = swift_server.env()
     url = f"swift://{container_name}"
-    container = open_container(
-        url, base_dir=tmp_path, environ=env, tuning=UploadTuning(segment_size=256 << 10)
-    )
-    container.ensure()
+    container = segmented_swift(tmp_path, env, url)
     house = tmp_path / "wheelhouse"
     make_build(house)
     wheel = next(house.glob("*.whl"))
@@ -161,7 +155,12 @@ def test_killed_uploader_leaves_no_half_wheel_listed(
     big_house = tmp_path / "big"
     big = make_wheel(big_house, "big", "1.0", "py3-none-any", payload=os.urandom(12 << 20).hex())
     settings = upload_settings(tmp_path, pre=url)
-    clean_env = {**GITHUB_MAIN, **env, "PYTHONPATH": str(REPO), "MB_SEGMENT_SIZE": str(256 << 10)}
+    clean_env = {
+        **GITHUB_MAIN,
+        **env,
+        "PYTHONPATH": str(REPO),
+        "MB_SEGMENT_SIZE": str(SMALL_SEGMENTS),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "multibuild", "upload", "--settings", str(settings), str(big_house)],
         cwd=tmp_path,

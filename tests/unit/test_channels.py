@@ -16,7 +16,8 @@ from multibuild.ci.configs.github import literal_start, release_ref_condition
 from multibuild.ci.providers import CIInfo, detect
 from multibuild.errors import ConfigurationError
 from multibuild.settings import CISettings, ProjectSettings, Settings, UploadSettings
-from tests.helpers import HASH, appveyor, github, travis
+from tests.helpers import appveyor, github, travis
+from tests.servers.wheelhouse import HASH
 
 # A remote pre-release container: the rule for local runs (the local directory) stays out of
 # the branch tests.
