@@ -31,7 +31,7 @@ import sys
 import tarfile
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from multibuild.errors import FatalError, LibraryError, SystemDependencyError, report
@@ -535,16 +535,7 @@ def place_in_mirror(
     with tempfile.TemporaryDirectory(prefix="mb-dsrc-", dir=mirror) as tmp:
         tree = unpack_patched(dsc_path, Path(tmp) / "x")
         digest = deterministic_tar(tree, out, f"{dsc.source}-{dsc.upstream_version}")
-    return Placed(
-        dsc=dsc,
-        signature=signature,
-        orig=target,
-        orig_sha256=orig.sha256,
-        patched=out,
-        patched_sha256=digest,
-        debian_tarball=debian_tarball,
-        patches=chosen,
-    )
+    return replace(placed, patched=out, patched_sha256=digest)
 
 
 # -- command line ----------------------------------------------------------------------------------
