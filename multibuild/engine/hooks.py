@@ -14,10 +14,11 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PureWindowsPath
 
 from multibuild.errors import HookError, TestFailure, error_class
 from multibuild.log import Logger
+from multibuild.util.bash import bash_program
 from multibuild.util.cmd import Finished, excerpt, stream
 
 SHELL_DIR = Path(__file__).parent / "shell"
@@ -103,15 +104,23 @@ def test_environment(
     """run_tests' environment: `environ` minus anything that would let the wheel find the
     build prefix, with the test venv's python first on PATH."""
     env = {k: v for k, v in environ.items() if k not in NOT_FOR_TESTS}
-    prefix_text = str(prefix)
+    # Compared as paths of the prefix's flavour: on Windows `C:/multibuild/prefix/bin` (how
+    # cibuildwheel.toml writes PATH) is under `C:\multibuild\prefix`, whatever the case.
+    sep = ";" if isinstance(prefix, PureWindowsPath) else os.pathsep
+    flavour = type(prefix)
+
+    def under_prefix(entry: str) -> bool:
+        path = flavour(entry)
+        return path == prefix or prefix in path.parents
+
     for name in (*LOADER_PATHS, "PATH"):
         if name in env:
-            kept = [p for p in env[name].split(os.pathsep) if p and not p.startswith(prefix_text)]
+            kept = [p for p in env[name].split(sep) if p and not under_prefix(p)]
             if kept:
-                env[name] = os.pathsep.join(kept)
+                env[name] = sep.join(kept)
             else:
                 del env[name]
-    env["PATH"] = os.pathsep.join(filter(None, [str(python.parent), env.get("PATH")]))
+    env["PATH"] = sep.join(filter(None, [str(python.parent), env.get("PATH")]))
     if venv is not None:
         env["VIRTUAL_ENV"] = str(venv)
     env["PYTHON_EXE"] = str(python)
@@ -151,11 +160,13 @@ def run_hook(
     run_tests fails (a failing run_tests is a TestFailure)."""
     if not config.is_file():
         raise HookError(f"config file {config} does not exist")
+    # In a container (`wrapper`) the container's bash; on Windows Git's, never WSL's launcher.
+    bash = "bash" if wrapper else bash_program(env, cwd=str(cwd))
     with tempfile.TemporaryDirectory(prefix="mb-hook-") as tmp:
         state_file, failure_file = Path(tmp) / "state", Path(tmp) / "failure"
         exports_file = Path(tmp) / "exports"
         done = stream(
-            [*wrapper, "bash", RUN_HOOK, config, hook],
+            [*wrapper, bash, RUN_HOOK, config, hook],
             logger,
             cwd=cwd,
             label=hook,
