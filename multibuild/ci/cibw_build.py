@@ -254,7 +254,11 @@ def run_cibuildwheel(
     build's record is there too) and log go to the wheelhouse whatever happens."""
     first = run.jobs[0]
     record = BuildRecord(
-        project=options.project, platform=first.os, plat=first.plat, variant=first.variant
+        project=options.project,
+        platform=first.os,
+        plat=first.plat,
+        variant=first.variant,
+        job=first.id if len(run.jobs) == 1 else "",
     )
     record.settings = {"builder": "cibuildwheel", **run.settings}
     record.recipe = recipe_of(options.config.parent)

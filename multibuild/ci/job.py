@@ -331,6 +331,7 @@ def _record_skip(plan: JobPlan, settings: Settings, wheelhouse: Path) -> BuildRe
         platform=plan.job.os,
         plat=plan.job.plat,
         variant=plan.job.variant,
+        job=plan.job.id,
     )
     record.settings = {"builder": plan.builder, "job": plan.job.id, "nightly": plan.nightly}
     record.recipe = recipe_of(settings.root)

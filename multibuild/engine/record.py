@@ -120,6 +120,9 @@ class BuildRecord:
     # The matrix cell's variant ("musllinux", "accelerate"; "" for the default build): its
     # builds are another line of the history, kept apart by the retention.
     variant: str = ""
+    # The CI job that built it (cp312-manylinux_x86_64, ...), part of the build id: the six
+    # Python jobs of one PLAT that finish in the same second must not share a record's name.
+    job: str = ""
     started: str = field(default_factory=utc_now)
     stamp: str = field(default_factory=stamp)
     version: str | None = None
@@ -151,6 +154,7 @@ class BuildRecord:
             self.project,
             self.version or "unknown",
             f"{self.platform}_{self.plat}" + (f"_{self.variant}" if self.variant else ""),
+            *([self.job] if self.job else []),
             self.stamp,
         ]
         return "-".join(p.replace("-", "_") for p in parts)
@@ -185,6 +189,7 @@ class BuildRecord:
             platform=_str(data, "platform"),
             plat=_str(data, "plat"),
             variant=_str(data, "variant"),
+            job=_str(data, "job"),
             started=_str(data, "started"),
             version=_str(data, "version") or None,
             status=_str(data, "status"),
