@@ -118,6 +118,12 @@ class CISettings:
     release_provider: str = ""
     # MACOSX_DEPLOYMENT_TARGET per macOS PLAT, "PLAT=VERSION" (cibuildwheel.toml overrides).
     macos_deployment_targets: tuple[str, ...] = ()
+    # The macOS version a PLAT's wheels are tagged with when it is older than the deployment
+    # target, "PLAT=VERSION": the repaired wheel is retagged after delocate (scipy's arm64
+    # OpenBLAS wheels: built for 12.3, tagged 12_0).
+    macos_wheel_targets: tuple[str, ...] = ()
+    # Arguments delvewheel's repair gets besides the prefix (--strip, --no-dll NAME, ...).
+    windows_repair_args: tuple[str, ...] = ()
     # The compilers of the Windows ARM64 jobs, "NAME=value" (cibuildwheel's environment for
     # *-win_arm64): no gcc/gfortran targets it, so LLVM's clang-cl and flang do.
     windows_arm64_compilers: tuple[str, ...] = ()

@@ -20,7 +20,14 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from multibuild import platforms
-from multibuild.ci.jobs import Job, deployment_targets, jobs, variant_build
+from multibuild.ci.jobs import (
+    Job,
+    deployment_targets,
+    jobs,
+    macos_platform_tag,
+    variant_build,
+    wheel_targets,
+)
 from multibuild.errors import ConfigurationError
 from multibuild.matrix import ACCELERATE, accelerate_targets
 from multibuild.settings import Settings
@@ -59,6 +66,20 @@ def environment(settings: Settings, os_name: str) -> dict[str, str]:
         if '"' in value:
             raise ConfigurationError(f"{name}: a value for cibuildwheel may not hold a quote")
     return env
+
+
+def repair_command(settings: Settings, os_name: str, plat: str | None = None) -> str:
+    """cibuildwheel's repair-wheel-command for an OS (for a macOS PLAT whose wheels are
+    retagged, with the retag after delocate)."""
+    platform = platforms.by_name(os_name)
+    extra = settings.ci.windows_repair_args if os_name == "windows" else ()
+    command = platform.cibuildwheel_repair_command(PREFIX[os_name], extra)
+    tag = wheel_targets(settings).get(plat or "") if os_name == "macos" else None
+    if plat is None or tag is None:
+        return command
+    built = deployment_targets(settings)[plat]
+    old, new = macos_platform_tag(plat, built), macos_platform_tag(plat, tag)
+    return f"{command} && {STEP} retag {{dest_dir}} {old} {new}"
 
 
 def config_settings(settings: Settings) -> list[str]:
@@ -120,10 +141,13 @@ def render(settings: Settings) -> str:
                 lines.append(f"manylinux-{arch}-image = {_toml(settings.ci.manylinux_image)}")
             for arch in settings.matrix.musllinux:
                 lines.append(f"musllinux-{arch}-image = {_toml(settings.ci.musllinux_image)}")
-        repair = platforms.by_name(os_name).cibuildwheel_repair_command(PREFIX[os_name])
+        repair = repair_command(settings, os_name)
+        if os_name == "windows" and settings.ci.windows_repair_args:
+            lines.append("# With settings.toml's [ci] windows_repair_args (it says why).")
         lines.append(f"repair-wheel-command = {_toml(repair)}")
         lines.append(f"[tool.cibuildwheel.{os_name}.environment]")
         lines += [f"{k} = {_toml(v)}" for k, v in environment(settings, os_name).items()]
+    retagged = wheel_targets(settings)
     for plat, target in deployment_targets(settings).items():
         lines += [
             "",
@@ -133,6 +157,12 @@ def render(settings: Settings) -> str:
             'inherit.environment = "append"',
             f"environment = {_toml({'MACOSX_DEPLOYMENT_TARGET': target})}",
         ]
+        if plat in retagged:
+            lines[-4:-4] = [
+                f"# Built for {target}, tagged {retagged[plat]} after delocate "
+                "([ci] macos_wheel_targets).",
+            ]
+            lines.append(f"repair-wheel-command = {_toml(repair_command(settings, 'macos', plat))}")
     accelerate = [j for j in all_jobs if j.variant == ACCELERATE]
     if accelerate:
         targets = ", ".join(f"{p}={t}" for p, t in accelerate_targets(settings.matrix).items())

@@ -1,6 +1,7 @@
 """config.sh's hooks inside cibuildwheel: `scripts/cibw-step pre_build PACKAGE_DIR` is
 cibuildwheel's before-build (the libraries, into MB_PREFIX), `scripts/cibw-step run_tests
-PACKAGE_DIR` its test-command (in cibuildwheel's test venv, from outside the source tree).
+PACKAGE_DIR` its test-command (in cibuildwheel's test venv, from outside the source tree),
+`scripts/cibw-step retag WHEEL_DIR OLD NEW` renames a repaired wheel's platform tag.
 
 This runs in whatever Python cibuildwheel gives the step (a manylinux container's CPython with
 nothing installed), so it uses the standard library and the engine's hook module only. The
@@ -23,10 +24,11 @@ from typing import Any
 
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, test_environment
 from multibuild.engine.testing import pytest_counts
-from multibuild.errors import FatalError, TestFailure, report
+from multibuild.errors import ConfigurationError, FatalError, TestFailure, report
 from multibuild.log import Logger
 from multibuild.options import HookContext
 from multibuild.util.pythons import running
+from multibuild.util.wheelzip import WheelZipError, retag_platform
 
 HOOKS = ("pre_build", "run_tests")
 ROOT = Path(__file__).resolve().parents[2]  # the repository: cibuildwheel's {project}
@@ -67,10 +69,30 @@ def step_environment(
     return env, config
 
 
+def retag(wheel_dir: Path, old: str, new: str) -> int:
+    """The repaired wheels tagged `old` renamed `new` (cibuildwheel's repair-wheel-command, after
+    delocate: settings.toml [ci] macos_wheel_targets says why)."""
+    for wheel in sorted(wheel_dir.glob("*.whl")):
+        try:
+            renamed = retag_platform(wheel, old, new)
+        except WheelZipError as error:
+            print(f"cibw-step retag: {error}", file=sys.stderr)
+            return ConfigurationError.return_code
+        if renamed is not None:
+            print(f"cibw-step retag: {wheel.name} -> {renamed.name}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) == 4 and args[0] == "retag":
+        return retag(Path(args[1]), args[2], args[3])
     if len(args) != 2 or args[0] not in HOOKS:
-        print(f"usage: cibw-step {{{','.join(HOOKS)}}} PACKAGE_DIR", file=sys.stderr)
+        print(
+            f"usage: cibw-step {{{','.join(HOOKS)}}} PACKAGE_DIR\n"
+            "       cibw-step retag WHEEL_DIR OLD_PLATFORM_TAG NEW_PLATFORM_TAG",
+            file=sys.stderr,
+        )
         return 2
     hook, package = args[0], Path(args[1]).resolve()
     with tempfile.TemporaryDirectory(prefix="mb-cibw-step-") as tmp:

@@ -117,6 +117,43 @@ def deployment_targets(settings: Settings) -> dict[str, str]:
     return {plat: targets[plat] for plat in settings.matrix.macos if plat in targets}
 
 
+def wheel_targets(settings: Settings) -> dict[str, str]:
+    """The macOS version each PLAT's wheels are tagged with, where it is older than the
+    deployment target ([ci] macos_wheel_targets): same major version, never newer."""
+    targets = deployment_targets(settings)
+    wheel = dict(entry.split("=", 1) for entry in settings.ci.macos_wheel_targets)
+    for plat, version in wheel.items():
+        built = targets.get(plat)
+        if built is None:
+            raise ConfigurationError(
+                f"[ci] macos_wheel_targets names {plat}, which has no deployment target "
+                "([ci] macos_deployment_targets)"
+            )
+        old, new = (
+            _version(built, "macos_deployment_targets"),
+            _version(version, "macos_wheel_targets"),
+        )
+        if new[0] != old[0] or new > old:
+            raise ConfigurationError(
+                f"[ci] macos_wheel_targets: {plat}={version} must be the same major version as "
+                f"its deployment target {built}, and not newer"
+            )
+    return {plat: wheel[plat] for plat in targets if plat in wheel and wheel[plat] != targets[plat]}
+
+
+def _version(text: str, key: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    if not (major.isdigit() and (minor or "0").isdigit()):
+        raise ConfigurationError(f"[ci] {key}: {text!r} is not a macOS version (12.0)")
+    return int(major), int(minor or "0")
+
+
+def macos_platform_tag(plat: str, version: str) -> str:
+    """A macOS wheel's platform tag: macosx_12_3_arm64 for arm64 and 12.3."""
+    major, minor = _version(version, "macos_deployment_targets")
+    return f"macosx_{major}_{minor}_{plat}"
+
+
 def variant_build(settings: Settings, job: Job) -> tuple[dict[str, str], tuple[str, ...]]:
     """The variables and config settings a job adds to its OS's build: a macOS job its
     deployment target ([ci] macos_deployment_targets); an Accelerate job [matrix]

@@ -98,12 +98,19 @@ class Platform(ABC):
         to hide; None when this machine cannot hide files)."""
         return [] if not paths else None
 
-    def cibuildwheel_repair_command(self, prefix: PurePath) -> str:
-        """cibuildwheel's repair-wheel-command: the same arguments, with its placeholders."""
+    def cibuildwheel_repair_env(self, prefix: PurePath) -> list[str]:
+        """NAME=value words the repair command itself sets (a variable of cibuildwheel's
+        environment may not reach the tool); none by default."""
+        return []
+
+    def cibuildwheel_repair_command(self, prefix: PurePath, extra_args: Sequence[str] = ()) -> str:
+        """cibuildwheel's repair-wheel-command: the same arguments, with its placeholders, and
+        `extra_args` (settings.toml's) before the wheel."""
         args = self.repair_args(
             wheel=WHEEL_PLACEHOLDER, dest_dir=DEST_DIR_PLACEHOLDER, prefix=prefix, plat=None
         )
-        return " ".join([self.repair_tool, *args])
+        words = [*args[:-1], *extra_args, args[-1]]
+        return " ".join([*self.cibuildwheel_repair_env(prefix), self.repair_tool, *words])
 
 
 def prepend(environ: Mapping[str, str], name: str, value: str, sep: str) -> str:

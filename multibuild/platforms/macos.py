@@ -29,3 +29,9 @@ class MacOSPlatform(PosixPlatform):
 
     def repair_program(self) -> list[str]:
         return [str(Path(sys.executable).parent / "delocate-wheel")]
+
+    def cibuildwheel_repair_env(self, prefix: PurePath) -> list[str]:
+        # cibuildwheel runs the repair through /bin/sh, a SIP-protected binary: macOS drops
+        # DYLD_* from its environment, so the variable is set on delocate's command line.
+        dirs = ":".join(str(d) for d in self.library_dirs(prefix))
+        return [f"{self.library_path_var}={dirs}"]

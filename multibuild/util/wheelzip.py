@@ -133,3 +133,52 @@ def normalize_wheel(path: Path, epoch: int) -> Normalised:
     finally:
         partial.unlink(missing_ok=True)
     return Normalised(members=len(names), epoch=epoch)
+
+
+def retag_platform(path: Path, old: str, new: str) -> Path | None:
+    """The wheel at `path` with its platform tag `old` (macosx_12_3_arm64) named `new`
+    (macosx_12_0_arm64), in its file name and its WHEEL file's Tag lines, RECORD updated;
+    the old file goes. None, and nothing changed, when the wheel's tag is not `old`."""
+    stem = path.name.removesuffix(".whl")
+    head, _, platforms = stem.rpartition("-")
+    tags = platforms.split(".")
+    if old not in tags:
+        return None
+    target = path.with_name(f"{head}-{'.'.join(new if t == old else t for t in tags)}.whl")
+    with zipfile.ZipFile(path) as archive:
+        infos = archive.infolist()
+        files = {info.filename: archive.read(info) for info in infos if not info.is_dir()}
+    dist_info = _dist_info(list(files), path.name)
+    wheel_name, record_name = f"{dist_info}/WHEEL", f"{dist_info}/RECORD"
+    if wheel_name not in files or record_name not in files:
+        raise WheelZipError(f"{path.name}: no {wheel_name} or {record_name}")
+    _check_record(files[record_name], files, record_name, path.name)
+    lines = files[wheel_name].decode("utf-8").splitlines()
+    for i, line in enumerate(lines):
+        tag_head, _, tag_plat = line.rpartition("-")
+        if line.startswith("Tag:") and tag_plat == old:
+            lines[i] = f"{tag_head}-{new}"
+    files[wheel_name] = ("\n".join(lines) + "\n").encode("utf-8")
+    rows = list(csv.reader(io.StringIO(files[record_name].decode("utf-8"), newline="")))
+    record = io.StringIO()
+    writer = csv.writer(record, lineterminator="\n")
+    for row in rows:
+        if row and row[0] == wheel_name:
+            row = [wheel_name, f"sha256={_hash(files[wheel_name])}", str(len(files[wheel_name]))]
+        if row:
+            writer.writerow(row)
+    files[record_name] = record.getvalue().encode("utf-8")
+    for signature in (f"{record_name}.jws", f"{record_name}.p7s"):
+        files.pop(signature, None)  # signs the old RECORD
+    partial = target.with_name(f".{target.name}.retagging-{os.getpid()}")
+    try:
+        with zipfile.ZipFile(partial, "w") as out:
+            for info in infos:
+                if info.filename in files:
+                    out.writestr(info, files[info.filename], compress_type=info.compress_type)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    if target != path:
+        path.unlink()
+    return target

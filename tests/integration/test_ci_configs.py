@@ -100,7 +100,7 @@ def test_cibuildwheel_selects_exactly_the_matrix() -> None:
     targets = {o["select"]: o["environment"] for o in options["overrides"]}
     assert targets == {
         "*-macosx_x86_64": {"MACOSX_DEPLOYMENT_TARGET": "10.14"},
-        "*-macosx_arm64": {"MACOSX_DEPLOYMENT_TARGET": "12.0"},
+        "*-macosx_arm64": {"MACOSX_DEPLOYMENT_TARGET": "12.3"},
         "*-win_arm64": {"CC": "clang-cl", "CXX": "clang-cl", "FC": "flang"},
     }
     assert all(o["inherit"] == {"environment": "append"} for o in options["overrides"])
@@ -331,7 +331,7 @@ def cibuildwheel_resolves(
 def test_each_variant_builds_as_its_job_says(tmp_path: Path) -> None:
     """The variants as cibuildwheel itself resolves them: an Accelerate job's variables (which
     `python -m multibuild ci` sets) give the build macOS 14.0, MB_BLAS=accelerate and
-    -Dblas=accelerate, while the OpenBLAS job of the same identifier keeps 12.0 and no
+    -Dblas=accelerate, while the OpenBLAS job of the same identifier keeps 12.3 and no
     Accelerate; win_arm64 builds with LLVM's compilers, win_amd64 with the toolchain on PATH;
     a musllinux job gets the musllinux image."""
     by_id = {job.id: job for job in jobs(SETTINGS)}
@@ -347,7 +347,7 @@ def test_each_variant_builds_as_its_job_says(tmp_path: Path) -> None:
     assert env["SCIPY_OPENBLAS32_VERSION"] == SETTINGS.libraries["scipy_openblas32"]
     assert config_settings.split() == ["setup-args=-Dblas=accelerate"]
     env, config_settings = cibuildwheel_resolves(tmp_path, "macos", openblas.build_id, {})
-    assert env["MACOSX_DEPLOYMENT_TARGET"] == "12.0" and "MB_BLAS" not in env
+    assert env["MACOSX_DEPLOYMENT_TARGET"] == "12.3" and "MB_BLAS" not in env
     assert "accelerate" not in config_settings
     env, _ = cibuildwheel_resolves(
         tmp_path,

