@@ -92,6 +92,18 @@ class UploadSettings:
     # Package indexes nightly wheels also go to, besides the pre-release container:
     # anaconda://ORG (anaconda.org, through anaconda-client; ANACONDA_TOKEN).
     nightly_indexes: tuple[str, ...] = ()
+    # Package indexes release-branch wheels are staged on, besides (or instead of) the release
+    # container: anaconda://ORG, as scipy staged its release wheels before PyPI.
+    release_indexes: tuple[str, ...] = ()
+    # An anaconda.org channel's PEP 503 simple index, `{org}` for the channel: what
+    # release-status and wheel-uploader read for anaconda://ORG (MB_ANACONDA_INDEX wins).
+    anaconda_index: str = ""
+
+    @property
+    def release_channel(self) -> str:
+        """Where release wheels are read from: the release container, else the first
+        release index."""
+        return self.release or next(iter(self.release_indexes), "")
 
 
 BUILDERS = ("cibuildwheel", "host")
@@ -116,6 +128,9 @@ class CISettings:
     # The one CI provider whose jobs upload to the release container ("": any): the others
     # build and test release branches but never race it for the same immutable file name.
     release_provider: str = ""
+    # The CI providers whose jobs upload at all (empty: every one). The others build, test
+    # and keep their wheels as the provider's artifacts, and end green.
+    upload_providers: tuple[str, ...] = ()
     # MACOSX_DEPLOYMENT_TARGET per macOS PLAT, "PLAT=VERSION" (cibuildwheel.toml overrides).
     macos_deployment_targets: tuple[str, ...] = ()
     # The macOS version a PLAT's wheels are tagged with when it is older than the deployment
@@ -353,8 +368,15 @@ def load_settings(path: Path) -> Settings:
             f"{path}: [ci] release_provider is one of {', '.join(CI_PROVIDERS)}, not "
             f"{settings.ci.release_provider!r}"
         )
+    unknown = [p for p in settings.ci.upload_providers if p not in CI_PROVIDERS]
+    if unknown:
+        raise ConfigurationError(
+            f"{path}: [ci] upload_providers are of {', '.join(CI_PROVIDERS)}, not "
+            f"{', '.join(map(repr, unknown))}"
+        )
     for table, key, entries in (
         ("ci", "macos_deployment_targets", settings.ci.macos_deployment_targets),
+        ("ci", "macos_wheel_targets", settings.ci.macos_wheel_targets),
         ("matrix", "macos_accelerate", settings.matrix.macos_accelerate),
     ):
         for entry in entries:

@@ -60,6 +60,17 @@ def _not_release_provider(info: CIInfo, ci: CISettings | None) -> str | None:
     return None
 
 
+def not_uploading_provider(info: CIInfo, ci: CISettings | None) -> str | None:
+    """Why this CI provider's jobs never upload ([ci] upload_providers), or None."""
+    allowed = ci.upload_providers if ci else ()
+    if allowed and info.provider in CI_PROVIDERS and info.provider not in allowed:
+        return (
+            f"{info.provider} does not upload ([ci] upload_providers: {', '.join(allowed)}): "
+            "this job builds, tests and keeps its wheels as the provider's artifacts"
+        )
+    return None
+
+
 def _by_branch(info: CIInfo, upload: UploadSettings, ci: CISettings | None) -> Decision:
     """The channel the repository's branch patterns give this run, or None, and why."""
     if info.event == PULL_REQUEST or info.pull_request:
@@ -74,8 +85,13 @@ def _by_branch(info: CIInfo, upload: UploadSettings, ci: CISettings | None) -> D
         return Decision(
             None, f"a fork ({info.repository}, not {upload.repository}): no upload", forbidden=True
         )
+    not_uploading = not_uploading_provider(info, ci)
     if info.event == CRON:
+        if not_uploading:
+            return Decision(None, f"scheduled (nightly) build: {not_uploading}", nightly=True)
         return Decision("pre-release", "scheduled (nightly) build", nightly=True)
+    if not_uploading:
+        return Decision(None, not_uploading)
     if info.event == TAG:
         return Decision(None, f"tag {info.tag}: tags are made after the wheels are uploaded")
     if info.event not in (PUSH, MANUAL, LOCAL):
@@ -180,9 +196,29 @@ def decide(
     if decision.channel is None:
         return decision
     url = container_url or channel_container(upload, decision.channel, by_hand=by_hand)
+    indexes: tuple[str, ...] = ()
+    if not (by_hand and upload.local):
+        if decision.nightly:
+            indexes = upload.nightly_indexes
+        elif decision.channel == "release":
+            indexes = upload.release_indexes
     if not url:
-        raise ConfigurationError(
-            f"no container for channel {decision.channel} ([upload] in settings.toml)"
+        # No container for the channel: a nightly still goes to its package indexes (the
+        # wheels only; records and logs stay with the job), anything else builds and tests.
+        key = "release" if decision.channel == "release" else "pre_release"
+        if indexes:
+            return replace(
+                decision,
+                container=None,
+                indexes=tuple(indexes),
+                reason=f"{decision.reason}; no container ([upload] {key} is empty): "
+                "the wheels go to the package index only",
+            )
+        return replace(
+            decision,
+            channel=None,
+            reason=f"{decision.reason}; no {decision.channel} container ([upload] {key} is "
+            "empty): build and test only",
         )
     if not by_hand and is_local(url) and not local_on_ci:
         key = "release" if decision.channel == "release" else "pre_release"
@@ -197,7 +233,6 @@ def decide(
         raise UploadError(
             f"REFUSED: {url} is the release container; only a release upload may write to it"
         )
-    indexes = upload.nightly_indexes if decision.nightly and not (by_hand and upload.local) else ()
     return replace(decision, container=url, indexes=tuple(indexes))
 
 

@@ -25,7 +25,7 @@ from multibuild.ci.jobs import Job, Runnable, official_image, runnable_here, var
 from multibuild.ci.providers import CIInfo
 from multibuild.engine.pipeline import Pipeline, recipe_of
 from multibuild.engine.record import BuildRecord, PythonBuild
-from multibuild.errors import ConfigurationError, FatalError
+from multibuild.errors import ConfigurationError, CredentialsError, FatalError
 from multibuild.images.recipe import image_pythons
 from multibuild.log import Logger
 from multibuild.matrix import ACCELERATE
@@ -33,7 +33,7 @@ from multibuild.options import BuildArguments, BuildOptions, Knobs, resolve_buil
 from multibuild.platforms import Platform
 from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.containers.credentials import withheld
-from multibuild.publish.upload import Destination, send
+from multibuild.publish.upload import Destination, check_credentials, send
 from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings
 from multibuild.util.secrets import NO_SECRETS, Redactor
 from multibuild.util.urls import hide_userinfo
@@ -200,9 +200,12 @@ def make_plan(
         steps = [("skip", skipped)]
     steps.append(("record", "wheelhouse/<build-id>.json and .log, failed or not"))
     if decision.channel:
-        steps.append(("upload", f"{decision.channel} -> {decision.container} ({decision.reason})"))
+        if decision.container:
+            steps.append(
+                ("upload", f"{decision.channel} -> {decision.container} ({decision.reason})")
+            )
         steps += [
-            ("index", f"the nightly's wheels also to {index} (anaconda-client)")
+            ("index", f"the wheels to {index} (anaconda-client; {decision.reason})")
             for index in decision.indexes
             if not skipped
         ]
@@ -249,6 +252,8 @@ def run_job(
         variables, extra_settings = variant_build(settings, plan.job)
         arguments = replace(arguments, config_setting=(*arguments.config_setting, *extra_settings))
         environ = {**environ, **variables}
+    if upload and plan.decision.channel:
+        _check_secrets(plan, environ)
     failure: FatalError | None = None
     records: list[BuildRecord] = []
     wheelhouse = Path(arguments.wheelhouse or settings.root / "wheelhouse").resolve()
@@ -286,9 +291,27 @@ def run_job(
     products = [p for record in records for p in products_of(record, wheelhouse)]
     if not upload:
         print(f"multibuild ci: --no-upload: {len(products)} file(s) stay in {wheelhouse}")
-    elif products and plan.decision.channel and plan.decision.container:
-        # This job's files only (a wheelhouse may hold older builds' products), where the
-        # plan's decision says.
+    elif products and plan.decision.channel:
+        _upload(plan, settings, products, knobs=knobs, environ=environ, redact=redact)
+    elif products:
+        print(f"multibuild ci: not uploading: {plan.decision.reason}")
+    if failure is not None:
+        raise failure
+    return 0
+
+
+def _upload(
+    plan: JobPlan,
+    settings: Settings,
+    products: list[Path],
+    *,
+    knobs: Knobs,
+    environ: Mapping[str, str],
+    redact: Redactor,
+) -> None:
+    """This job's files only (a wheelhouse may hold older builds' products), where the plan's
+    decision says: the container, and a nightly's wheels to its package indexes."""
+    if plan.decision.container and plan.decision.channel:
         send(
             products,
             Destination(
@@ -303,20 +326,30 @@ def run_job(
             redact=redact,
             tuning=knobs.upload,
         )
-        wheels = [p for p in products if p.suffix == ".whl"]
-        if plan.decision.indexes and wheels:
-            publish_indexes(
-                plan.decision.indexes,
-                wheels,
-                project=settings.project.name,
-                keep=settings.upload.keep_nightlies,
-                environ=environ,
-            )
-    elif products:
-        print(f"multibuild ci: not uploading: {plan.decision.reason}")
-    if failure is not None:
-        raise failure
-    return 0
+    wheels = [p for p in products if p.suffix == ".whl"]
+    if plan.decision.indexes and wheels:
+        publish_indexes(
+            plan.decision.indexes,
+            wheels,
+            project=settings.project.name,
+            keep=settings.upload.keep_nightlies if plan.nightly else None,
+            environ=environ,
+        )
+
+
+def _check_secrets(plan: JobPlan, environ: Mapping[str, str]) -> None:
+    """A job meant to upload fails before it builds when its upload secrets are missing."""
+    indexes = () if plan.skipped else plan.decision.indexes
+    try:
+        check_credentials(plan.decision.container, indexes, environ)
+    except CredentialsError as error:
+        where = ", ".join(filter(None, [plan.decision.container, *indexes]))
+        raise CredentialsError(
+            f"{plan.job.id}: this {plan.info.provider} job uploads to {where} "
+            f"({plan.decision.reason}), but {error}. Nothing was built: set the secret in the "
+            f'CI\'s settings (README.rst, "CI jobs"), or list the providers that upload in '
+            "settings.toml [ci] upload_providers"
+        ) from None
 
 
 class _Skipped(Exception):
@@ -370,6 +403,7 @@ def _run_host(
     pipeline = Pipeline(options, platform, logger)
     pipeline.record.settings["job"] = plan.job.id
     pipeline.record.variant = plan.job.variant
+    pipeline.record.job = plan.job.id
     records.append(pipeline.record)
     pipeline.run()
 

@@ -37,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     # By hand (outside Travis, Appveyor, GitHub Actions): [upload] local's directory, as uploads.
     by_hand = not channels.on_ci(providers.detect(os.environ, git_branch=lambda: None))
     url = args.container or channels.channel_container(upload, "pre-release", by_hand=by_hand)
+    if not url:
+        # The nightly indexes' retention runs with their upload (multibuild.publish.anaconda).
+        print("multibuild prune: no pre-release container ([upload] pre_release): nothing to do")
+        return 0
     release = channels.channel_container(upload, "release", by_hand=by_hand)
     if release and same_container(url, release, base):
         raise UploadError(f"REFUSED: {url} is the release container; released files stay")

@@ -13,6 +13,7 @@ import os
 
 from multibuild import matrix
 from multibuild.errors import ConfigurationError
+from multibuild.publish.anaconda import index_environ
 from multibuild.release.status import release_status, status_rows, table
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
 from multibuild.util.durations import parse_duration
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         raise ConfigurationError("no settings.toml found (the matrix lives there); --settings")
     name = args.name or config.project.name
-    url = args.url or config.upload.release
+    url = args.url or config.upload.release_channel
     status = release_status(
         url=url,
         name=name,
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         kind=args.kind,
         cells=matrix.cells(config.matrix),
         base_dir=config.root,
-        environ=dict(os.environ),
+        environ=index_environ(os.environ, config.upload.anaconda_index),
         wait_s=parse_duration(args.wait) if args.wait else 0.0,
     )
     done = status.done

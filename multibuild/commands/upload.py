@@ -66,11 +66,41 @@ def run(args: argparse.Namespace) -> int:
     )
     what = "run by hand" if info.provider == "local" else f"{info.provider} {info.event}"
     where = what + (f" on {info.branch}" if info.branch else "")
-    if decision.channel is None or decision.container is None:
+    if decision.channel is None or (decision.container is None and not decision.indexes):
         print(f"multibuild upload: not uploading ({where}): {decision.reason}")
         return 0
     if decision.channel == "release":
         _warn_moving_refs(settings, [record for _, record in collect(args.paths).records])
+    if decision.container is None:
+        print(f"multibuild upload: {where}: {decision.reason}")
+    else:
+        _send(args, decision, base=base, where=where, info=info, settings=settings, knobs=knobs)
+    if decision.indexes and not args.dry_run:
+        publish_indexes(
+            decision.indexes,
+            collect(args.paths).wheels,
+            project=settings.project.name if settings else "",
+            keep=(settings.upload.keep_nightlies if settings else 5) if decision.nightly else None,
+            environ=environ,
+        )
+    elif decision.indexes:
+        print(
+            f"multibuild upload: dry run: the wheels would also go to {', '.join(decision.indexes)}"
+        )
+    return 0
+
+
+def _send(
+    args: argparse.Namespace,
+    decision: channels.Decision,
+    *,
+    base: Path,
+    where: str,
+    info: providers.CIInfo,
+    settings: Settings | None,
+    knobs: Knobs,
+) -> None:
+    assert decision.channel is not None and decision.container is not None
     send(
         args.paths,
         Destination(
@@ -81,24 +111,11 @@ def run(args: argparse.Namespace) -> int:
             ci={**info.as_record(), "nightly": decision.nightly},
         ),
         project=settings.project.name if settings else "",
-        environ=environ,
+        environ=os.environ,
         redact=args.redactor,
         tuning=knobs.upload,
         dry_run=args.dry_run,
     )
-    if decision.indexes and not args.dry_run:
-        publish_indexes(
-            decision.indexes,
-            collect(args.paths).wheels,
-            project=settings.project.name if settings else "",
-            keep=settings.upload.keep_nightlies if settings else 5,
-            environ=environ,
-        )
-    elif decision.indexes:
-        print(
-            f"multibuild upload: dry run: the wheels would also go to {', '.join(decision.indexes)}"
-        )
-    return 0
 
 
 def _warn_moving_refs(settings: Settings | None, records: list[BuildRecord]) -> None:

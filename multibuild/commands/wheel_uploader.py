@@ -18,6 +18,7 @@ from pathlib import Path
 from multibuild import matrix
 from multibuild.errors import ConfigurationError
 from multibuild.options import Knobs
+from multibuild.publish.anaconda import index_environ
 from multibuild.release.fetch import DEFAULT_JOBS
 from multibuild.release.uploader import ReleaseRequest, release_wheels
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
@@ -73,6 +74,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def run(args: argparse.Namespace) -> int:
     knobs = Knobs.from_environ(os.environ)
+    settings = settings_from(args.settings, fallback=PACKAGE_REPOSITORY)
     wheelhouse = Path(args.wheelhouse).expanduser()
     if wheelhouse.exists() and not wheelhouse.is_dir():
         raise ConfigurationError(f"-w {wheelhouse} is a file, not a directory")
@@ -97,6 +99,6 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         jobs=args.jobs,
         verbose=args.verbose,
-        environ=dict(os.environ),
+        environ=index_environ(os.environ, settings.upload.anaconda_index if settings else ""),
     )
-    return release_wheels(request, settings_from(args.settings, fallback=PACKAGE_REPOSITORY))
+    return release_wheels(request, settings)

@@ -52,6 +52,29 @@ def organisation(url: str) -> str:
     return parts.netloc
 
 
+INDEX_VARIABLE = "MB_ANACONDA_INDEX"
+
+
+def simple_index_url(url: str, template: str) -> str:
+    """The PEP 503 simple index of the channel anaconda://ORG: `template` ([upload]
+    anaconda_index, or MB_ANACONDA_INDEX) with `{org}` filled in, ending with a slash."""
+    org = organisation(url)
+    if not template or "{org}" not in template:
+        raise ConfigurationError(
+            f"reading {url} needs the channel's simple index: settings.toml [upload] "
+            f"anaconda_index (or {INDEX_VARIABLE}), an http(s) URL with {{org}} for the channel"
+        )
+    return template.replace("{org}", org).rstrip("/") + "/"
+
+
+def index_environ(environ: Mapping[str, str], template: str) -> dict[str, str]:
+    """`environ` with MB_ANACONDA_INDEX set to settings.toml's template unless it has one."""
+    env = dict(environ)
+    if template and not env.get(INDEX_VARIABLE):
+        env[INDEX_VARIABLE] = template
+    return env
+
+
 def upload_command(
     org: str, token: str, files: Sequence[Path], program: str = PROGRAM
 ) -> list[str]:
@@ -126,7 +149,7 @@ def publish_nightly(
     wheels: Sequence[Path],
     *,
     project: str,
-    keep: int,
+    keep: int | None,
     environ: Mapping[str, str],
     echo: Callable[[str], None] = print,
     program: str = PROGRAM,
@@ -144,6 +167,8 @@ def publish_nightly(
     echo(f"multibuild upload: {len(wheels)} wheel(s) -> {url} (label {LABEL})")
     _run(upload_command(org, token, wheels, program), secrets, f"upload to {url}", echo)
     report.uploaded = [wheel.name for wheel in wheels]
+    if keep is None:
+        return report  # a release's staging channel keeps every version
     shown = _run(show_command(org, name, token, program), secrets, f"listing {url}", echo)
     for version in versions_to_remove(versions_shown(shown.stdout + shown.stderr), keep):
         _run(remove_command(org, name, version, token, program), secrets, f"removing {version}",
@@ -161,15 +186,16 @@ def publish_indexes(
     wheels: Sequence[Path],
     *,
     project: str,
-    keep: int,
+    keep: int | None,
     environ: Mapping[str, str],
     echo: Callable[[str], None] = print,
 ) -> list[IndexReport]:
-    """A nightly's wheels to each of `[upload] nightly_indexes` (anaconda://ORG only)."""
+    """A nightly's wheels to each of `[upload] nightly_indexes`, or a release branch's to
+    `[upload] release_indexes` (`keep` None: no retention), anaconda://ORG only."""
     reports = []
     for url in urls:
         if not is_anaconda(url):
-            raise ConfigurationError(f"{url!r}: nightly indexes are anaconda://ORG")
+            raise ConfigurationError(f"{url!r}: package indexes are anaconda://ORG")
         reports.append(
             publish_nightly(url, wheels, project=project, keep=keep, environ=environ, echo=echo)
         )

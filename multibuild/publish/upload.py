@@ -245,3 +245,24 @@ def send(
             f"  history: {report.history_url}"
         )
     return report
+
+
+def check_credentials(url: str | None, indexes: Sequence[str], environ: Mapping[str, str]) -> None:
+    """Raise CredentialsError, naming each missing variable, unless `environ` holds what an
+    upload to the container `url` (None: none) and to the package `indexes` needs. Nothing is
+    contacted: a CI job asks this before it builds, so a job meant to upload without its
+    secrets fails in seconds instead of after an hour's build."""
+    from multibuild.publish.anaconda import TOKEN_VARIABLE, is_anaconda
+    from multibuild.publish.containers import split_url
+    from multibuild.publish.containers.credentials import require
+
+    if url:
+        scheme = split_url(url)[0]
+        if scheme == "swift":
+            from multibuild.publish.containers.swift import connection_options
+
+            connection_options(environ)
+        elif scheme == "s3":
+            require(environ, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "S3")
+    if any(is_anaconda(index) for index in indexes):
+        require(environ, [TOKEN_VARIABLE], "anaconda.org")

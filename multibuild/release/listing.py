@@ -30,6 +30,8 @@ from packaging.utils import canonicalize_name
 
 from multibuild.engine.record import BuildRecord
 from multibuild.errors import ConfigurationError, ReleaseError
+from multibuild.publish.anaconda import INDEX_VARIABLE, simple_index_url
+from multibuild.publish.anaconda import SCHEME as ANACONDA
 from multibuild.publish.containers import open_container
 from multibuild.util.html import fragment_sha256, parse_links
 from multibuild.util.http import Http, HttpError
@@ -448,14 +450,19 @@ def read_container_listing(
     base_dir: Path,
     environ: Mapping[str, str],
 ) -> Listing:
-    """The listing of a container named by an http(s) URL, a path or file:// URL, or a
-    swift:// / s3:// container URL (read through its public URL)."""
+    """The listing of a container named by an http(s) URL, a path or file:// URL, a
+    swift:// / s3:// container URL (read through its public URL), or an anaconda.org
+    channel anaconda://ORG (its simple index, MB_ANACONDA_INDEX)."""
     parts = check_url(url, "container URL")
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         return Reader(http).read(url, project)
     if scheme == "file":
         return read_local(Path(unquote(parts.path)))
+    if scheme == ANACONDA:
+        # An anaconda.org channel: its PEP 503 simple index (the project's page).
+        index = simple_index_url(url, environ.get(INDEX_VARIABLE, ""))
+        return Reader(http).read(index, project)
     if scheme in ("swift", "s3"):
         container = open_container(url, base_dir=base_dir, environ=environ, purpose="read")
         try:

@@ -202,7 +202,9 @@ def test_credentials_only_secret_and_never_for_pull_requests(tmp_path: Path) -> 
         # or in forks.
         assert name in ("upload", "release"), name
         assert job["environment"] == "upload"
-        assert "github.event_name != 'pull_request'" in job["if"] or "refs/tags/" in job["if"]
+        # (tests/integration/test_ci_publishing.py evaluates these for every event)
+        assert "github.event_name == 'schedule'" in job["if"] or "refs/tags/" in job["if"]
+        assert "pull_request" not in job["if"]
         for step in with_secrets:
             assert set(step["env"]) == set(UPLOAD_CREDENTIALS)
             for variable, value in step["env"].items():

@@ -89,9 +89,12 @@ def test_dry_run_list_and_refusals_from_the_command_line() -> None:
     assert "trigger  github: cron on main" in out
     assert "commit   main (DAILY_COMMIT: a nightly build)" in out
     assert "3. build     cibuildwheel --only cp312-macosx_arm64 on the runner" in out
-    # CI writes the real (remote) containers only, nightlies also anaconda.org.
-    assert "7. upload    pre-release -> swift://pre-release (scheduled (nightly) build)" in out
-    assert "8. index     the nightly's wheels also to anaconda://scientific-python-nightly" in out
+    # Nightlies go to anaconda.org (settings.toml: no pre-release container).
+    assert (
+        "7. index     the wheels to anaconda://scientific-python-nightly-wheels (anaconda-client; "
+        "scheduled (nightly) build; no container ([upload] pre_release is empty)" in out
+    )
+    assert "upload    " not in out
     assert "cannot run here: needs a macOS machine" in out
 
     pr = {**EVENTS["github"]["pull_request"], "MB_JOB": "cp312-manylinux_x86_64"}

@@ -24,10 +24,12 @@ OWN = dataclasses.replace(
 )
 
 
-# event -> (channel, commit, nightly); on release branches only [ci] release_provider (GitHub)
-# uploads: Travis' and Appveyor's jobs build and test them.
+# event -> (channel, commit, nightly) for a provider that uploads ([ci] upload_providers:
+# GitHub alone in settings.toml; Travis' and Appveyor's jobs build and test only). With no
+# pre-release container, a push to main builds and tests only; nightlies go to the nightly
+# index, release branches to the release staging index.
 EXPECTED = {
-    "push": ("pre-release", "v1.17.1", False),
+    "push": (None, "v1.17.1", False),
     "cron": ("pre-release", "main", True),
     "release": ("release", "v1.17.1", False),
     "pull_request": (None, "v1.17.1", False),
@@ -66,9 +68,9 @@ def test_plan_for_each_provider_and_event(provider: str, event: str) -> None:
     job = find_job(OWN, PROVIDER_JOB[provider])
     plan = plan_for(OWN, job, EVENTS[provider][event])
     channel, commit, nightly = EXPECTED[event]
-    if event == "release" and provider != OWN.ci.release_provider:
+    if provider not in OWN.ci.upload_providers and event in ("push", "cron", "release"):
         channel = None
-        assert "release wheels come from github only" in plan.decision.reason
+        assert f"{provider} does not upload ([ci] upload_providers: github)" in plan.decision.reason
     assert plan.info.provider == provider
     assert (plan.decision.channel, plan.commit, plan.nightly) == (channel, commit, nightly)
     assert plan.builder == "cibuildwheel"  # CI's builder, from settings.toml [ci]
@@ -77,12 +79,18 @@ def test_plan_for_each_provider_and_event(provider: str, event: str) -> None:
         assert steps == BUILD_STEPS and plan.decision.container is None
         assert plan.notes[0].startswith("no upload: ")
     else:
-        # Nightlies also go to the package indexes ([upload] nightly_indexes: anaconda.org).
-        indexes = ["index"] * len(OWN.upload.nightly_indexes) if nightly else []
-        assert steps == [*BUILD_STEPS, "upload", *indexes]
-        expected = OWN.upload.release if channel == "release" else OWN.upload.pre_release
-        assert plan.decision.container == expected
-        assert not plan.decision.container.startswith("containers/")  # CI: remote only
+        # Nightlies go to the nightly indexes, release branches to the release indexes
+        # (anaconda.org), each besides its container when there is one.
+        upload = OWN.upload
+        indexes = upload.nightly_indexes if nightly else upload.release_indexes
+        container = (upload.release if channel == "release" else upload.pre_release) or None
+        assert indexes and plan.decision.indexes == indexes
+        assert steps == [
+            *BUILD_STEPS,
+            *(["upload"] if container else []),
+            *["index"] * len(indexes),
+        ]
+        assert plan.decision.container == container
     if event == "cron":
         assert f"git {OWN.project.repo} @ main" == plan.source
     build_step = dict(plan.steps)["build"]
@@ -96,8 +104,8 @@ def test_the_release_container_is_only_for_release_branches() -> None:
     for provider, events in EVENTS.items():
         for event, env in events.items():
             plan = plan_for(OWN, job, env)
-            is_release = plan.decision.container == OWN.upload.release
-            owner = provider == OWN.ci.release_provider
+            is_release = plan.decision.channel == "release"
+            owner = provider == OWN.ci.release_provider and provider in OWN.ci.upload_providers
             assert is_release == (event == "release" and owner), (provider, event)
 
 

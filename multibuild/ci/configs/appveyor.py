@@ -13,6 +13,7 @@ from multibuild.ci.configs.base import (
     commit_lines,
     render_template,
     secure_value,
+    upload_note,
 )
 from multibuild.ci.jobs import APPVEYOR_IMAGE, Job
 from multibuild.settings import Settings
@@ -39,12 +40,7 @@ class Appveyor(Provider):
             jobs="\n".join(f"    - MB_JOB: {job.id}" for job in self.jobs(settings)),
             toolchain="\n".join(f"  - {line}" for line in WINDOWS_TOOLCHAIN),
             rtools_bin=RTOOLS_BIN,
-            release_note=(
-                f"release branches upload from {owner} only ([ci] release_provider): these "
-                "jobs build and test them"
-                if (owner := settings.ci.release_provider) and owner != "appveyor"
-                else "release branches to the release container"
-            ),
+            upload_note=upload_note(settings, "appveyor"),
         )
 
     def job_ids(self, data: Any) -> list[str]:

@@ -93,3 +93,23 @@ class Provider(ABC):
     def line_pattern(self, key: str) -> re.Pattern[str]:
         """The line that shows `key` (for file:line in messages)."""
         return re.compile(rf"^\s*{key}:\s*[\"']?(?P<value>[^\"'\s#]*)")
+
+
+def upload_note(settings: Settings, provider: str) -> str:
+    """What a provider's jobs do with their wheels, for its config's comment."""
+    allowed = settings.ci.upload_providers
+    if allowed and provider not in allowed:
+        return (
+            f"no upload ([ci] upload_providers: {', '.join(allowed)}):\n"
+            "  # the job ends green with its wheels kept as the provider keeps them."
+        )
+    owner = settings.ci.release_provider
+    release = (
+        f"release branches upload from {owner} only ([ci] release_provider)"
+        if owner and owner != provider
+        else "release branches to the release channel"
+    )
+    return (
+        "uploads by branch: the development\n  # branch and nightlies to the pre-release "
+        f"channel, {release}; pull requests and\n  # forks never."
+    )

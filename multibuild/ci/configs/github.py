@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from multibuild.ci.configs.base import (
@@ -71,6 +72,34 @@ def release_ref_condition(patterns: tuple[str, ...]) -> str:
     return " || ".join(f"startsWith(github.ref, 'refs/heads/{p}')" for p in prefixes)
 
 
+def _literal(pattern: str) -> bool:
+    """Whether the regular expression `pattern` matches one name only (`main`)."""
+    return literal_start(pattern) == pattern
+
+
+def upload_ref_condition(development: tuple[str, ...], release: tuple[str, ...]) -> str:
+    """A workflow expression true on the branches that upload: a development branch by its
+    name (or its literal start), a release branch by its literal start (the engine's channel
+    decision then matches the whole name)."""
+    terms = [
+        f"github.ref == 'refs/heads/{p}'"
+        if _literal(p)
+        else f"startsWith(github.ref, 'refs/heads/{literal_start(p)}')"
+        for p in development
+        if literal_start(p)
+    ]
+    return " || ".join([*terms, release_ref_condition(release)])
+
+
+def push_branches(development: tuple[str, ...], release: tuple[str, ...]) -> list[str]:
+    """The `push` trigger's branch filters: the branches that upload, so a pull request from
+    a branch of this repository runs once (as the pull request), not twice."""
+    globs = [p if _literal(p) else f"{literal_start(p)}**" for p in (*development, *release)]
+    if any(not g or g == "**" for g in globs):
+        raise ConfigurationError("[upload] branch patterns: each needs a literal start")
+    return list(dict.fromkeys(globs))
+
+
 class GitHub(Provider):
     path = ".github/workflows/wheels.yml"
     oses = ("linux", "macos", "windows")
@@ -98,8 +127,16 @@ class GitHub(Provider):
             credentials="\n".join(credentials),
             repository=repository,
             project=settings.project.name,
-            release_container=settings.upload.release,
+            release_container=settings.upload.release_channel,
             release_ref=release_ref_condition(settings.upload.release_branches),
+            upload_ref=upload_ref_condition(
+                settings.upload.development_branches, settings.upload.release_branches
+            ),
+            push_branches=json.dumps(
+                push_branches(
+                    settings.upload.development_branches, settings.upload.release_branches
+                )
+            ),
             indexes=indexes,
             build_timeout=str(BUILD_TIMEOUT_MINUTES),
             windows_toolchain="\n".join(f"          {line}" for line in WINDOWS_TOOLCHAIN),

@@ -12,6 +12,7 @@ from multibuild.ci.configs.base import (
     commit_lines,
     render_template,
     secure_value,
+    upload_note,
 )
 from multibuild.ci.jobs import TRAVIS_DIST
 from multibuild.settings import Settings
@@ -36,18 +37,12 @@ class Travis(Provider):
             ]
             entries.append("\n".join(lines))
         secure = "\n".join(f'    - secure: "{secure_value(v)}"' for v in settings.ci.travis_secure)
-        owner = settings.ci.release_provider
         return render_template(
             "travis.yml",
             commits=commit_lines(settings, "    ", travis=True),
             secure=secure or "    # (none yet)",
             jobs="\n".join(entries),
-            release_note=(
-                f"release branches upload from {owner} only ([ci] release_provider): these "
-                "jobs build and test them"
-                if owner and owner != "travis"
-                else "release branches to the release container"
-            ),
+            upload_note=upload_note(settings, "travis"),
         )
 
     def job_ids(self, data: Any) -> list[str]:

@@ -1,0 +1,178 @@
+"""Who publishes where on the first real run: the GitHub workflow's triggers and the `upload`
+job's `if:` evaluated for every event (tests/gh_expressions.py stands in for GitHub's
+evaluator: no CI provider runs here); `python -m multibuild ci` on a Travis cron job without
+credentials, once for a provider that does not upload (builds, tests, keeps the wheel, exit 0)
+and once for one that does (refuses before building, naming the secret)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from multibuild.settings import load_settings
+from tests.gh_expressions import evaluate
+from tests.helpers import CI_EVENTS as EVENTS
+from tests.helpers import REPO_ROOT
+from tests.integration.test_ci_jobs import multibuild, wheels_repo
+
+SETTINGS = load_settings(REPO_ROOT / "settings.toml")
+WORKFLOW: Any = yaml.safe_load((REPO_ROOT / ".github/workflows/wheels.yml").read_text())
+REPOSITORY = SETTINGS.upload.repository
+
+
+def github(event: str, ref: str, repository: str = REPOSITORY) -> dict[str, Any]:
+    ref_type = "tag" if ref.startswith("refs/tags/") else "branch"
+    return {
+        "github": {
+            "event_name": event,
+            "ref": ref,
+            "ref_type": ref_type,
+            "ref_name": ref.split("/", 2)[-1],
+            "repository": repository,
+        }
+    }
+
+
+def glob_matches(pattern: str, name: str) -> bool:
+    """GitHub's branch/tag filter glob: `*` within a path part, `**` across parts."""
+    regex = "".join(
+        ".*" if part == "**" else "[^/]*" if part == "*" else re.escape(part)
+        for part in re.split(r"(\*\*|\*)", pattern)
+    )
+    return re.fullmatch(regex, name) is not None
+
+
+def triggered(event: str, ref: str) -> bool:
+    """Whether the workflow runs for a push of `ref` (other events always run)."""
+    if event != "push":
+        return True
+    push = WORKFLOW[True]["push"]  # YAML 1.1 reads the key `on` as true
+    kind, name = ("tags", ref.removeprefix("refs/tags/")) if "/tags/" in ref else (
+        "branches", ref.removeprefix("refs/heads/"))  # fmt: skip
+    return any(glob_matches(p, name) for p in push.get(kind, []))
+
+
+# (event, ref, repository): does the run start, does `upload` run, does `release` run
+CASES = [
+    ("schedule", "refs/heads/main", REPOSITORY, True, True, False),
+    ("push", "refs/heads/main", REPOSITORY, True, True, False),
+    ("push", "refs/heads/v1.17.2", REPOSITORY, True, True, False),
+    ("push", "refs/heads/v1.18.0rc1", REPOSITORY, True, True, False),
+    ("push", "refs/heads/maintenance/1.17.x", REPOSITORY, True, True, False),
+    ("push", "refs/heads/feature/faster-tests", REPOSITORY, False, False, False),
+    ("push", "refs/heads/mainline", REPOSITORY, False, False, False),
+    ("push", "refs/tags/v1.17.2", REPOSITORY, True, False, True),
+    ("pull_request", "refs/pull/12/merge", REPOSITORY, True, False, False),
+    ("workflow_dispatch", "refs/heads/main", REPOSITORY, True, True, False),
+    ("workflow_dispatch", "refs/heads/feature/x", REPOSITORY, True, False, False),
+    ("schedule", "refs/heads/main", "someone/scipy-wheels", True, False, False),
+    ("push", "refs/heads/main", "someone/scipy-wheels", True, False, False),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}:{c[1]}:{c[2]}")
+def test_the_workflow_uploads_only_from_the_branches_that_upload(
+    case: tuple[str, str, str, bool, bool, bool],
+) -> None:
+    event, ref, repository, runs, uploads, releases = case
+    assert triggered(event, ref) == runs
+    context = github(event, ref, repository)
+    jobs = WORKFLOW["jobs"]
+    assert evaluate(jobs["upload"]["if"], context) == (runs and uploads)
+    assert evaluate(jobs["release"]["if"], context) == releases
+    assert evaluate(jobs["build"]["if"], context) == (not ref.startswith("refs/tags/"))
+    # A cancelled run never uploads; failed builds' records still do.
+    assert not evaluate(jobs["upload"]["if"], context, status="cancelled")
+    assert evaluate(jobs["upload"]["if"], context, status="failure") == uploads
+
+
+def test_a_same_repository_pull_request_runs_once() -> None:
+    """Its branch is not one that uploads: the push does not start the workflow, the pull
+    request does."""
+    assert not triggered("push", "refs/heads/fix-windows")
+    assert triggered("pull_request", "refs/pull/7/merge")
+
+
+def test_the_evaluator_reads_as_github_does() -> None:
+    """Controls for the stand-in evaluator: case-insensitive comparison, operators' values,
+    and a refusal of what it does not know."""
+    context = github("push", "refs/heads/Main")
+    assert evaluate("github.ref == 'refs/heads/main'", context)
+    assert evaluate("!startsWith(github.ref, 'refs/tags/') && github.event_name != 'x'", context)
+    assert not evaluate("(github.event_name == 'schedule' || false) && true", context)
+    with pytest.raises(ValueError):
+        evaluate("github.nothing == 'x'", context)
+    with pytest.raises(ValueError):
+        evaluate("format('{0}', github.ref)", context)
+
+
+def publishing_repo(tmp_path: Path, upload: str, ci: str) -> Path:
+    root = wheels_repo(tmp_path)
+    settings = root / "settings.toml"
+    text = settings.read_text()
+    text = text[: text.index("[upload]")] + f"[upload]\n{upload}\n[ci]\n{ci}\n"
+    settings.write_text(text)
+    return root
+
+
+TRAVIS_CRON = {**EVENTS["travis"]["cron"], "MB_JOB": "cp311-manylinux_x86_64"}
+
+
+@pytest.mark.parametrize(
+    ("upload", "secret"),
+    [
+        ('pre_release = "swift://pre-release"', "ST_AUTH, ST_USER, ST_KEY"),
+        ('pre_release = "s3://pre-release"', "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY"),
+        (
+            'pre_release = ""\nnightly_indexes = ["anaconda://scientific-python-nightly-wheels"]',
+            "ANACONDA_TOKEN",
+        ),
+    ],
+)
+def test_a_travis_cron_job_meant_to_upload_without_its_secret_refuses_before_building(
+    tmp_path: Path, upload: str, secret: str
+) -> None:
+    root = publishing_repo(tmp_path, upload, 'upload_providers = ["travis", "github"]')
+    start = time.monotonic()
+    done = multibuild("ci", "--builder", "host", cwd=root, env=TRAVIS_CRON)
+    elapsed = time.monotonic() - start
+    assert done.returncode == 11, done.stdout + done.stderr  # CredentialsError
+    assert f"{secret} not set" in done.stderr
+    assert "cp311-manylinux_x86_64: this travis job uploads to" in done.stderr
+    assert "Nothing was built" in done.stderr
+    assert elapsed < 60
+    assert not (root / "wheelhouse").exists() and not (root / ".multibuild" / "src").exists()
+
+
+@pytest.mark.slow
+def test_a_travis_cron_job_of_a_provider_that_does_not_upload_builds_tests_and_passes(
+    tmp_path: Path,
+) -> None:
+    """As settings.toml has it: only GitHub uploads. Travis' cron job builds DAILY_COMMIT,
+    tests it, keeps the wheel and its record, says why nothing was uploaded and ends green,
+    with no credential anywhere (the Swift container in its settings is never contacted)."""
+    root = publishing_repo(
+        tmp_path,
+        'pre_release = "swift://pre-release"\n'
+        'nightly_indexes = ["anaconda://scientific-python-nightly-wheels"]',
+        'upload_providers = ["github"]',
+    )
+    dry = multibuild("ci", "--dry-run", cwd=root, env=TRAVIS_CRON)
+    assert "note: no upload: scheduled (nightly) build: travis does not upload" in dry.stdout
+    assert " upload " not in dry.stdout  # no upload step planned
+    done = multibuild("ci", "--builder", "host", cwd=root, env=TRAVIS_CRON)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert (
+        "not uploading: scheduled (nightly) build: travis does not upload "
+        "([ci] upload_providers: github)" in output
+    )
+    [wheel] = (root / "wheelhouse").glob("*.whl")
+    assert wheel.name.startswith("mb_hello_c-")
+    [record] = (root / "wheelhouse").glob("*.json")
+    assert '"status": "success"' in record.read_text()
