@@ -329,7 +329,31 @@ pre_build() {
 run_tests() {
     "$PYTHON_EXE" -c 'import scipy; scipy.show_config()'
     "$PYTHON_EXE" - <<'PY'
-import os, sys
+import os, re, sys, sysconfig
+from importlib import metadata
+
+# A free-threaded wheel keeps the GIL disabled on import (scipy's cibw_test_command.sh):
+# a module built without free-threading support re-enables it, with only a warning.
+if sysconfig.get_config_var("Py_GIL_DISABLED") and os.environ.get("PYTHON_GIL") != "1":
+    import scipy.stats  # noqa: F401 (pulls in most compiled modules, as scipy checks)
+    if sys._is_gil_enabled():
+        sys.exit("run_tests: importing scipy re-enabled the GIL on a free-threaded Python")
+    print("run_tests: the GIL stays disabled after importing scipy.stats")
+# The wheel carries the licences of what it bundles (scipy's check_license.py; config.sh's
+# bundle_licenses appends them to LICENSE.txt, which lands in the dist-info).
+texts = [
+    f.read_text()
+    for f in metadata.distribution("scipy").files or []
+    if ".dist-info/" in str(f) and re.search(r"(LICEN[CS]E|COPYING)[^/]*$", str(f))
+]
+if not any(
+    "Copyright (c)" in t
+    and re.search(r"This binary distribution of \w+ (also|can also) bundles? the following", t, re.I)
+    for t in (t or "" for t in texts)
+):
+    sys.exit("run_tests: the wheel's licence files do not name the bundled libraries")
+print("run_tests: the wheel's licence names the bundled libraries")
+
 import scipy
 
 level = os.environ.get("MB_TEST_LEVEL", "fast")

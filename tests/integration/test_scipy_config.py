@@ -102,7 +102,31 @@ def fake_scipy(tmp_path: Path) -> Path:
             """
         )
     )
+    # Its dist-info, with the licence bundle_licenses appends to (the wheel's, as installed).
+    dist_info = package.parent / "scipy-0+fake.dist-info"
+    (dist_info / "licenses").mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.4\nName: scipy\nVersion: 0+fake\n")
+    license_text = "Copyright (c) 2001-2002 Enthought, Inc. 2003, SciPy Developers.\n"
+    license_text += (REPO_ROOT / "licenses" / "LICENSE_linux.txt").read_text()
+    (dist_info / "licenses" / "LICENSE.txt").write_text(license_text)
+    (dist_info / "RECORD").write_text(
+        "scipy/__init__.py,,\nscipy-0+fake.dist-info/METADATA,,\n"
+        "scipy-0+fake.dist-info/licenses/LICENSE.txt,,\nscipy-0+fake.dist-info/RECORD,,\n"
+    )
     return package.parent
+
+
+def test_a_wheel_without_the_bundled_licences_fails_its_tests(
+    tmp_path: Path, fake_scipy: Path
+) -> None:
+    env = {"PYTHON_EXE": sys.executable, "PYTHONPATH": str(fake_scipy)}
+    done = hook("run_tests", env, tmp_path)
+    assert "run_tests: the wheel's licence names the bundled libraries" in done.stdout
+    license_file = fake_scipy / "scipy-0+fake.dist-info" / "licenses" / "LICENSE.txt"
+    license_file.write_text("Copyright (c) 2001-2002 Enthought, Inc. 2003, SciPy Developers.\n")
+    done = hook("run_tests", env, tmp_path, check=False)
+    assert done.returncode == 1
+    assert "the wheel's licence files do not name the bundled libraries" in done.stderr
 
 
 def scipy_test_call(output: str) -> dict[str, object]:
