@@ -162,7 +162,7 @@ def test_triggers_nightly_fail_fast_logs() -> None:
             if step.get("uses", "").startswith("actions/checkout"):
                 assert step["with"]["persist-credentials"] is False
     repository = SETTINGS.upload.repository
-    for name in ("upload", "release", "pypi"):
+    for name in ("upload", "release", "pypi", "testpypi"):
         assert f"github.repository == '{repository}'" in workflow["jobs"][name]["if"]
     assert workflow["jobs"]["upload"]["environment"] == "upload"
     pypi = workflow["jobs"]["pypi"]
@@ -172,7 +172,9 @@ def test_triggers_nightly_fail_fast_logs() -> None:
     release_steps = [s.get("run", "") for s in workflow["jobs"]["release"]["steps"]]
     assert any("release-status" in r and "--wait" in r for r in release_steps)
     assert any("multibuild sdist" in r and "build --sdist" in r for r in release_steps)
-    assert "id-token" not in str({k: v for k, v in workflow["jobs"].items() if k != "pypi"})
+    publishers = ("pypi", "testpypi")
+    assert workflow["jobs"]["testpypi"]["permissions"] == {"id-token": "write"}
+    assert "id-token" not in str({k: v for k, v in workflow["jobs"].items() if k not in publishers})
 
     travis = parsed(".travis.yml")
     assert travis["jobs"]["fast_finish"] is False

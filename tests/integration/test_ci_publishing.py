@@ -25,16 +25,17 @@ WORKFLOW: Any = yaml.safe_load((REPO_ROOT / ".github/workflows/wheels.yml").read
 REPOSITORY = SETTINGS.upload.repository
 
 
-def github(event: str, ref: str, repository: str = REPOSITORY) -> dict[str, Any]:
+def github(event: str, ref: str, repository: str = REPOSITORY, publish: str = "") -> dict[str, Any]:
     ref_type = "tag" if ref.startswith("refs/tags/") else "branch"
     return {
+        "inputs": {"publish": publish or ("pypi" if event == "workflow_dispatch" else "")},
         "github": {
             "event_name": event,
             "ref": ref,
             "ref_type": ref_type,
             "ref_name": ref.split("/", 2)[-1],
             "repository": repository,
-        }
+        },
     }
 
 
@@ -89,6 +90,48 @@ def test_the_workflow_uploads_only_from_the_branches_that_upload(
     # A cancelled run never uploads; failed builds' records still do.
     assert not evaluate(jobs["upload"]["if"], context, status="cancelled")
     assert evaluate(jobs["upload"]["if"], context, status="failure") == uploads
+
+
+@pytest.mark.parametrize(
+    ("event", "publish", "pypi", "testpypi"),
+    [
+        ("push", "", True, False),
+        ("workflow_dispatch", "pypi", True, False),
+        ("workflow_dispatch", "testpypi", False, True),
+    ],
+)
+def test_a_release_tag_goes_to_pypi_or_by_hand_to_testpypi(
+    event: str, publish: str, pypi: bool, testpypi: bool
+) -> None:
+    jobs = WORKFLOW["jobs"]
+    context = github(event, "refs/tags/v1.17.2", publish=publish)
+    assert evaluate(jobs["release"]["if"], context)
+    assert evaluate(jobs["pypi"]["if"], context) == pypi
+    assert evaluate(jobs["testpypi"]["if"], context) == testpypi
+    assert jobs["testpypi"]["environment"] == "testpypi" and jobs["pypi"]["environment"] == "pypi"
+    assert WORKFLOW[True]["workflow_dispatch"]["inputs"]["publish"]["options"] == [
+        "pypi", "testpypi"
+    ]  # fmt: skip
+    # Neither publishes from a branch, whatever the input says.
+    branch = github("workflow_dispatch", "refs/heads/main", publish="testpypi")
+    assert not evaluate(jobs["testpypi"]["if"], branch)
+
+
+def test_the_release_checks_the_built_commit_is_the_tag() -> None:
+    """Run as the step runs it, with the workflow's BUILD_COMMIT and the tag's name."""
+    import subprocess
+
+    steps = {s.get("name"): s for s in WORKFLOW["jobs"]["release"]["steps"]}
+    step = steps["The built commit is this tag"]
+    first = step["run"].split("git ls-remote")[0]  # the comparison, without the network
+    env = {"PATH": "/usr/bin:/bin", "BUILD_COMMIT": WORKFLOW["env"]["BUILD_COMMIT"]}
+    ok = subprocess.run(["bash", "-ec", first], env={**env, "GITHUB_REF_NAME": "v1.17.1"},
+                        capture_output=True, text=True, check=False)  # fmt: skip
+    assert ok.returncode == 0, ok.stdout
+    bad = subprocess.run(["bash", "-ec", first], env={**env, "GITHUB_REF_NAME": "v1.17.2"},
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 1 and "not this tag v1.17.2" in bad.stdout
+    assert step["env"]["PROJECT_REPO"] == SETTINGS.project.repo
 
 
 def test_a_same_repository_pull_request_runs_once() -> None:

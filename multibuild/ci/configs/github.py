@@ -127,6 +127,7 @@ class GitHub(Provider):
             credentials="\n".join(credentials),
             repository=repository,
             project=settings.project.name,
+            project_repo=settings.project.repo,
             release_container=settings.upload.release_channel,
             release_ref=release_ref_condition(settings.upload.release_branches),
             upload_ref=upload_ref_condition(
