@@ -131,6 +131,10 @@ class CISettings:
     # The CI providers whose jobs upload at all (empty: every one). The others build, test
     # and keep their wheels as the provider's artifacts, and end green.
     upload_providers: tuple[str, ...] = ()
+    # Minutes one job needs by family (linux, musllinux, macos, windows: "FAMILY=MINUTES"), and
+    # each provider's limit per job ("PROVIDER=MINUTES"): a provider gets only the jobs that fit.
+    job_minutes: tuple[str, ...] = ()
+    provider_limits: tuple[str, ...] = ()
     # MACOSX_DEPLOYMENT_TARGET per macOS PLAT, "PLAT=VERSION" (cibuildwheel.toml overrides).
     macos_deployment_targets: tuple[str, ...] = ()
     # The macOS version a PLAT's wheels are tagged with when it is older than the deployment
@@ -383,6 +387,17 @@ def load_settings(path: Path) -> Settings:
             if not re.fullmatch(r"[A-Za-z0-9_]+=\d+\.\d+", entry):
                 raise ConfigurationError(
                     f"{path}: [{table}] {key} entries are PLAT=X.Y, not {entry!r}"
+                )
+    for key, entries, names in (
+        ("job_minutes", settings.ci.job_minutes, ("linux", "musllinux", "macos", "windows")),
+        ("provider_limits", settings.ci.provider_limits, CI_PROVIDERS),
+    ):
+        for entry in entries:
+            name, _, minutes = entry.partition("=")
+            if name not in names or not minutes.isdigit():
+                raise ConfigurationError(
+                    f"{path}: [ci] {key} entries are NAME=MINUTES with NAME one of "
+                    f"{', '.join(names)}, not {entry!r}"
                 )
     for entry in settings.ci.windows_arm64_compilers:
         if not re.fullmatch(r"[A-Z][A-Z0-9_]*=[^\s\"]+", entry):

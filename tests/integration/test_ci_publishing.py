@@ -219,3 +219,32 @@ def test_a_travis_cron_job_of_a_provider_that_does_not_upload_builds_tests_and_p
     assert wheel.name.startswith("mb_hello_c-")
     [record] = (root / "wheelhouse").glob("*.json")
     assert '"status": "success"' in record.read_text()
+
+
+def test_a_provider_gets_only_the_jobs_that_fit_its_time_limit(tmp_path: Path) -> None:
+    """settings.toml's estimates fit Travis (Linux 25 of 50 minutes) and Appveyor (Windows 35
+    of 60); an estimate above 80% of the limit moves those jobs to GitHub alone."""
+    from multibuild.ci import configs as ciconfig
+    from multibuild.ci.configs.appveyor import Appveyor
+    from multibuild.ci.configs.github import GitHub
+    from multibuild.ci.configs.travis import Travis
+    from tests.helpers import copy_wheels_repo
+
+    travis = Travis()
+    assert {j.id for j in travis.jobs(SETTINGS)} == {
+        j.id for j in GitHub().jobs(SETTINGS) if j.os == "linux"
+    }
+    assert len(Appveyor().jobs(SETTINGS)) == 6
+    root = copy_wheels_repo(tmp_path / "wheels")
+    settings_file = root / "settings.toml"
+    text = settings_file.read_text()
+    settings_file.write_text(text.replace('"musllinux=25"', '"musllinux=45"'))
+    ciconfig.write_configs(root)
+    written = yaml.safe_load((root / ".travis.yml").read_text())
+    ids = travis.job_ids(written)
+    assert ids and not any("musllinux" in i for i in ids) and len(ids) == 12
+    workflow = (root / ".github/workflows/wheels.yml").read_text()
+    assert "cp314t-musllinux_aarch64" in workflow
+    settings_file.write_text(text.replace('"linux=25", ', ""))
+    with pytest.raises(Exception, match="no estimate for linux jobs, which travis"):
+        ciconfig.write_configs(root)

@@ -20,6 +20,7 @@ from multibuild.settings import Settings
 
 
 class Appveyor(Provider):
+    name = "appveyor"
     path = "appveyor.yml"
     oses = ("windows",)
 

@@ -70,10 +70,11 @@ class Provider(ABC):
     commits) to check it."""
 
     path: str  # relative to the repository
+    name: str  # as settings.toml names it (travis, appveyor, github)
     oses: tuple[str, ...]  # the matrix's operating systems this provider runs
 
     def jobs(self, settings: Settings) -> list[Job]:
-        return [job for job in jobs(settings) if self.runs(job)]
+        return [job for job in jobs(settings) if self.runs(job) and fits(settings, self.name, job)]
 
     def runs(self, job: Job) -> bool:
         """Whether this provider has machines for `job`."""
@@ -113,3 +114,29 @@ def upload_note(settings: Settings, provider: str) -> str:
         "uploads by branch: the development\n  # branch and nightlies to the pre-release "
         f"channel, {release}; pull requests and\n  # forks never."
     )
+
+
+# A job goes to a provider with a time limit only if its estimate is at most this share of the
+# limit: the estimates come from 2-core runs, and a provider's machine may be slower or busier.
+TIME_MARGIN = 0.8
+
+
+def job_family(job: Job) -> str:
+    """The key of [ci] job_minutes for a job: linux, musllinux, macos or windows."""
+    return "musllinux" if job.cell.musl else job.os
+
+
+def fits(settings: Settings, provider: str, job: Job) -> bool:
+    """Whether `job`'s estimate ([ci] job_minutes) fits `provider`'s limit per job ([ci]
+    provider_limits) with TIME_MARGIN to spare; a provider without a limit runs any job."""
+    limits = dict(entry.split("=", 1) for entry in settings.ci.provider_limits)
+    if provider not in limits:
+        return True
+    estimates = dict(entry.split("=", 1) for entry in settings.ci.job_minutes)
+    family = job_family(job)
+    if family not in estimates:
+        raise ConfigurationError(
+            f"[ci] job_minutes has no estimate for {family} jobs, which {provider} "
+            f"({limits[provider]} minutes a job, [ci] provider_limits) would run"
+        )
+    return int(estimates[family]) <= TIME_MARGIN * int(limits[provider])

@@ -101,6 +101,7 @@ def push_branches(development: tuple[str, ...], release: tuple[str, ...]) -> lis
 
 
 class GitHub(Provider):
+    name = "github"
     path = ".github/workflows/wheels.yml"
     oses = ("linux", "macos", "windows")
 

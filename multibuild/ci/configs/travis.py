@@ -19,6 +19,7 @@ from multibuild.settings import Settings
 
 
 class Travis(Provider):
+    name = "travis"
     path = ".travis.yml"
     oses = ("linux",)
 
