@@ -64,9 +64,14 @@ def not_uploading_provider(info: CIInfo, ci: CISettings | None) -> str | None:
     """Why this CI provider's jobs never upload ([ci] upload_providers), or None."""
     allowed = ci.upload_providers if ci else ()
     if allowed and info.provider in CI_PROVIDERS and info.provider not in allowed:
+        kept = (
+            "in the job only (Travis keeps no artifacts)"
+            if info.provider == "travis"
+            else "as the provider's artifacts"
+        )
         return (
             f"{info.provider} does not upload ([ci] upload_providers: {', '.join(allowed)}): "
-            "this job builds, tests and keeps its wheels as the provider's artifacts"
+            f"this job builds, tests and keeps its wheels {kept}"
         )
     return None
 

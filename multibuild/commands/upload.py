@@ -16,9 +16,10 @@ from pathlib import Path
 
 from multibuild.ci import channels, providers
 from multibuild.engine.record import BuildRecord
+from multibuild.errors import ConfigurationError
 from multibuild.options import Knobs
 from multibuild.publish.anaconda import publish_indexes
-from multibuild.publish.upload import Destination, send
+from multibuild.publish.upload import Destination, check_credentials, send
 from multibuild.publish.wheelhouse import collect
 from multibuild.settings import Settings, settings_from
 
@@ -26,7 +27,7 @@ from multibuild.settings import Settings, settings_from
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="WHEELHOUSE_OR_WHEELS",
         help="wheelhouse directories (wheels, <build-id>.json records and logs) or files",
@@ -44,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--dry-run", action="store_true", help="show what would be uploaded; write nothing"
+    )
+    parser.add_argument(
+        "--check-secrets",
+        action="store_true",
+        help="only check that the secrets this run's upload needs are set (CI, before the "
+        "builds): exit 11 naming a missing one, 0 otherwise; contacts nothing",
     )
     parser.add_argument(
         "--settings", type=Path, help="settings.toml (default: found from the working directory)"
@@ -66,6 +73,16 @@ def run(args: argparse.Namespace) -> int:
     )
     what = "run by hand" if info.provider == "local" else f"{info.provider} {info.event}"
     where = what + (f" on {info.branch}" if info.branch else "")
+    if args.check_secrets:
+        if decision.channel is None:
+            print(f"multibuild upload: no upload ({where}): {decision.reason}; no secret needed")
+            return 0
+        check_credentials(decision.container, decision.indexes, environ)
+        targets = ", ".join(filter(None, [decision.container, *decision.indexes]))
+        print(f"multibuild upload: the secrets for {targets} are set ({where})")
+        return 0
+    if not args.paths:
+        raise ConfigurationError("give the wheelhouse (or wheels) to upload")
     if decision.channel is None or (decision.container is None and not decision.indexes):
         print(f"multibuild upload: not uploading ({where}): {decision.reason}")
         return 0

@@ -202,7 +202,7 @@ def test_credentials_only_secret_and_never_for_pull_requests(tmp_path: Path) -> 
             continue
         # Secrets only in jobs of the `upload` environment, which never run for pull requests
         # or in forks.
-        assert name in ("upload", "release"), name
+        assert name in ("secrets", "upload", "release"), name
         assert job["environment"] == "upload"
         # (tests/integration/test_ci_publishing.py evaluates these for every event)
         assert "github.event_name == 'schedule'" in job["if"] or "refs/tags/" in job["if"]

@@ -86,7 +86,15 @@ def test_the_workflow_uploads_only_from_the_branches_that_upload(
     jobs = WORKFLOW["jobs"]
     assert evaluate(jobs["upload"]["if"], context) == (runs and uploads)
     assert evaluate(jobs["release"]["if"], context) == releases
-    assert evaluate(jobs["build"]["if"], context) == (not ref.startswith("refs/tags/"))
+    # The secrets job runs exactly when the upload will, and the builds wait for it: they run
+    # after it passed or was skipped, never after it failed.
+    assert evaluate(jobs["secrets"]["if"], context) == (runs and uploads)
+    assert jobs["build"]["needs"] == "secrets"
+    secrets = "success" if uploads else "skipped"
+    after = {**context, "needs": {"secrets": {"result": secrets}}}
+    assert evaluate(jobs["build"]["if"], after) == (not ref.startswith("refs/tags/"))
+    failed = {**context, "needs": {"secrets": {"result": "failure"}}}
+    assert not evaluate(jobs["build"]["if"], failed)
     # A cancelled run never uploads; failed builds' records still do.
     assert not evaluate(jobs["upload"]["if"], context, status="cancelled")
     assert evaluate(jobs["upload"]["if"], context, status="failure") == uploads
@@ -248,3 +256,28 @@ def test_a_provider_gets_only_the_jobs_that_fit_its_time_limit(tmp_path: Path) -
     settings_file.write_text(text.replace('"linux=25", ', ""))
     with pytest.raises(Exception, match="no estimate for linux jobs, which travis"):
         ciconfig.write_configs(root)
+
+
+def test_the_secrets_job_names_a_missing_secret_before_the_builds() -> None:
+    """`upload --check-secrets` as the workflow's `secrets` job runs it, on this repository's
+    settings: a nightly needs ANACONDA_TOKEN (exit 11 without it), a release branch too; a pull
+    request needs none."""
+    schedule = EVENTS["github"]["cron"]
+    start = time.monotonic()
+    done = multibuild("upload", "--check-secrets", cwd=REPO_ROOT, env=schedule)
+    assert time.monotonic() - start < 60
+    assert done.returncode == 11, done.stdout + done.stderr
+    assert "ANACONDA_TOKEN not set" in done.stderr
+    token = {**schedule, "ANACONDA_TOKEN": "not-a-real-token-4711"}
+    done = multibuild("upload", "--check-secrets", cwd=REPO_ROOT, env=token)
+    assert done.returncode == 0, done.stderr
+    assert "scientific-python-nightly-wheels are set" in done.stdout
+    assert "not-a-real-token-4711" not in done.stdout + done.stderr
+    release = multibuild(
+        "upload", "--check-secrets", cwd=REPO_ROOT, env=EVENTS["github"]["release"]
+    )
+    assert release.returncode == 11 and "ANACONDA_TOKEN" in release.stderr
+    pr = multibuild(
+        "upload", "--check-secrets", cwd=REPO_ROOT, env=EVENTS["github"]["pull_request"]
+    )
+    assert pr.returncode == 0 and "no secret needed" in pr.stdout
