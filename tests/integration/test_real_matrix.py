@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from multibuild import matrix
-from multibuild.ci.jobs import deployment_targets
+from multibuild.ci.jobs import deployment_targets, wheel_targets
 from multibuild.cli import main
 from multibuild.settings import load_settings
 from tests.helpers import REPO_ROOT
@@ -32,7 +33,9 @@ def platform_for(cell: matrix.Cell) -> str:
     if cell.os == "linux":
         return f"musllinux_1_2_{cell.plat}" if cell.musl else f"manylinux_2_28_{cell.plat}"
     if cell.os == "macos":
-        target = cell.macos_from or deployment_targets(SETTINGS)[cell.plat]
+        # The wheel's tag: [ci] macos_wheel_targets where it is older than the build's target.
+        built = deployment_targets(SETTINGS)[cell.plat]
+        target = cell.macos_from or wheel_targets(SETTINGS).get(cell.plat, built)
         return f"macosx_{target.replace('.', '_')}_{cell.plat}"
     return cell.platform_tag
 
@@ -93,11 +96,11 @@ def test_release_status_of_the_real_release(
     for name in released.values():
         (container / name).write_bytes(name.encode())
     settings = tmp_path / "settings.toml"
-    settings.write_text(
-        (REPO_ROOT / "settings.toml")
-        .read_text()
-        .replace('release = "swift://wheels"', f'release = "{container.as_uri()}"')
-    )
+    own = (REPO_ROOT / "settings.toml").read_text()
+    # A release container instead of the staging channel ([upload] release wins over it).
+    mine = re.sub(r'^release = ""$', f'release = "{container.as_uri()}"', own, flags=re.M)
+    assert mine != own
+    settings.write_text(mine)
     argv = [VERSION, "--settings", str(settings), "--json"]
     assert main(tool="release-status", argv=argv) == 0
     report = json.loads(capsys.readouterr().out)
