@@ -522,7 +522,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage="build_library [--patch FILE]... [--pre-configure CMD] [--subdir DIR] "
         "NAME VERSION SOURCE SHA256|- SYSTEM [ARGS...]",
     )
-    parser.add_argument("--patch", action="append", default=[], type=Path, metavar="FILE")
+    # A value may hold several files, PATH-style (fetch_debian_source's $DEBIAN_PATCHES).
+    parser.add_argument("--patch", action="append", default=[], metavar="FILE[:FILE...]")
     parser.add_argument("--pre-configure", default="", metavar="CMD")
     parser.add_argument("--subdir", default="", metavar="DIR")
     parser.add_argument("name")
@@ -547,7 +548,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sha256=ns.sha256.lower(),
             system=ns.system,
             args=tuple(a for a in ns.args if a != "--"),
-            patches=tuple(p.resolve() for p in ns.patch),
+            patches=tuple(
+                Path(p).resolve() for value in ns.patch for p in value.split(os.pathsep) if p
+            ),
             pre_configure=ns.pre_configure,
             subdir=ns.subdir,
         )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from multibuild.ci.configs.base import (
@@ -14,6 +15,7 @@ from multibuild.ci.configs.base import (
     commit_lines,
     render_template,
 )
+from multibuild.ci.jobs import Job
 from multibuild.errors import ConfigurationError
 from multibuild.publish.containers.credentials import UPLOAD_CREDENTIALS
 from multibuild.settings import Settings
@@ -71,6 +73,40 @@ def release_ref_condition(patterns: tuple[str, ...]) -> str:
     return " || ".join(f"startsWith(github.ref, 'refs/heads/{p}')" for p in prefixes)
 
 
+# The toolchain steps by their condition, and whether a matrix's jobs need them: a matrix
+# without macOS (or Windows x64, Windows ARM64) jobs gets no such step (nor the script it runs).
+TOOLCHAIN_STEPS: dict[str, Callable[[Job], bool]] = {
+    "runner.os == 'macOS'": lambda job: job.os == "macos",
+    "runner.os == 'Windows' && runner.arch == 'X64'": lambda job: (
+        job.os == "windows" and job.plat != "ARM64"
+    ),
+    "runner.os == 'Windows' && runner.arch == 'ARM64'": lambda job: (
+        job.os == "windows" and job.plat == "ARM64"
+    ),
+}
+_STEP = "      - "
+
+
+def drop_steps(text: str, conditions: set[str]) -> str:
+    """The workflow without the steps (`      - name:` blocks) whose `if:` is one of
+    `conditions`."""
+    lines = text.splitlines(keepends=True)
+    kept: list[str] = []
+    index = 0
+    while index < len(lines):
+        end = index + 1
+        if lines[index].startswith(_STEP):
+            while end < len(lines) and lines[end].startswith("        "):
+                end += 1
+            block = lines[index:end]
+            if any(line.strip() in {f"if: {c}" for c in conditions} for line in block[:3]):
+                index = end
+                continue
+        kept.extend(lines[index:end])
+        index = end
+    return "".join(kept)
+
+
 class GitHub(Provider):
     path = ".github/workflows/wheels.yml"
     oses = ("linux", "macos", "windows")
@@ -89,7 +125,9 @@ class GitHub(Provider):
                 "[upload] repository (owner/name) is needed: the workflow publishes only there"
             )
         indexes = ", ".join(settings.upload.nightly_indexes) or "no package index"
-        return render_template(
+        matrix = self.jobs(settings)
+        unused = {c for c, needs in TOOLCHAIN_STEPS.items() if not any(map(needs, matrix))}
+        text = render_template(
             "github.yml",
             commits=commit_lines(settings, "  "),
             schedule=settings.ci.schedule,
@@ -108,6 +146,7 @@ class GitHub(Provider):
             llvm_sha256=LLVM_WINDOWS_ARM64[1].upper(),
             **ACTIONS,
         )
+        return drop_steps(text, unused)
 
     def job_ids(self, data: Any) -> list[str]:
         build = ((data.get("jobs") or {}).get("build") or {}).get("strategy") or {}
