@@ -323,7 +323,6 @@ def resolve_build_options(
 ) -> BuildOptions:
     """The options of one build. `commit` is what the caller decided to build when no
     --commit is given (multibuild.ci.channels: DAILY_COMMIT on nightlies, else BUILD_COMMIT)."""
-    root = settings.root if settings else (cwd or Path.cwd())
     if arguments.sdist and (arguments.repo or arguments.commit):
         raise ConfigurationError("--sdist builds from an sdist: it excludes --repo/--commit")
     source: GitSource | SdistSource
@@ -360,9 +359,12 @@ def resolve_build_options(
         raise ConfigurationError(f"config file {config} does not exist")
     pythons, notes = _pythons(arguments, settings, platform)
 
-    work_dir = Path(arguments.work_dir or root / ".multibuild").resolve()
+    # As cibuildwheel's ./wheelhouse: relative to the current directory, wherever settings.toml
+    # or --config are (then `nox -s build -- --config other/config.sh` uploads ./wheelhouse).
+    here = cwd or Path.cwd()
+    work_dir = Path(arguments.work_dir or here / ".multibuild").resolve()
     cache_dir = Path(arguments.cache_dir or knobs.cache_dir or work_dir / "cache")
-    wheelhouse = Path(arguments.wheelhouse or root / "wheelhouse").resolve()
+    wheelhouse = Path(arguments.wheelhouse or here / "wheelhouse").resolve()
     for flag, directory in (
         ("--wheelhouse", wheelhouse),
         ("--work-dir", work_dir),

@@ -52,8 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="X.Y",
         help="CPython version to build for, X.Yt for a free-threaded one (repeatable)",
     )
-    parser.add_argument("--wheelhouse", help="where tested wheels, records and logs go")
-    parser.add_argument("--work-dir", help="build tree, prefix, venvs (default .multibuild)")
+    parser.add_argument(
+        "--wheelhouse", help="where tested wheels, records and logs go (default ./wheelhouse: in the current directory)"
+    )
+    parser.add_argument("--work-dir", help="build tree, prefix, venvs (default ./.multibuild)")
     parser.add_argument(
         "--cache-dir", help="library and download cache (default WORK_DIR/cache, or MB_CACHE_DIR)"
     )

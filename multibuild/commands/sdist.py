@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit", help="branch, tag or hash (default: BUILD_COMMIT)")
     parser.add_argument("--config", help="the project's config.sh (default: settings')")
     parser.add_argument("--settings", help="settings.toml (default: found)")
-    parser.add_argument("--work-dir", help="source, prefix, venvs (default .multibuild)")
+    parser.add_argument("--work-dir", help="source, prefix, venvs (default ./.multibuild)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every output line")
 
 
