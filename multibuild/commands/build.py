@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CPython version to build for, X.Yt for a free-threaded one (repeatable)",
     )
     parser.add_argument(
-        "--wheelhouse", help="where tested wheels, records and logs go (default ./wheelhouse: in the current directory)"
+        "--wheelhouse", help="where tested wheels, records and logs go (default ./wheelhouse)"
     )
     parser.add_argument("--work-dir", help="build tree, prefix, venvs (default ./.multibuild)")
     parser.add_argument(

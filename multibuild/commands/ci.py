@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sdist", help="build from an sdist (path or NAME==VERSION)")
     parser.add_argument("--mirror", action="append", metavar="DIR", help="tarball mirror")
     parser.add_argument(
-        "--wheelhouse", help="where wheels, records and logs go (default ./wheelhouse: in the current directory)"
+        "--wheelhouse", help="where wheels, records and logs go (default ./wheelhouse)"
     )
     parser.add_argument("--work-dir", help="build tree, prefix, venvs (default ./.multibuild)")
     parser.add_argument("--test-level", choices=TEST_LEVELS, default="fast")
