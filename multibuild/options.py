@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
 from multibuild.settings import Settings
 from multibuild.util.pythons import PythonVersion, is_installed
+from multibuild.util.system import can_install_with_apt
 from multibuild.util.urls import hide_userinfo
 
 TEST_LEVELS = ("fast", "full")
@@ -263,6 +265,16 @@ class BuildOptions:
     # What the resolution left out, and why (shown before the build and kept in its record).
     notes: tuple[str, ...] = ()
 
+    def ccache_state(self) -> str:
+        """What the build header says of ccache: on only where it is (or will be) there."""
+        if not self.ccache:
+            return "no"
+        if shutil.which("ccache") is not None:
+            return "yes"
+        if self.install_system_deps and can_install_with_apt():
+            return "yes (installed with the system tools)"
+        return "no (not installed)"
+
     def summary(self) -> str:
         source = (
             f"git {hide_userinfo(self.source.url)} @ {self.source.ref}"
@@ -279,7 +291,7 @@ class BuildOptions:
                 f"work dir     {self.work_dir}",
                 f"cache dir    {self.cache_dir}",
                 f"isolation    {'yes' if self.isolation else 'no (fixed build env)'}",
-                f"ccache       {'yes' if self.ccache else 'no'}",
+                f"ccache       {self.ccache_state()}",
                 f"test level   {self.test_level}",
                 *(f"note         {note}" for note in self.notes),
             ]

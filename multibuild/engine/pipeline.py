@@ -26,7 +26,7 @@ from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.engine.repair import repair_wheel
 from multibuild.engine.source import PreparedSource, prepare_source, requested
 from multibuild.engine.testing import TestVenv, failed_tests, prepare_test_venv, run_wheel_tests
-from multibuild.errors import FatalError, RepairError, TestFailure
+from multibuild.errors import FatalError, RepairError, SystemDependencyError, TestFailure
 from multibuild.log import Logger
 from multibuild.options import BuildOptions
 from multibuild.platforms import Platform
@@ -153,6 +153,17 @@ class Pipeline:
         finally:
             self.prefix_link.release()
 
+    def _install_ccache(self) -> None:
+        """ccache with the other system tools where they may be installed; a build without it
+        is slower, not wrong, so a failure only says so."""
+        options = self.options
+        if not options.ccache or not options.install_system_deps or shutil.which("ccache"):
+            return
+        try:
+            ensure_tools(("ccache",), self.logger.info, install=True, environ=options.environ)
+        except SystemDependencyError as error:
+            self.logger.warning(f"ccache: no (not installed): {error}")
+
     def _run(self) -> BuildRecord:
         options, logger = self.options, self.logger
         with recorded_build(
@@ -170,6 +181,7 @@ class Pipeline:
                     install=options.install_system_deps,
                     environ=options.environ,
                 )
+                self._install_ccache()
             self.record.source = requested(options.source)
             with logger.group("source"):
                 source = prepare_source(

@@ -25,6 +25,15 @@ DEBIAN_PACKAGES = {
     "patch": "patch",
     "curl": "curl",
     "dpkg-source": "dpkg-dev",
+    # autotools, for a tree without configure (build_library --pre-configure "autoreconf -fi")
+    "autoreconf": "autoconf",
+    "autoconf": "autoconf",
+    "automake": "automake",
+    "aclocal": "automake",
+    "libtoolize": "libtool",
+    "libtool": "libtool-bin",
+    "meson": "meson",
+    "ninja": "ninja-build",
     # the container route: podman with runc (crun refuses cgroups in hybrid mode) and
     # catatonit (--init); mmdebstrap makes the local image's Debian root
     "podman": "podman",
