@@ -488,3 +488,24 @@ def test_every_command_is_in_the_table() -> None:
 
     assert {c.argv[0] for c in CASES} == set(COMMANDS)
     assert REPO_ROOT.is_dir()
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="the guard is for every other OS")
+def test_install_gfortran_macos_helps_and_refuses_other_oses(tmp_path: Path) -> None:
+    """--help answers; elsewhere than macOS it refuses before fetching anything (it would put
+    a macOS toolchain over /usr/local/bin/gfortran). No network here: a stub curl records
+    any call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("curl", "sudo", "tar"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho {tool} >> "{tmp_path}/called"\nexit 1\n')
+        (bin_dir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    script = str(REPO_ROOT / "scripts" / "install-gfortran-macos")
+    shown = subprocess.run(["bash", script, "--help"], capture_output=True, text=True, env=env,
+                           check=False)  # fmt: skip
+    assert shown.returncode == 0 and "macOS only" in shown.stdout
+    refused = subprocess.run(["bash", script], capture_output=True, text=True, env=env,
+                             check=False)  # fmt: skip
+    assert refused.returncode == 2 and "this machine runs Linux" in refused.stderr
+    assert not (tmp_path / "called").exists()
