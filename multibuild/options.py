@@ -354,9 +354,11 @@ def resolve_build_options(
         if arguments.commit:
             nightly = False
         source = GitSource(url=repo, ref=ref)
+        # settings.toml's name even for another --repo (a mirror or clone of the project);
+        # the directory's name only where no settings name it.
         project = (
             settings.project.name
-            if settings and settings.project.name and not arguments.repo
+            if settings and settings.project.name
             else Path(repo.rstrip("/")).name.removesuffix(".git")
         )
 

@@ -212,3 +212,29 @@ def test_the_build_header_says_ccache_only_where_it_is(
     stub.chmod(0o755)
     assert options.ccache_state() == "yes"
     assert dataclasses.replace(options, ccache=False).ccache_state() == "no"
+
+
+def test_the_header_names_the_project_of_the_settings_not_the_clones_directory() -> None:
+    settings = load_settings(REPO_ROOT / "settings.toml")
+    options = resolve_build_options(
+        BuildArguments(python=("3.11",), repo="/mirrors/a-clone", commit="v1.17.1"),
+        settings=settings,
+        knobs=Knobs.from_environ({}),
+        platform=LinuxPlatform(),
+        environ={},
+    )
+    assert options.project == settings.project.name == "scipy"
+    assert "project      scipy" in options.summary()
+    alone = resolve_build_options(
+        BuildArguments(
+            python=("3.11",),
+            repo="/mirrors/a-clone.git",
+            commit="v1",
+            config=str(REPO_ROOT / "config.sh"),
+        ),
+        settings=None,
+        knobs=Knobs.from_environ({}),
+        platform=LinuxPlatform(),
+        environ={},
+    )
+    assert alone.project == "a-clone"
