@@ -67,7 +67,7 @@ from multibuild.settings import (
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import copy_into_by_rename, remove_tree
 from multibuild.util.pythons import PythonVersion
-from multibuild.util.system import ensure_tools
+from multibuild.util.system import check_engine_modules, ensure_tools
 from multibuild.util.wheelzip import WheelZipError, normalize_wheel
 
 SOURCE_IN_STAGE = Path(".multibuild") / "src"
@@ -279,6 +279,7 @@ def run_cibuildwheel(
     ):
         if run.plan:
             logger.info(run.plan)
+        check_engine_modules(["cibuildwheel"])
         container: PreparedContainer | None = None
         if any(job.os == "linux" for job in run.jobs):
             with logger.group("container"):

@@ -33,7 +33,7 @@ from multibuild.platforms import Platform
 from multibuild.util.cmd import capture
 from multibuild.util.files import copy_into_by_rename, remove_tree
 from multibuild.util.pythons import PythonVersion, find_python
-from multibuild.util.system import ensure_tools
+from multibuild.util.system import ENGINE_MODULES, check_engine_modules, ensure_tools
 from multibuild.util.wheelzip import WheelZipError, normalize_wheel
 
 # What configures a build dir besides the config settings: a change empties it.
@@ -175,6 +175,7 @@ class Pipeline:
         ):
             logger.info(options.summary())
             with logger.group("system tools"):
+                check_engine_modules(ENGINE_MODULES[self.platform.name])
                 ensure_tools(
                     options.system_tools,
                     logger.info,

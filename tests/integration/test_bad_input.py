@@ -509,3 +509,28 @@ def test_install_gfortran_macos_helps_and_refuses_other_oses(tmp_path: Path) -> 
                              check=False)  # fmt: skip
     assert refused.returncode == 2 and "this machine runs Linux" in refused.stderr
     assert not (tmp_path / "called").exists()
+
+
+def test_a_clone_without_the_engines_dependencies_fails_in_the_first_second(
+    tmp_path: Path,
+) -> None:
+    """The engine run by a Python without its dependencies (a clone, not installed): exit 4
+    at once with the way in, not a traceback or a failed repair after the build."""
+    import venv
+
+    from multibuild.errors import SystemDependencyError
+    from multibuild.util.system import check_engine_modules
+
+    venv.create(tmp_path / "bare", with_pip=False)
+    done = subprocess.run(
+        [str(tmp_path / "bare" / "bin" / "python"), "-m", "multibuild", "build", "--repo",
+         str(tmp_path / "nowhere"), "--commit", "v1", "--python", "3.11"],
+        cwd=tmp_path, env={**engine_environ(), "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    assert "the engine's dependencies are not installed" in done.stderr
+    assert "pip install -e ." in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / ".multibuild").exists()  # nothing was fetched or built
+    with pytest.raises(SystemDependencyError, match=r": no_such_module_mb; install the engine"):
+        check_engine_modules(["packaging", "no_such_module_mb"])
