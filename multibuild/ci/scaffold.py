@@ -297,6 +297,12 @@ def pyproject_toml(name: str) -> str:
 def copy_engine(dest: Path) -> list[str]:
     """multibuild/ and scripts/ into `dest` (replacing an older copy). The paths written."""
     scripts = PACKAGE_REPOSITORY / "scripts"
+    if (dest / "multibuild").resolve() == ENGINE_PACKAGE:
+        raise ConfigurationError(
+            f"{dest} holds the engine running this: run the engine to copy from (the newer "
+            "one's repository, e.g. `cd ../scipy-wheels && python -m multibuild init "
+            "--engine-only DIR`)"
+        )
     if not (scripts / "cibw-step").is_file():
         raise ConfigurationError(f"the engine's scripts are not at {scripts}")
     for name, source in (("multibuild", ENGINE_PACKAGE), ("scripts", scripts)):

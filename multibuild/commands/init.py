@@ -4,8 +4,8 @@ Appveyor, cibuildwheel.toml), a noxfile and README with the two commands, and a 
 of the engine (multibuild/, scripts/ and a pyproject.toml that installs them: what the CI's
 `pip install -e .` needs). Then: edit config.sh, `nox -s build`, commit, push.
 
-`--engine-only DIR` refreshes the engine's copy in an existing wheels repository and
-regenerates its CI configs.
+`--engine-only DIR` refreshes the engine's copy (and its pyproject.toml) in an existing wheels
+repository and regenerates its CI configs.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from multibuild.ci import configs, scaffold
 from multibuild.errors import ConfigurationError
+from multibuild.settings import load_settings
 
 
 def _platforms(value: str) -> tuple[str, ...]:
@@ -82,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     if args.engine_only:
         if not (dest / "settings.toml").is_file():
             raise ConfigurationError(f"{dest} has no settings.toml: not a wheels repository")
-        written = scaffold.copy_engine(dest)
+        name = load_settings(dest / "settings.toml").pinned().project.name
+        (dest / "pyproject.toml").write_text(scaffold.pyproject_toml(name), encoding="utf-8")
+        written = ["pyproject.toml", *scaffold.copy_engine(dest)]
         written += [w.path for w in configs.write_configs(dest) if w.changed]
     else:
         new = scaffold.NewRepository(

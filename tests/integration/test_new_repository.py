@@ -145,6 +145,19 @@ def test_init_writes_a_repository_that_checks_with_its_own_engine(new_repository
     assert done.returncode == 2 and "BUILD_COMMIT is 'v9'" in done.stdout
     assert multibuild("check-config", "--write", "--no-cibuildwheel", cwd=root).returncode == 0
 
+    # --engine-only refreshes the copy: a file of an older engine goes, the configs stay.
+    stale = root / "multibuild" / "stale_module.py"
+    stale.write_text("")
+    done = multibuild("init", "--engine-only", str(root), cwd=root.parent)
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists() and "wrote: multibuild/" in done.stdout
+    assert 'name = "twice-wheels"' in (root / "pyproject.toml").read_text()
+    assert multibuild("check-config", "--no-cibuildwheel", cwd=root).returncode == 0
+    # ... but not by the copy itself (it would delete the files it copies from).
+    done = multibuild("init", "--engine-only", ".", cwd=root)
+    assert done.returncode == 2 and "holds the engine running this" in done.stderr
+    assert (root / "multibuild" / "cli.py").is_file()
+
     # A non-empty directory is refused.
     done = multibuild("init", str(root), "--name", "x", "--repo", "r", "--commit", "v1", cwd=root)
     assert done.returncode == 2 and "is not an empty directory" in done.stderr
