@@ -407,6 +407,26 @@ CASES = [
         r"CPython 3\.12 cannot go into the local image: Debian has no python3\.12 source package",
     ),
     Case(
+        "init-into-a-non-empty-directory",
+        ("init", ".", "--name", "foo", "--repo", "https://example.org/foo.git", "--commit", "v1"),
+        2,
+        r"exists and is not an empty directory",
+    ),
+    Case(
+        "init-option-as-commit",
+        ("init", "new", "--name", "foo", "--repo", "r", "--commit=--upload-pack=touch MARKER"),
+        2,
+        r"'--upload-pack=touch MARKER' is not a commit these files can name",
+        marker="MARKER",
+    ),
+    Case(
+        "init-without-a-project",
+        ("init", "new"),
+        2,
+        r"--name, --repo and --commit are needed \(or --engine-only\)",
+        usage=True,
+    ),
+    Case(
         "check-config-missing-settings",
         ("check-config", "--settings", "nowhere.toml"),
         2,
