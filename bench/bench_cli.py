@@ -71,7 +71,9 @@ def measure(trees: dict[str, Path], runs: int) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--before", help="a commit to compare with (git archive of it)")
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()

@@ -118,19 +118,31 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("phase", nargs="?", default="report", choices=["run", "report"])
     parser.add_argument("--job", default="cp311-manylinux_x86_64")
     parser.add_argument("--sdist", default="scipy==1.17.1")
     parser.add_argument("--test-level", default="fast", choices=["fast", "full"])
     parser.add_argument("--test-modules", default="", help="e.g. 'scipy.linalg scipy.fft'")
     parser.add_argument("--container-engine", default="podman")
-    parser.add_argument("--base", type=Path, default=Path("/work/bench-container"))
-    parser.add_argument("--image-cache", type=Path, default=Path("/work/bench-container/images"))
+    parser.add_argument(
+        "--base",
+        type=Path,
+        default=ROOT / ".multibuild" / "bench-container",
+        help="work dirs and wheelhouses (default .multibuild/bench-container in the repository)",
+    )
+    parser.add_argument(
+        "--image-cache",
+        type=Path,
+        help="the local image's cache (default BASE/images)",
+    )
     parser.add_argument(
         "--order", default="cibuildwheel,host", help="which route first (the other follows)"
     )
     args = parser.parse_args()
+    args.image_cache = args.image_cache or args.base / "images"
     if args.phase == "report":
         found = sorted(RESULTS.glob("container-*.json"))
         if not found:

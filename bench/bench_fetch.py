@@ -171,7 +171,9 @@ def wan(args: argparse.Namespace, root: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--wheels", type=int, default=200)
     parser.add_argument("--mib", type=float, default=2.0)
     parser.add_argument("--jobs", type=int, default=8)

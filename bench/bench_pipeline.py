@@ -150,7 +150,9 @@ def by_hand(tmp: Path, name: str, repo: Path, tools_python: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--reps", type=int, default=3)
     reps = parser.parse_args().reps
     results: dict[str, object] = {

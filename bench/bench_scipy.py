@@ -386,7 +386,9 @@ def report() -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "phase",
         nargs="?",
@@ -395,9 +397,21 @@ def main() -> int:
     )
     parser.add_argument("--sdist", default="scipy==1.17.1")
     parser.add_argument("--python", default="3.11")
-    parser.add_argument("--work-dir", default="/work/scipy-work")
-    parser.add_argument("--wheelhouse", default="/work/scipy-wheelhouse")
-    parser.add_argument("--byhand-dir", default="/work/scipy-byhand")
+    parser.add_argument(
+        "--work-dir",
+        default=str(ROOT / ".multibuild" / "bench-scipy" / "work"),
+        help="the engine's work dir (default .multibuild/bench-scipy/work in the repository)",
+    )
+    parser.add_argument(
+        "--wheelhouse",
+        default=str(ROOT / ".multibuild" / "bench-scipy" / "wheelhouse"),
+        help="(default .multibuild/bench-scipy/wheelhouse in the repository)",
+    )
+    parser.add_argument(
+        "--byhand-dir",
+        default=str(ROOT / ".multibuild" / "bench-scipy" / "byhand"),
+        help="the by-hand build's directory (default .multibuild/bench-scipy/byhand)",
+    )
     parser.add_argument("--test-level", default="fast", choices=["fast", "full"])
     parser.add_argument("--test-modules", default="", help="e.g. 'scipy.linalg scipy.fft'")
     parser.add_argument("--test-requires", default="pytest pytest-xdist hypothesis")

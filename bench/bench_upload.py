@@ -352,7 +352,9 @@ def throughput(server: SwiftServer, root: Path, size: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smaller figures")
     parser.add_argument(
         "--only",

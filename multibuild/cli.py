@@ -19,7 +19,7 @@ from types import ModuleType
 
 from multibuild import __version__
 from multibuild.commands import COMMANDS
-from multibuild.errors import FatalError, report
+from multibuild.errors import FatalError, SystemDependencyError, report
 from multibuild.util.secrets import Redactor, redacted_output
 
 PROG = "python -m multibuild"
@@ -84,7 +84,18 @@ def main(argv: Sequence[str] | None = None, *, tool: str | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     redactor = Redactor.from_environ(os.environ, args_list)
     with redacted_output(redactor):
-        return _main(args_list, tool, redactor)
+        try:
+            return _main(args_list, tool, redactor)
+        except ModuleNotFoundError as error:
+            if (error.name or "multibuild").partition(".")[0] == "multibuild":
+                raise
+            # A clone used without installing the engine: say so before anything is built.
+            message = (
+                f"the engine's dependencies are not installed for {sys.executable} "
+                f"({error}); install the engine with them: `pip install -e .` in its "
+                "repository (or run through nox: `nox -s build`)"
+            )
+            return report(tool or "multibuild", SystemDependencyError(message), message)
 
 
 def _main(args_list: list[str], tool: str | None, redactor: Redactor) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
 from multibuild.settings import Settings
 from multibuild.util.pythons import PythonVersion, is_installed
+from multibuild.util.system import can_install_with_apt
 from multibuild.util.urls import hide_userinfo
 
 TEST_LEVELS = ("fast", "full")
@@ -263,6 +265,16 @@ class BuildOptions:
     # What the resolution left out, and why (shown before the build and kept in its record).
     notes: tuple[str, ...] = ()
 
+    def ccache_state(self) -> str:
+        """What the build header says of ccache: on only where it is (or will be) there."""
+        if not self.ccache:
+            return "no"
+        if shutil.which("ccache") is not None:
+            return "yes"
+        if self.install_system_deps and can_install_with_apt():
+            return "yes (installed with the system tools)"
+        return "no (not installed)"
+
     def summary(self) -> str:
         source = (
             f"git {hide_userinfo(self.source.url)} @ {self.source.ref}"
@@ -279,7 +291,7 @@ class BuildOptions:
                 f"work dir     {self.work_dir}",
                 f"cache dir    {self.cache_dir}",
                 f"isolation    {'yes' if self.isolation else 'no (fixed build env)'}",
-                f"ccache       {'yes' if self.ccache else 'no'}",
+                f"ccache       {self.ccache_state()}",
                 f"test level   {self.test_level}",
                 *(f"note         {note}" for note in self.notes),
             ]
@@ -323,7 +335,6 @@ def resolve_build_options(
 ) -> BuildOptions:
     """The options of one build. `commit` is what the caller decided to build when no
     --commit is given (multibuild.ci.channels: DAILY_COMMIT on nightlies, else BUILD_COMMIT)."""
-    root = settings.root if settings else (cwd or Path.cwd())
     if arguments.sdist and (arguments.repo or arguments.commit):
         raise ConfigurationError("--sdist builds from an sdist: it excludes --repo/--commit")
     source: GitSource | SdistSource
@@ -343,9 +354,11 @@ def resolve_build_options(
         if arguments.commit:
             nightly = False
         source = GitSource(url=repo, ref=ref)
+        # settings.toml's name even for another --repo (a mirror or clone of the project);
+        # the directory's name only where no settings name it.
         project = (
             settings.project.name
-            if settings and settings.project.name and not arguments.repo
+            if settings and settings.project.name
             else Path(repo.rstrip("/")).name.removesuffix(".git")
         )
 
@@ -360,9 +373,12 @@ def resolve_build_options(
         raise ConfigurationError(f"config file {config} does not exist")
     pythons, notes = _pythons(arguments, settings, platform)
 
-    work_dir = Path(arguments.work_dir or root / ".multibuild").resolve()
+    # As cibuildwheel's ./wheelhouse: relative to the current directory, wherever settings.toml
+    # or --config are (then `nox -s build -- --config other/config.sh` uploads ./wheelhouse).
+    here = cwd or Path.cwd()
+    work_dir = Path(arguments.work_dir or here / ".multibuild").resolve()
     cache_dir = Path(arguments.cache_dir or knobs.cache_dir or work_dir / "cache")
-    wheelhouse = Path(arguments.wheelhouse or root / "wheelhouse").resolve()
+    wheelhouse = Path(arguments.wheelhouse or here / "wheelhouse").resolve()
     for flag, directory in (
         ("--wheelhouse", wheelhouse),
         ("--work-dir", work_dir),

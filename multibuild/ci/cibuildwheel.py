@@ -16,7 +16,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
 from multibuild import platforms
@@ -82,6 +82,13 @@ def repair_command(settings: Settings, os_name: str, plat: str | None = None) ->
     return f"{command} && {STEP} retag {{dest_dir}} {old} {new}"
 
 
+def test_command(test_sources: Sequence[str]) -> str:
+    for name in test_sources:
+        if not name or any(c in name for c in "\"'\\ $`") or name.startswith("-"):
+            raise ConfigurationError(f"[build] test_sources: {name!r} is not a plain path")
+    return " ".join([f"{STEP} run_tests {{package}}", *test_sources])
+
+
 def config_settings(settings: Settings) -> list[str]:
     return [
         s for s in settings.build.config_settings if not any(p in s for p in ENGINE_PLACEHOLDERS)
@@ -124,12 +131,10 @@ def render(settings: Settings) -> str:
         "build-verbosity = 1",
         f'before-build = "{STEP} pre_build {{package}}"',
         f"test-requires = {_toml(list(settings.build.test_requires))}",
-        *(
-            [f"test-sources = {_toml(list(settings.build.test_sources))}"]
-            if settings.build.test_sources
-            else []
-        ),
-        f'test-command = "{STEP} run_tests {{package}}"',
+        # The step copies test_sources from {package} into its own test directory, as the
+        # engine's test step does (cibuildwheel's test-sources would copy from the wheels
+        # repository, where the project's source is not).
+        f"test-command = {_toml(test_command(settings.build.test_sources))}",
     ]
     for os_name in ("linux", "macos", "windows"):
         archs = list(dict.fromkeys(j.plat for j in all_jobs if j.os == os_name))

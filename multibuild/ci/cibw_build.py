@@ -67,7 +67,7 @@ from multibuild.settings import (
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import copy_into_by_rename, remove_tree
 from multibuild.util.pythons import PythonVersion
-from multibuild.util.system import ensure_tools
+from multibuild.util.system import check_engine_modules, ensure_tools
 from multibuild.util.wheelzip import WheelZipError, normalize_wheel
 
 SOURCE_IN_STAGE = Path(".multibuild") / "src"
@@ -186,7 +186,10 @@ def render_settings(
             config=stage / "config" / options.config.name,
         ),
         build=BuildSettings(
-            config_settings=options.config_settings, test_requires=options.test_requires
+            config_settings=options.config_settings,
+            test_requires=options.test_requires,
+            # The test step copies them into its test directory, as the host route does.
+            test_sources=options.test_sources,
         ),
         matrix=MatrixSettings(
             python=tuple(dict.fromkeys(j.python for j in jobs)),
@@ -280,6 +283,7 @@ def run_cibuildwheel(
     ):
         if run.plan:
             logger.info(run.plan)
+        check_engine_modules(["cibuildwheel"])
         container: PreparedContainer | None = None
         if any(job.os == "linux" for job in run.jobs):
             with logger.group("container"):
@@ -356,6 +360,7 @@ def build_one(
     remove_tree(output)
     start = time.monotonic()
     sink = _Results(logger)
+    # The step's line says FAILED when cibuildwheel did (the check is inside the group).
     with logger.group(f"cibuildwheel {job.id}"):
         done = stream(
             cibuildwheel.command(job, stage / SOURCE_IN_STAGE, output, config_file),
@@ -364,27 +369,12 @@ def build_one(
             env=env,
             label="cibuildwheel",
         )
-    build.steps["cibuildwheel"] = round(time.monotonic() - start, 3)
-    build.libraries = list(sink.result("pre_build").get("libraries", []))
-    tests = sink.result("run_tests")
-    if tests:
-        build.tests = {k: v for k, v in tests.items() if k != "hook"}
-    if done.returncode != 0:
-        failed = next((r for r in reversed(sink.results) if r.get("failed")), None)
-        tail = excerpt(done.tail, 15)
-        if failed is not None and failed.get("exit_code") in HOOK_ERRORS:
-            error = HOOK_ERRORS[int(failed["exit_code"])]
-            what = (
-                "run_tests" if failed.get("hook") == "run_tests" else f"hook {failed.get('hook')}"
-            )
-            raise error(f"{what} failed in cibuildwheel for {job.id}:\n{tail}")
-        if sink.failure_lines:
-            raise ContainerError(
-                f"the container engine failed for {job.id}: {sink.failure_lines[-1]}\n{tail}"
-            )
-        raise BuildError(
-            f"cibuildwheel failed for {job.id} (exit status {done.returncode}):\n{tail}"
-        )
+        build.steps["cibuildwheel"] = round(time.monotonic() - start, 3)
+        build.libraries = list(sink.result("pre_build").get("libraries", []))
+        tests = sink.result("run_tests")
+        if tests:
+            build.tests = {k: v for k, v in tests.items() if k != "hook"}
+        _raise_failure(job, done.returncode, done.tail, sink)
     wheels = sorted(output.glob("*.whl"))
     if not wheels:
         raise BuildError(f"cibuildwheel made no wheel for {job.id}")
@@ -402,3 +392,20 @@ def build_one(
         build.repair = repair_summary(final)
     build.status = "success"
     build.duration_s = round(time.monotonic() - start, 3)
+
+
+def _raise_failure(job: Job, returncode: int, output_tail: str, sink: _Results) -> None:
+    """The error of a failed cibuildwheel run: a hook's own exit code where a hook failed."""
+    if returncode == 0:
+        return
+    failed = next((r for r in reversed(sink.results) if r.get("failed")), None)
+    tail = excerpt(output_tail, 15)
+    if failed is not None and failed.get("exit_code") in HOOK_ERRORS:
+        error = HOOK_ERRORS[int(failed["exit_code"])]
+        what = "run_tests" if failed.get("hook") == "run_tests" else f"hook {failed.get('hook')}"
+        raise error(f"{what} failed in cibuildwheel for {job.id}:\n{tail}")
+    if sink.failure_lines:
+        raise ContainerError(
+            f"the container engine failed for {job.id}: {sink.failure_lines[-1]}\n{tail}"
+        )
+    raise BuildError(f"cibuildwheel failed for {job.id} (exit status {returncode}):\n{tail}")

@@ -1,6 +1,7 @@
 """config.sh's hooks inside cibuildwheel: `scripts/cibw-step pre_build PACKAGE_DIR` is
 cibuildwheel's before-build (the libraries, into MB_PREFIX), `scripts/cibw-step run_tests
-PACKAGE_DIR` its test-command (in cibuildwheel's test venv, from outside the source tree),
+PACKAGE_DIR [TEST_SOURCE...]` its test-command (in cibuildwheel's test venv, in a directory
+outside the source tree holding settings' test_sources, as the engine's own test step),
 `scripts/cibw-step retag WHEEL_DIR OLD NEW` renames a repaired wheel's platform tag.
 
 This runs in whatever Python cibuildwheel gives the step (a manylinux container's CPython with
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, test_environment
-from multibuild.engine.testing import pytest_counts
+from multibuild.engine.testing import prepare_run_dir, pytest_counts
 from multibuild.errors import ConfigurationError, FatalError, TestFailure, report
 from multibuild.log import Logger
 from multibuild.options import HookContext
@@ -87,14 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 4 and args[0] == "retag":
         return retag(Path(args[1]), args[2], args[3])
-    if len(args) != 2 or args[0] not in HOOKS:
+    if len(args) < 2 or args[0] not in HOOKS or (args[0] != "run_tests" and len(args) > 2):
         print(
-            f"usage: cibw-step {{{','.join(HOOKS)}}} PACKAGE_DIR\n"
+            f"usage: cibw-step {{{','.join(HOOKS)}}} PACKAGE_DIR (run_tests: [TEST_SOURCE...])\n"
             "       cibw-step retag WHEEL_DIR OLD_PLATFORM_TAG NEW_PLATFORM_TAG",
             file=sys.stderr,
         )
         return 2
-    hook, package = args[0], Path(args[1]).resolve()
+    hook, package, test_sources = args[0], Path(args[1]).resolve(), args[2:]
     with tempfile.TemporaryDirectory(prefix="mb-cibw-step-") as tmp:
         results = Path(tmp) / "results"
         try:
@@ -117,8 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print_result({"hook": hook, "libraries": [json.loads(x) for x in lines if x]})
             else:
                 env["MB_TEST_NOTES"] = str(results)
-                # cibuildwheel's test directory: outside the source tree
-                done = run_hook(config, hook, env=env, cwd=Path.cwd(), logger=logger).finished
+                # Outside the source tree, with the test sources (cibuildwheel's test
+                # directory holds only its guard against running in the source).
+                run_dir = Path(tmp) / "test"
+                prepare_run_dir(run_dir, package, test_sources)
+                done = run_hook(config, hook, env=env, cwd=run_dir, logger=logger).finished
                 notes = results.read_text().splitlines() if results.exists() else []
                 print_result(
                     {

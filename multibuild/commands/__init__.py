@@ -20,6 +20,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "multibuild.commands.check_config",
         "check the CI configs against settings.toml (--write: regenerate them)",
     ),
+    "init": (
+        "multibuild.commands.init",
+        "a new wheels repository for another project (settings, hooks, CI, the engine)",
+    ),
     "wheel-uploader": (
         "multibuild.commands.wheel_uploader",
         "fetch a release's wheels from a container, check, sign and upload them with twine",

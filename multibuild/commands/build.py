@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -21,6 +22,7 @@ from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
 from multibuild.ci.jobs import Job
 from multibuild.engine.pipeline import Pipeline
 from multibuild.engine.record import BuildRecord
+from multibuild.engine.source import reachable, released_version
 from multibuild.errors import ConfigurationError
 from multibuild.images.oci import ENGINES
 from multibuild.images.recipe import image_pythons, unavailable
@@ -31,6 +33,7 @@ from multibuild.publish.containers.credentials import withheld
 from multibuild.settings import BUILDERS, CI_PROVIDERS, CISettings, Settings, project_settings
 from multibuild.util.pythons import PythonVersion
 from multibuild.util.secrets import Redactor
+from multibuild.util.urls import hide_userinfo, local_path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,8 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="X.Y",
         help="CPython version to build for, X.Yt for a free-threaded one (repeatable)",
     )
-    parser.add_argument("--wheelhouse", help="where tested wheels, records and logs go")
-    parser.add_argument("--work-dir", help="build tree, prefix, venvs (default .multibuild)")
+    parser.add_argument(
+        "--wheelhouse", help="where tested wheels, records and logs go (default ./wheelhouse)"
+    )
+    parser.add_argument("--work-dir", help="build tree, prefix, venvs (default ./.multibuild)")
     parser.add_argument(
         "--cache-dir", help="library and download cache (default WORK_DIR/cache, or MB_CACHE_DIR)"
     )
@@ -134,6 +139,9 @@ def run(args: argparse.Namespace) -> int:
     # Scheduled (nightly) runs build DAILY_COMMIT, every other run BUILD_COMMIT.
     commit, nightly = channels.build_target(info, settings)
     platform = platforms.current()
+    arguments = released_sdist_instead(
+        arguments, settings, info=info, commit=commit, nightly=nightly, environ=environ
+    )
     if arguments.builder == "cibuildwheel":
         return _run_cibuildwheel(
             arguments,
@@ -156,6 +164,46 @@ def run(args: argparse.Namespace) -> int:
     logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=args.redactor)
     Pipeline(options, platform, logger).run()
     return 0
+
+
+def released_sdist_instead(
+    arguments: BuildArguments,
+    settings: Settings | None,
+    *,
+    info: providers.CIInfo,
+    commit: str | None,
+    nightly: bool,
+    environ: Mapping[str, str],
+) -> BuildArguments:
+    """By hand, where the pinned repository cannot be reached and BUILD_COMMIT names a
+    release: that release's sdist from the package index instead, said loudly (the record
+    names the source kind and sha256). Never on CI, never for --repo/--commit/--sdist, never
+    for a nightly or a local repository."""
+    if (
+        settings is None
+        or info.provider in CI_PROVIDERS
+        or arguments.repo
+        or arguments.commit
+        or arguments.sdist
+        or nightly
+        or not commit
+        or not settings.project.name
+        or local_path(settings.project.repo) is not None
+    ):
+        return arguments
+    version = released_version(commit)
+    if version is None or reachable(settings.project.repo, withheld(environ)):
+        return arguments
+    spec = f"{settings.project.name}=={version}"
+    print(
+        f"\n{'!' * 78}\nmultibuild: {hide_userinfo(settings.project.repo)} cannot be reached "
+        f"from here: building {spec}, the released sdist from the package index, instead of "
+        f"git {commit} (the build record names the sdist and its sha256; `--repo PATH` "
+        f"builds from a local clone or mirror)\n{'!' * 78}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+    return replace(arguments, sdist=spec)
 
 
 def _run_cibuildwheel(

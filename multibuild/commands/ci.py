@@ -63,9 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", help="git URL, local path or mirror of the project")
     parser.add_argument("--sdist", help="build from an sdist (path or NAME==VERSION)")
     parser.add_argument("--mirror", action="append", metavar="DIR", help="tarball mirror")
-    parser.add_argument("--wheelhouse", help="where wheels, records and logs go")
-    parser.add_argument("--work-dir", help="build tree, prefix, venvs (default .multibuild)")
-    parser.add_argument("--test-level", choices=TEST_LEVELS, default="fast")
+    parser.add_argument(
+        "--wheelhouse", help="where wheels, records and logs go (default ./wheelhouse)"
+    )
+    parser.add_argument("--work-dir", help="build tree, prefix, venvs (default ./.multibuild)")
+    parser.add_argument(
+        "--test-level",
+        choices=TEST_LEVELS,
+        default="fast",
+        help="fast (default) or full: MB_TEST_LEVEL for config.sh's run_tests",
+    )
     parser.add_argument(
         "--install-system-deps", action="store_true", help="apt-get install missing tools"
     )

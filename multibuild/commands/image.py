@@ -35,7 +35,12 @@ from multibuild.util.pythons import PythonVersion
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    build = actions.add_parser("build", help="build the local image, or find it by its key")
+    build = actions.add_parser(
+        "build",
+        help="build the local image, or find it by its key",
+        description="Build the local image (a manylinux-style image made from Debian "
+        "packages), or find it by its key: the same packages give the same image.",
+    )
     build.add_argument(
         "--glibc",
         default=DEFAULT_GLIBC,
@@ -51,9 +56,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     build.add_argument("--json", action="store_true", help="print the image record as JSON")
     build.add_argument("-v", "--verbose", action="store_true", help="show every output line")
-    for sub in (build, actions.add_parser("list", help="the local images this engine holds")):
+    for sub in (
+        build,
+        actions.add_parser(
+            "list",
+            help="the local images this engine holds",
+            description="The local images the container engine holds, newest first.",
+        ),
+    ):
         _common(sub)
-    show = actions.add_parser("show", help="what a local image holds")
+    show = actions.add_parser(
+        "show",
+        help="what a local image holds",
+        description="What a local image holds: its Debian root, glibc and CPythons.",
+    )
     show.add_argument("reference", nargs="?", help="an image (default: the newest local one)")
     _common(show)
 

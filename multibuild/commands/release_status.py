@@ -1,6 +1,6 @@
 """The build matrix against the container, as a table (present or missing, size, sha256); exit
-status 0 only when every wheel of the matrix is there (and no cell has two). When it passes,
-the release is complete: the moment to push the release tag.
+status 0 only when every wheel of the matrix is there (and no cell has two), else 12. When it
+passes, the release is complete: the moment to push the release tag.
 
     release-status VERSION [-u URL] [--name NAME] [-t TYPE] [--wait DURATION]
 """
@@ -12,27 +12,41 @@ import json
 import os
 
 from multibuild import matrix
-from multibuild.errors import ConfigurationError
+from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.publish.anaconda import index_environ
 from multibuild.release.status import release_status, status_rows, table
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
 from multibuild.util.durations import parse_duration
 from multibuild.util.urls import hide_userinfo
 
-INCOMPLETE = 1
+# README "Exit codes": 12, a release tool found the release unfit (wheels missing).
+INCOMPLETE = ReleaseError.return_code
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("version", metavar="VERSION")
+    parser.add_argument("version", metavar="VERSION", help="the release version (PEP 440)")
     parser.add_argument(
         "-u", "--url", help="container URL (default: the release container of settings.toml)"
     )
     parser.add_argument("--name", help="project name (default: settings.toml's)")
-    parser.add_argument("-t", "--type", choices=matrix.TYPES, default="all", dest="kind")
+    parser.add_argument(
+        "-t",
+        "--type",
+        choices=matrix.TYPES,
+        default="all",
+        dest="kind",
+        help="the wheels of one kind: macosx, win, manylinux, musllinux or linux (both Linux "
+        "kinds); default all",
+    )
     parser.add_argument("--wait", metavar="DURATION", help="poll until complete (e.g. 15m)")
     parser.add_argument("--json", action="store_true", help="the table as JSON")
     parser.add_argument("--settings", help="settings.toml (default: found)")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="accepted, as by terryfy's tools: the table always lists every wheel",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

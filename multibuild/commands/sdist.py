@@ -21,6 +21,7 @@ from multibuild.log import Logger
 from multibuild.options import BuildArguments, Knobs, resolve_build_options
 from multibuild.publish.containers.credentials import withheld
 from multibuild.settings import settings_from
+from multibuild.util.archives import normalize_tar_gz
 from multibuild.util.files import sha256_file
 from multibuild.util.pythons import find_python, running
 
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--commit", help="branch, tag or hash (default: BUILD_COMMIT)")
     parser.add_argument("--config", help="the project's config.sh (default: settings')")
     parser.add_argument("--settings", help="settings.toml (default: found)")
-    parser.add_argument("--work-dir", help="source, prefix, venvs (default .multibuild)")
+    parser.add_argument("--work-dir", help="source, prefix, venvs (default ./.multibuild)")
     parser.add_argument("-v", "--verbose", action="store_true", help="show every output line")
 
 
@@ -69,7 +70,13 @@ def run(args: argparse.Namespace) -> int:
             python, options.work_dir / "venvs" / f"sdist-{version.abi}", platform, logger,
             options.environ,
         )  # fmt: skip
-    env = {**pipeline.hook_env(version, source.path, build_python), "MB_SDIST": "1"}
+    # The commit's date: the sdist's times, so the same commit gives the same bytes.
+    epoch = int(source.record.get("date_epoch") or 0)
+    env = {
+        **pipeline.hook_env(version, source.path, build_python),
+        "MB_SDIST": "1",
+        **({"SOURCE_DATE_EPOCH": str(epoch)} if epoch else {}),
+    }
     with logger.group("pre_build (MB_SDIST=1)"):
         pipeline.empty_prefix()
         run_hook(options.config, "pre_build", env=env, cwd=source.path, logger=logger)
@@ -78,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             source.path, build_python, Path(args.outdir).resolve(), isolation=options.isolation,
             env=env, logger=logger,
         )  # fmt: skip
+        if epoch:
+            normalize_tar_gz(sdist, epoch)
     logger.close()
     print(f"sdist: {sdist} (sha256 {sha256_file(sdist)}), from {source.record.get('commit')}")
     return 0

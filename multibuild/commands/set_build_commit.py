@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from multibuild.ci import configs
@@ -23,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--daily", metavar="REF", help="the commit nightly builds build")
     parser.add_argument("--check", action="store_true", help="only check the files agree")
     parser.add_argument("--root", type=Path, help="the repository (default: found)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the lines that would change (settings.toml, the CI configs); write nothing",
+    )
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -41,6 +48,8 @@ def _root(given: Path | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     root = _root(args.root)
+    if args.dry_run and not args.check:
+        return _dry_run(root, args)
     if not args.check:
         changes = {}
         if args.ref:
@@ -60,4 +69,28 @@ def run(args: argparse.Namespace) -> int:
         f"all {len(configs.ALL_FILES)} files agree: BUILD_COMMIT={commits['BUILD_COMMIT']} "
         f"DAILY_COMMIT={commits['DAILY_COMMIT']}"
     )
+    return 0
+
+
+def _dry_run(root: Path, args: argparse.Namespace) -> int:
+    """The change made on a copy of the files: each changed line, old and new."""
+    changes = {}
+    if args.ref:
+        changes["BUILD_COMMIT"] = configs.check_ref(args.ref)
+    if args.daily:
+        changes["DAILY_COMMIT"] = configs.check_ref(args.daily)
+    with tempfile.TemporaryDirectory(prefix="mb-set-build-commit-") as tmp:
+        copy = Path(tmp)
+        for path in {*configs.ALL_FILES, *configs.GENERATED}:
+            if (root / path).is_file():
+                (copy / path).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(root / path, copy / path)
+        changed = configs.set_commits(copy, changes)
+        for path in changed:
+            old = (root / path).read_text(encoding="utf-8").splitlines()
+            new = (copy / path).read_text(encoding="utf-8").splitlines()
+            for number, (before, after) in enumerate(zip(old, new, strict=False), start=1):
+                if before != after:
+                    print(f"{path}:{number}: {before.strip()} -> {after.strip()}")
+    print("dry run: nothing written" if changed else "already set; nothing would change")
     return 0

@@ -1,7 +1,7 @@
 """Make an empty commit that names the commit being built, pushed if asked, so CI builds
 BUILD_COMMIT again (after set-build-commit, or to retry).
 
-    trigger-build [-m MESSAGE] [--push] [--remote NAME]
+    trigger-build [-m MESSAGE] [--push] [--remote NAME] [--dry-run]
 
 Refuses with a dirty tree (commit set-build-commit's change first) or with CI configs that
 disagree with settings.toml.
@@ -24,7 +24,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-m", "--message", help="first line (default: 'Build NAME COMMIT')")
     parser.add_argument("--push", action="store_true", help="push the commit")
     parser.add_argument("--remote", default="origin", help="where to push (default origin)")
-    parser.add_argument("-C", "--directory", type=Path, default=Path.cwd(), help="the repository")
+    parser.add_argument(
+        "-C", "--directory", type=Path, default=Path.cwd(), help="the repository (default: here)"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show the commit message; commit and push nothing"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"{root} has no settings.toml: not a wheels repository")
     dirty = git(root, "status", "--porcelain", "--untracked-files=no")
     if dirty:
-        raise ReleaseError(
+        # A usage error (README "Exit codes": 2), not an unfit release.
+        raise ConfigurationError(
             "the work tree has uncommitted changes; commit them first (after "
             f"set-build-commit: git commit -a -m 'Build ...'):\n{dirty}"
         )
@@ -47,6 +53,10 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(root / SETTINGS_FILE)
     build, daily = settings.project.build_commit, settings.project.daily_commit
     text = message(settings.project.name, build, daily, args.message)
+    if args.dry_run:
+        where = f"; then push to {args.remote}" if args.push else ""
+        print(f"would commit (empty){where}:\n{text}")
+        return 0
     git(root, "commit", "--allow-empty", "-q", "-m", text)
     head = git(root, "rev-parse", "HEAD")
     print(f"committed {head[:12]}: {text.splitlines()[0]}")

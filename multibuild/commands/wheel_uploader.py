@@ -1,7 +1,7 @@
 """Download the wheels NAME-VERSION-* from a container, check the release against the CI
 matrix, sign them and upload them with twine.
 
-    wheel-uploader -u URL [-s] [-v] [-w WHEELHOUSE] [-t all|macosx|win|manylinux|linux] \\
+    wheel-uploader -u URL [-s] [-v] [-w WHEELHOUSE] [-t all|macosx|win|manylinux|musllinux|linux] \\
                    [-c] [-n] [-r REPOSITORY] NAME VERSION
 
 The interface of terryfy's wheel-uploader, kept; docs/release.md has everything added since.
@@ -34,14 +34,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-s", "--sign", action="store_true", help="sign the wheelhouse with GPG (.asc, SHA256SUMS)"
     )
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="show every file fetched and checked"
+    )
     parser.add_argument(
         "-w",
         "--wheelhouse",
         default=str(Path("~") / "wheelhouse"),
         help="download directory (default ~/wheelhouse)",
     )
-    parser.add_argument("-t", "--type", choices=matrix.TYPES, default="all", dest="kind")
+    parser.add_argument(
+        "-t",
+        "--type",
+        choices=matrix.TYPES,
+        default="all",
+        dest="kind",
+        help="the wheels of one kind: macosx, win, manylinux, musllinux or linux (both Linux "
+        "kinds); default all",
+    )
     parser.add_argument("-c", "--clobber", action="store_true", help="download again")
     parser.add_argument("-n", "--no-upload", action="store_true", help="download only")
     parser.add_argument("-r", "--repository", default="pypi", help="name in ~/.pypirc")

@@ -447,7 +447,9 @@ class Placed:
             values["patched_sha256"] = self.patched_sha256
         if self.debian_tarball is not None:
             values["debian_tarball"] = str(self.debian_tarball)
-        values["patches"] = " ".join(str(p) for p in self.patches)
+        # PATH-style, so `build_library --patch "$DEBIAN_PATCHES"` takes them all (and a
+        # space in a work dir's path stays part of its path).
+        values["patches"] = os.pathsep.join(str(p) for p in self.patches)
         return values
 
 

@@ -45,7 +45,7 @@ BUILD_SYSTEMS = {
     "make": ("make",),
 }
 # Bump when the way a build system is driven changes: it invalidates every cache entry.
-RECIPE_FORMAT = 2
+RECIPE_FORMAT = 3
 # Compiler-related variables that change what a library build produces.
 FLAG_VARIABLES = (
     "CC",
@@ -225,8 +225,26 @@ def fetch_source(
 # -- building --------------------------------------------------------------------------------------
 
 
+def cmake_flags(environ: Mapping[str, str]) -> dict[str, str]:
+    """CMake reads CFLAGS and CXXFLAGS but not CPPFLAGS: the preprocessor flags (include paths,
+    -ffile-prefix-map) go in front of them. Its build type's own flags (-O3, -g) stay apart."""
+    cppflags = environ.get("CPPFLAGS", "").strip()
+    if not cppflags:
+        return {}
+    return {
+        name: " ".join(filter(None, (cppflags, environ.get(name, "").strip())))
+        for name in ("CFLAGS", "CXXFLAGS")
+    }
+
+
 def build_commands(
-    recipe: LibraryRecipe, src: Path, prefix: Path, stage: Path, jobs: int
+    recipe: LibraryRecipe,
+    src: Path,
+    prefix: Path,
+    stage: Path,
+    jobs: int,
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> list[tuple[list[str], Path, dict[str, str]]]:
     """(command, cwd, extra env) steps that build `src` and install it into stage/prefix."""
     destdir = {"DESTDIR": str(stage)}
@@ -254,7 +272,7 @@ def build_commands(
                         *args,
                     ],
                     src,
-                    {},
+                    cmake_flags(environ or {}),
                 ),
                 (["cmake", "--build", str(build), "--parallel", str(jobs)], src, {}),
                 (["cmake", "--install", str(build)], src, destdir),
@@ -284,6 +302,37 @@ def build_commands(
                 (["make", "install", f"PREFIX={prefix}", *args], src, destdir),
             ]
     raise LibraryError(f"unknown build system {recipe.system}")
+
+
+def _listing(prefix: Path) -> set[Path]:
+    """The files (and links) under `prefix`."""
+    if not prefix.is_dir():
+        return set()
+    return {
+        Path(top) / name
+        for top, dirs, files in os.walk(prefix)
+        for name in [*files, *(d for d in dirs if (Path(top) / d).is_symlink())]
+    }
+
+
+def _refuse_ignored_destdir(recipe: LibraryRecipe, prefix: Path, before: set[Path]) -> None:
+    """An install that ignored DESTDIR (hand-written Makefiles: bzip2's, lua's) wrote into
+    the shared prefix behind the cache's back: those files go again, and the error says how
+    to stage the install."""
+    written = sorted(_listing(prefix) - before)
+    if not written:
+        return
+    for path in written:
+        path.unlink(missing_ok=True)
+    shown = ", ".join(str(p.relative_to(prefix)) for p in written[:5])
+    more = f" and {len(written) - 5} more" if len(written) > 5 else ""
+    raise LibraryError(
+        f"{recipe.name}: its install ignored DESTDIR and wrote into {prefix} itself ({shown}"
+        f"{more}; removed again). The library cache needs the install staged under "
+        "$(DESTDIR): put $(DESTDIR) in front of the Makefile's install paths with --patch, or "
+        "with --pre-configure, e.g. --pre-configure \"sed -i 's|$(PREFIX)|$(DESTDIR)$(PREFIX)|g' "
+        'Makefile"'
+    )
 
 
 def _staged_prefix(stage: Path, prefix: Path) -> Path:
@@ -374,7 +423,8 @@ def _build_into(
         recipe, work / "src", cache_dir=cache_dir, mirrors=mirrors, environ=environ, logger=logger
     )
     stage = work / "stage"
-    for command, cwd, extra in build_commands(recipe, src, prefix, stage, jobs):
+    before = _listing(prefix)
+    for command, cwd, extra in build_commands(recipe, src, prefix, stage, jobs, environ=environ):
         done = stream(
             command, logger, cwd=cwd, env={**environ, **extra}, label=f"{recipe.name} {command[0]}"
         )
@@ -386,6 +436,7 @@ def _build_into(
             )
     installed = _staged_prefix(stage, prefix)
     if not installed.is_dir():
+        _refuse_ignored_destdir(recipe, prefix, before)
         raise LibraryError(f"{recipe.name}: the build installed nothing into {prefix}")
     tmp = libs / f"{entry.name}.tmp-{os.getpid()}"
     remove_tree(tmp)
@@ -522,7 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         usage="build_library [--patch FILE]... [--pre-configure CMD] [--subdir DIR] "
         "NAME VERSION SOURCE SHA256|- SYSTEM [ARGS...]",
     )
-    parser.add_argument("--patch", action="append", default=[], type=Path, metavar="FILE")
+    # A value may hold several files, PATH-style (fetch_debian_source's $DEBIAN_PATCHES).
+    parser.add_argument("--patch", action="append", default=[], metavar="FILE[:FILE...]")
     parser.add_argument("--pre-configure", default="", metavar="CMD")
     parser.add_argument("--subdir", default="", metavar="DIR")
     parser.add_argument("name")
@@ -547,7 +599,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             sha256=ns.sha256.lower(),
             system=ns.system,
             args=tuple(a for a in ns.args if a != "--"),
-            patches=tuple(p.resolve() for p in ns.patch),
+            patches=tuple(
+                Path(p).resolve() for value in ns.patch for p in value.split(os.pathsep) if p
+            ),
             pre_configure=ns.pre_configure,
             subdir=ns.subdir,
         )

@@ -26,14 +26,14 @@ from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.engine.repair import repair_wheel
 from multibuild.engine.source import PreparedSource, prepare_source, requested
 from multibuild.engine.testing import TestVenv, failed_tests, prepare_test_venv, run_wheel_tests
-from multibuild.errors import FatalError, RepairError, TestFailure
+from multibuild.errors import FatalError, RepairError, SystemDependencyError, TestFailure
 from multibuild.log import Logger
 from multibuild.options import BuildOptions
 from multibuild.platforms import Platform
 from multibuild.util.cmd import capture
 from multibuild.util.files import copy_into_by_rename, remove_tree
 from multibuild.util.pythons import PythonVersion, find_python
-from multibuild.util.system import ensure_tools
+from multibuild.util.system import ENGINE_MODULES, check_engine_modules, ensure_tools
 from multibuild.util.wheelzip import WheelZipError, normalize_wheel
 
 # What configures a build dir besides the config settings: a change empties it.
@@ -153,6 +153,17 @@ class Pipeline:
         finally:
             self.prefix_link.release()
 
+    def _install_ccache(self) -> None:
+        """ccache with the other system tools where they may be installed; a build without it
+        is slower, not wrong, so a failure only says so."""
+        options = self.options
+        if not options.ccache or not options.install_system_deps or shutil.which("ccache"):
+            return
+        try:
+            ensure_tools(("ccache",), self.logger.info, install=True, environ=options.environ)
+        except SystemDependencyError as error:
+            self.logger.warning(f"ccache: no (not installed): {error}")
+
     def _run(self) -> BuildRecord:
         options, logger = self.options, self.logger
         with recorded_build(
@@ -164,12 +175,14 @@ class Pipeline:
         ):
             logger.info(options.summary())
             with logger.group("system tools"):
+                check_engine_modules(ENGINE_MODULES[self.platform.name])
                 ensure_tools(
                     options.system_tools,
                     logger.info,
                     install=options.install_system_deps,
                     environ=options.environ,
                 )
+                self._install_ccache()
             self.record.source = requested(options.source)
             with logger.group("source"):
                 source = prepare_source(

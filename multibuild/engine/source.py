@@ -59,13 +59,34 @@ def _resolve(repo: Path, ref: str, env: Mapping[str, str]) -> str | None:
     return None
 
 
+def released_version(ref: str) -> str | None:
+    """The release a ref names (v1.17.1, 1.17.1rc1), or None (a branch or a hash)."""
+    if "." in ref:
+        with contextlib.suppress(InvalidVersion):
+            return str(Version(ref.removeprefix("v")))
+    return None
+
+
+REACH_TIMEOUT_S = 30.0
+
+
+def reachable(url: str, environ: Mapping[str, str]) -> bool:
+    """Whether git gets an answer from the repository at `url` (`git ls-remote`, no prompt)."""
+    check_remote(url, SourceError, hide_userinfo(url))
+    path = local_path(url)
+    env = git_environ(environ, allow_file=path is not None)
+    remote = str(path.resolve()) if path is not None else url
+    try:
+        done = _git(["ls-remote", "--", remote, "HEAD"], None, env, timeout=REACH_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0
+
+
 def _way_out(source: GitSource) -> str:
     """How to build without reaching the repository: the released sdist or a local copy."""
     name = hide_userinfo(source.url).rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")
-    version = "VERSION"  # a branch or a hash names no release
-    if "." in source.ref:
-        with contextlib.suppress(InvalidVersion):
-            version = str(Version(source.ref.removeprefix("v")))
+    version = released_version(source.ref) or "VERSION"  # a branch or a hash names no release
     return (
         "\nWithout access to it, build a released sdist from the package index: "
         f"--sdist {name}=={version}; or a local clone or mirror: --repo PATH"

@@ -15,7 +15,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion
 
 from multibuild.engine.record import BuildRecord, read_record_file
-from multibuild.errors import UploadError
+from multibuild.errors import ConfigurationError, UploadError
 
 _BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 # A wheel file name's characters (PEP 427: each part escaped to these).
@@ -70,7 +70,8 @@ def collect(paths: Sequence[Path]) -> Wheelhouse:
         elif path.is_file():
             members = [path]
         else:
-            raise UploadError(f"no such wheelhouse or file: {path}")
+            # A wrong argument (exit code 2), not a failed upload: nothing was sent.
+            raise ConfigurationError(f"no such wheelhouse or file: {path}")
         for member in members:
             if member.suffix == ".whl" and member.is_file():
                 if member.name in wheels and wheels[member.name] != member:

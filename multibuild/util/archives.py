@@ -1,7 +1,10 @@
-"""Fetching files by URL or path (verified, via a partial file) and unpacking archives safely."""
+"""Fetching files by URL or path (verified, via a partial file), unpacking archives safely,
+and writing an sdist's .tar.gz in a normal form (the same files give the same bytes)."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import shutil
 import sys
 import tarfile
@@ -74,3 +77,36 @@ def unpack(archive: Path, dest: Path, *, error: type[FatalError]) -> Path:
         raise error(f"cannot unpack {archive.name}: {problem}") from None
     entries = list(dest.iterdir())
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
+
+
+def normalize_tar_gz(archive: Path, epoch: int) -> None:
+    """Rewrite a .tar.gz (an sdist) so its bytes follow from its files alone: members sorted
+    by name, times clamped to `epoch` (SOURCE_DATE_EPOCH: the commit's date), owners
+    dropped, modes 0644/0755, and no time or name in the gzip header. Replaced by rename."""
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = []
+    with tarfile.open(archive, "r:gz") as source:
+        for member in source.getmembers():
+            data = None
+            if member.isfile():
+                extracted = source.extractfile(member)
+                data = extracted.read() if extracted is not None else b""
+            members.append((member, data))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as target:
+        for member, data in sorted(members, key=lambda item: item[0].name):
+            member.mtime = min(int(member.mtime), epoch)
+            member.uid = member.gid = 0
+            member.uname = member.gname = ""
+            member.mode = 0o755 if member.isdir() or member.mode & 0o111 else 0o644
+            # Only what names the member stays from its own PAX header (no atime, ctime).
+            member.pax_headers = {
+                k: v for k, v in member.pax_headers.items() if k in ("path", "linkpath")
+            }
+            target.addfile(member, io.BytesIO(data) if data is not None else None)
+    partial = archive.with_name(archive.name + ".partial")
+    with (
+        partial.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as compressed,
+    ):
+        compressed.write(buffer.getvalue())
+    partial.replace(archive)

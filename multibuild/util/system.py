@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -25,6 +26,15 @@ DEBIAN_PACKAGES = {
     "patch": "patch",
     "curl": "curl",
     "dpkg-source": "dpkg-dev",
+    # autotools, for a tree without configure (build_library --pre-configure "autoreconf -fi")
+    "autoreconf": "autoconf",
+    "autoconf": "autoconf",
+    "automake": "automake",
+    "aclocal": "automake",
+    "libtoolize": "libtool",
+    "libtool": "libtool-bin",
+    "meson": "meson",
+    "ninja": "ninja-build",
     # the container route: podman with runc (crun refuses cgroups in hybrid mode) and
     # catatonit (--init); mmdebstrap makes the local image's Debian root
     "podman": "podman",
@@ -95,3 +105,23 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+# The engine's own Python dependencies a build reaches only at its end (the repair), by the
+# platform that runs it: checked before anything is built.
+ENGINE_MODULES = {
+    "linux": ("build", "packaging", "auditwheel"),
+    "macos": ("build", "packaging", "delocate"),
+    "windows": ("build", "packaging", "delvewheel"),
+}
+
+
+def check_engine_modules(names: tuple[str, ...] | list[str]) -> None:
+    """Each module importable by this Python, or one error naming them and the way in."""
+    missing = [name for name in names if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemDependencyError(
+            f"the engine's dependencies are not installed for {sys.executable}: "
+            f"{', '.join(missing)}; install the engine with them: `pip install -e .` in its "
+            "repository (or run through nox: `nox -s build`)"
+        )

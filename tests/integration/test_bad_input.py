@@ -407,6 +407,26 @@ CASES = [
         r"CPython 3\.12 cannot go into the local image: Debian has no python3\.12 source package",
     ),
     Case(
+        "init-into-a-non-empty-directory",
+        ("init", ".", "--name", "foo", "--repo", "https://example.org/foo.git", "--commit", "v1"),
+        2,
+        r"exists and is not an empty directory",
+    ),
+    Case(
+        "init-option-as-commit",
+        ("init", "new", "--name", "foo", "--repo", "r", "--commit=--upload-pack=touch MARKER"),
+        2,
+        r"'--upload-pack=touch MARKER' is not a commit these files can name",
+        marker="MARKER",
+    ),
+    Case(
+        "init-without-a-project",
+        ("init", "new"),
+        2,
+        r"--name, --repo and --commit are needed \(or --engine-only\)",
+        usage=True,
+    ),
+    Case(
         "check-config-missing-settings",
         ("check-config", "--settings", "nowhere.toml"),
         2,
@@ -488,3 +508,49 @@ def test_every_command_is_in_the_table() -> None:
 
     assert {c.argv[0] for c in CASES} == set(COMMANDS)
     assert REPO_ROOT.is_dir()
+
+
+@pytest.mark.skipif(sys.platform == "darwin", reason="the guard is for every other OS")
+def test_install_gfortran_macos_helps_and_refuses_other_oses(tmp_path: Path) -> None:
+    """--help answers; elsewhere than macOS it refuses before fetching anything (it would put
+    a macOS toolchain over /usr/local/bin/gfortran). No network here: a stub curl records
+    any call."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("curl", "sudo", "tar"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho {tool} >> "{tmp_path}/called"\nexit 1\n')
+        (bin_dir / tool).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    script = str(REPO_ROOT / "scripts" / "install-gfortran-macos")
+    shown = subprocess.run(["bash", script, "--help"], capture_output=True, text=True, env=env,
+                           check=False)  # fmt: skip
+    assert shown.returncode == 0 and "macOS only" in shown.stdout
+    refused = subprocess.run(["bash", script], capture_output=True, text=True, env=env,
+                             check=False)  # fmt: skip
+    assert refused.returncode == 2 and "this machine runs Linux" in refused.stderr
+    assert not (tmp_path / "called").exists()
+
+
+def test_a_clone_without_the_engines_dependencies_fails_in_the_first_second(
+    tmp_path: Path,
+) -> None:
+    """The engine run by a Python without its dependencies (a clone, not installed): exit 4
+    at once with the way in, not a traceback or a failed repair after the build."""
+    import venv
+
+    from multibuild.errors import SystemDependencyError
+    from multibuild.util.system import check_engine_modules
+
+    venv.create(tmp_path / "bare", with_pip=False)
+    done = subprocess.run(
+        [str(tmp_path / "bare" / "bin" / "python"), "-m", "multibuild", "build", "--repo",
+         str(tmp_path / "nowhere"), "--commit", "v1", "--python", "3.11"],
+        cwd=tmp_path, env={**engine_environ(), "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 4, done.stderr
+    assert "the engine's dependencies are not installed" in done.stderr
+    assert "pip install -e ." in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / ".multibuild").exists()  # nothing was fetched or built
+    with pytest.raises(SystemDependencyError, match=r": no_such_module_mb; install the engine"):
+        check_engine_modules(["packaging", "no_such_module_mb"])

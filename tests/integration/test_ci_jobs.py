@@ -342,3 +342,9 @@ def test_the_release_sdist_is_built_after_pre_build_and_builds_a_tested_wheel(
                        "--wheelhouse", str(tmp_path / "sdist-check"), cwd=root, env={})  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
     assert list((tmp_path / "sdist-check").glob("mb_hello_c-1.0-cp311-*.whl"))
+
+    # The same commit, another checkout (its files' times are now): the same bytes.
+    again = multibuild("sdist", "--outdir", str(tmp_path / "again"), "--work-dir",
+                       str(tmp_path / "work-again"), cwd=root, env={})  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (tmp_path / "again" / sdist.name).read_bytes() == sdist.read_bytes()

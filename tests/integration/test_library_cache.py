@@ -3,6 +3,7 @@ nothing that passes for a good entry."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -288,3 +289,32 @@ def test_directory_source_patch_pre_configure_and_subdir(tmp_path: Path) -> None
     assert not changed.cached and changed.sha256 != result.sha256
     with pytest.raises(LibraryError, match="is for a directory source"):
         LibraryRecipe(name="x", version="1", url=str(patch), sha256="-", system="make")
+
+
+def test_a_makefile_ignoring_destdir_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    """A hand-written Makefile whose install writes to $(PREFIX) directly (bzip2, lua): the
+    files it put into the shared prefix are removed, the error names DESTDIR and the fix, and
+    that fix (the sed it suggests, as --pre-configure) builds it."""
+    source = tmp_path / "libtiny"
+    source.mkdir()
+    (source / "tiny.c").write_text("int tiny(void) { return 7; }\n")
+    (source / "Makefile").write_text(
+        "PREFIX ?= /usr/local\n"
+        "libtiny.a: tiny.o\n\tar rcs $@ tiny.o\n"
+        "install: libtiny.a\n\tmkdir -p $(PREFIX)/lib\n\tcp libtiny.a $(PREFIX)/lib/\n"
+    )
+    prefix = tmp_path / "prefix"
+    (prefix / "lib").mkdir(parents=True)
+    (prefix / "lib" / "other.a").write_text("another library's file")
+    lib = LibraryRecipe(name="libtiny", version="1", url=str(source), sha256="-", system="make")
+    with pytest.raises(LibraryError) as failed:
+        build(lib, prefix, tmp_path / "cache")
+    message = str(failed.value)
+    assert "ignored DESTDIR" in message and "lib/libtiny.a" in message
+    assert "--pre-configure" in message
+    assert sorted(p.name for p in (prefix / "lib").iterdir()) == ["other.a"]
+    fixed = dataclasses.replace(
+        lib, pre_configure="sed -i 's|$(PREFIX)|$(DESTDIR)$(PREFIX)|g' Makefile"
+    )
+    result = build(fixed, prefix, tmp_path / "cache")
+    assert not result.cached and (prefix / "lib" / "libtiny.a").is_file()

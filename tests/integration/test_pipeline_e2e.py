@@ -359,3 +359,41 @@ def test_plat_chooses_the_policy(tmp_path: Path) -> None:
     assert "manylinux_2_17_x86_64" in tags, wheel.name
     repair = run.record()["builds"][0]["repair"]
     assert repair["requested_plat"] == repair["policy"] == "manylinux_2_17_x86_64"
+
+
+def test_an_unreachable_pinned_release_builds_its_sdist_from_the_index(tmp_path: Path) -> None:
+    """By hand, settings.toml pinning a release (v1.0) of a repository that does not answer
+    (a loopback port with nothing listening): the release's sdist from the package index
+    (an extra file:// index here), said loudly, the record naming the sdist and its sha256.
+    An explicit --repo insists on git."""
+    repo = make_repo("hello-c", tmp_path / "repo")
+    subprocess.run(
+        [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path / "dist"), str(repo)],
+        check=True,
+        capture_output=True,
+    )
+    (sdist,) = (tmp_path / "dist").glob("*.tar.gz")
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    index = tmp_path / "index" / "mb-hello-c"
+    index.mkdir(parents=True)
+    shutil.copy(sdist, index / sdist.name)
+    (index / "index.html").write_text(f'<a href="{sdist.name}#sha256={digest}">{sdist.name}</a>')
+    wheels = tmp_path / "wheels-repo"
+    config_copy("hello-c", wheels / "cfg")
+    (wheels / "settings.toml").write_text(
+        '[project]\nname = "mb-hello-c"\nrepo = "https://127.0.0.1:9/mb-hello-c.git"\n'
+        'BUILD_COMMIT = "v1.0"\nconfig = "cfg/config.sh"\n'
+    )
+    env = {"PIP_EXTRA_INDEX_URL": (tmp_path / "index").as_uri()}
+    run = run_multibuild(wheels, "build", "--python", "3.11", "--test-requires", "", env=env)
+    assert run.returncode == 0, run.output
+    assert "cannot be reached from here: building mb-hello-c==1.0, the released sdist" in run.output
+    source = run.record()["source"]
+    assert source["kind"] == "sdist" and source["sha256"] == digest
+    assert len(run.wheels()) == 1
+    insisted = run_multibuild(
+        wheels, "build", "--python", "3.11", "--repo", "https://127.0.0.1:9/mb-hello-c.git",
+        wheelhouse=tmp_path / "insisted", env=env,
+    )  # fmt: skip
+    assert insisted.returncode == 3 and "cannot clone" in insisted.output
+    assert "cannot be reached from here" not in insisted.output

@@ -6,6 +6,7 @@ byte for byte."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,35 @@ def test_another_work_dir_shares_the_library_cache_and_makes_the_same_wheel(
     # commit, the zip normalised, the prefix seen at one path).
     [first], [second] = (run.wheels() for run in runs)
     assert first.read_bytes() == second.read_bytes()
+
+
+@pytest.mark.slow
+def test_a_cmake_library_with_debug_info_is_the_same_from_two_work_dirs(tmp_path: Path) -> None:
+    """libhello built RelWithDebInfo (-g): its DWARF names its source and build paths, which
+    differ between the work dirs unless CMake sees CPPFLAGS' -ffile-prefix-map."""
+    repo = make_repo("hello-c", tmp_path / "hello")
+    config = config_copy(
+        "hello-c", tmp_path / "config", {" cmake\n": " cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo\n"}
+    )
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    libraries = []
+    for work in ("work-a", "work-b"):
+        run = run_multibuild(
+            tmp_path,
+            *build_args(repo, config, "--cache-dir", str(tmp_path / work / "cache")),
+            work_dir=tmp_path / work,
+            wheelhouse=tmp_path / f"{work}-wheels",
+            env={"TMPDIR": str(tmp)},
+        )
+        assert run.returncode == 0, run.output
+        [wheel] = run.wheels()
+        with zipfile.ZipFile(wheel) as archive:
+            [name] = [n for n in archive.namelist() if "libhello" in n]
+            libraries.append(archive.read(name))
+    assert b".debug_info" in libraries[0]  # built with -g
+    assert str(tmp_path).encode() not in libraries[0]
+    assert libraries[0] == libraries[1]
 
 
 @pytest.mark.slow

@@ -96,10 +96,23 @@ def test_trigger_build(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     git("init", "-q", "--bare", str(remote), cwd=tmp_path)
     git("remote", "add", "origin", str(remote), cwd=repo)
     # Dirty: set-build-commit's change not committed yet.
+    # --dry-run: the lines that would change, nothing written.
+    before = {p: (repo / p).read_text() for p in ciconfig.ALL_FILES}
+    argv = ["--root", str(repo), "v1.17.2", "--dry-run"]
+    assert main(tool="set-build-commit", argv=argv) == 0
+    out = capsys.readouterr().out
+    assert 'BUILD_COMMIT = "v1.17.1" -> BUILD_COMMIT = "v1.17.2"' in out
+    assert "BUILD_COMMIT=v1.17.1 -> - BUILD_COMMIT=v1.17.2" in out and "nothing written" in out
+    assert {p: (repo / p).read_text() for p in ciconfig.ALL_FILES} == before
     assert main(tool="set-build-commit", argv=["--root", str(repo), "v1.17.2"]) == 0
-    assert main(tool="trigger-build", argv=["-C", str(repo), "--push"]) == 12
+    assert main(tool="trigger-build", argv=["-C", str(repo), "--push"]) == 2
     assert "uncommitted changes" in capsys.readouterr().err
+    head = git("rev-parse", "HEAD", cwd=repo)
     git("commit", "-q", "-a", "-m", "Build v1.17.2", cwd=repo)
+    assert main(tool="trigger-build", argv=["-C", str(repo), "--push", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would commit (empty); then push to origin" in out and "Build scipy v1.17.2" in out
+    assert git("rev-parse", "HEAD~1", cwd=repo) == head  # nothing committed by the dry run
     head = git("rev-parse", "HEAD", cwd=repo)
     assert (
         main(tool="trigger-build", argv=["-C", str(repo), "-m", "Retry the macOS jobs", "--push"])

@@ -265,3 +265,11 @@ def test_a_killed_copy_leaves_nothing_for_good(tmp_path: Path) -> None:
     assert "left by an earlier, interrupted upload" in done.stdout
     assert not left.exists()
     assert running.exists()
+
+
+def test_a_missing_wheelhouse_is_a_usage_error(tmp_path: Path) -> None:
+    """README "Exit codes": a wrong path is 2 (bad flags), not 10 (an upload failed)."""
+    done = run_upload(tmp_path, str(tmp_path / "no-such-wheelhouse"), env=GITHUB_MAIN)
+    assert done.returncode == 2, done.stderr
+    assert "no such wheelhouse or file" in done.stderr
+    assert not (tmp_path / "containers").exists()

@@ -3,6 +3,7 @@ fields), and a build's options resolved once from arguments, settings and enviro
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,53 @@ def test_a_python_of_the_matrix_not_here_is_said_not_dropped(
         "CPython 3.13t (free-threaded) of the matrix is not installed here: not built",
     )
     assert "note         CPython 3.13t (free-threaded)" in options.summary()
+
+
+def test_the_build_header_says_ccache_only_where_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """settings' ccache = true: "yes" where ccache is on PATH, "no (not installed)" where it
+    is not and may not be installed (a PATH of the test's own, with or without a stub)."""
+    settings = load_settings(REPO_ROOT / "settings.toml")
+    options = resolve_build_options(
+        BuildArguments(python=("3.11",), commit="v1.17.1"),
+        settings=settings,
+        knobs=Knobs.from_environ({}),
+        platform=LinuxPlatform(),
+        environ={},
+    )
+    assert settings.build.ccache and options.ccache
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert options.ccache_state() == "no (not installed)"
+    assert "ccache       no (not installed)" in options.summary()
+    stub = tmp_path / "ccache"
+    stub.write_text("#!/bin/sh\n")
+    stub.chmod(0o755)
+    assert options.ccache_state() == "yes"
+    assert dataclasses.replace(options, ccache=False).ccache_state() == "no"
+
+
+def test_the_header_names_the_project_of_the_settings_not_the_clones_directory() -> None:
+    settings = load_settings(REPO_ROOT / "settings.toml")
+    options = resolve_build_options(
+        BuildArguments(python=("3.11",), repo="/mirrors/a-clone", commit="v1.17.1"),
+        settings=settings,
+        knobs=Knobs.from_environ({}),
+        platform=LinuxPlatform(),
+        environ={},
+    )
+    assert options.project == settings.project.name == "scipy"
+    assert "project      scipy" in options.summary()
+    alone = resolve_build_options(
+        BuildArguments(
+            python=("3.11",),
+            repo="/mirrors/a-clone.git",
+            commit="v1",
+            config=str(REPO_ROOT / "config.sh"),
+        ),
+        settings=None,
+        knobs=Knobs.from_environ({}),
+        platform=LinuxPlatform(),
+        environ={},
+    )
+    assert alone.project == "a-clone"

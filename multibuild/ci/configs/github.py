@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from multibuild.ci.configs.base import (
@@ -15,6 +16,7 @@ from multibuild.ci.configs.base import (
     commit_lines,
     render_template,
 )
+from multibuild.ci.jobs import Job
 from multibuild.errors import ConfigurationError
 from multibuild.publish.containers.credentials import UPLOAD_CREDENTIALS
 from multibuild.settings import Settings
@@ -100,6 +102,40 @@ def push_branches(development: tuple[str, ...], release: tuple[str, ...]) -> lis
     return list(dict.fromkeys(globs))
 
 
+# The toolchain steps by their condition, and whether a matrix's jobs need them: a matrix
+# without macOS (or Windows x64, Windows ARM64) jobs gets no such step (nor the script it runs).
+TOOLCHAIN_STEPS: dict[str, Callable[[Job], bool]] = {
+    "runner.os == 'macOS'": lambda job: job.os == "macos",
+    "runner.os == 'Windows' && runner.arch == 'X64'": lambda job: (
+        job.os == "windows" and job.plat != "ARM64"
+    ),
+    "runner.os == 'Windows' && runner.arch == 'ARM64'": lambda job: (
+        job.os == "windows" and job.plat == "ARM64"
+    ),
+}
+_STEP = "      - "
+
+
+def drop_steps(text: str, conditions: set[str]) -> str:
+    """The workflow without the steps (`      - name:` blocks) whose `if:` is one of
+    `conditions`."""
+    lines = text.splitlines(keepends=True)
+    kept: list[str] = []
+    index = 0
+    while index < len(lines):
+        end = index + 1
+        if lines[index].startswith(_STEP):
+            while end < len(lines) and lines[end].startswith("        "):
+                end += 1
+            block = lines[index:end]
+            if any(line.strip() in {f"if: {c}" for c in conditions} for line in block[:3]):
+                index = end
+                continue
+        kept.extend(lines[index:end])
+        index = end
+    return "".join(kept)
+
+
 class GitHub(Provider):
     name = "github"
     path = ".github/workflows/wheels.yml"
@@ -119,7 +155,9 @@ class GitHub(Provider):
                 "[upload] repository (owner/name) is needed: the workflow publishes only there"
             )
         indexes = ", ".join(settings.upload.nightly_indexes) or "no package index"
-        return render_template(
+        matrix = self.jobs(settings)
+        unused = {c for c, needs in TOOLCHAIN_STEPS.items() if not any(map(needs, matrix))}
+        text = render_template(
             "github.yml",
             commits=commit_lines(settings, "  "),
             schedule=settings.ci.schedule,
@@ -147,6 +185,7 @@ class GitHub(Provider):
             llvm_sha256=LLVM_WINDOWS_ARM64[1].upper(),
             **ACTIONS,
         )
+        return drop_steps(text, unused)
 
     def job_ids(self, data: Any) -> list[str]:
         build = ((data.get("jobs") or {}).get("build") or {}).get("strategy") or {}

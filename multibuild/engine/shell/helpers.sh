@@ -11,7 +11,8 @@
 #       derived from the system's deb entries), checked against the .dsc and ORIG_SHA256; sets
 #       DEBIAN_ORIG and DEBIAN_ORIG_SHA256 (the upstream tarball, for build_library),
 #       DEBIAN_TARBALL (the .debian.tar.*) and DEBIAN_PATCHES (the named patches of
-#       debian/patches as files, in the order given, for build_library --patch).
+#       debian/patches as files joined with ":", in the order given: one build_library --patch
+#       "$DEBIAN_PATCHES" applies them all).
 
 # The helpers run the engine that runs this hook (MB_ENGINE_ROOT), not another installed one.
 mb_engine() {
