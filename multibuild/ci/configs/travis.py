@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from multibuild.ci.configs.base import (
+    BUILD_CACHE_PATHS,
     ENGINE_PYTHON,
     Provider,
     commit_lines,
@@ -42,6 +43,7 @@ class Travis(Provider):
             commits=commit_lines(settings, "    ", travis=True),
             secure=secure or "    # (none yet)",
             jobs="\n".join(entries),
+            cache_paths="\n".join(f"    - {path}" for path in BUILD_CACHE_PATHS),
             release_note=(
                 f"release branches upload from {owner} only ([ci] release_provider): these "
                 "jobs build and test them"
