@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from multibuild.engine.ccache import parse_stats
+from multibuild.engine.ccache import parse_stats, start_note
 from multibuild.engine.frontend import build_requires, dynamic_requires
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, test_environment
 from multibuild.engine.testing import pytest_counts
@@ -105,12 +105,15 @@ def ccache_result(hook: str, env: Mapping[str, str]) -> dict[str, Any]:
             ["ccache", option], env=dict(env), capture_output=True, text=True, check=False
         )
 
-    done = ccache("--zero-stats" if hook == "pre_build" else "--print-stats")
-    if hook != "pre_build" and done.returncode != 0:
+    done = ccache("--print-stats")
+    if done.returncode != 0:
         done = ccache("-s")  # ccache < 4.4 (Debian bullseye's 4.2): no --print-stats
     if done.returncode != 0:
         return {"ccache_note": f"ccache failed: {(done.stderr or done.stdout).strip()[-300:]}"}
-    return {} if hook == "pre_build" else {"ccache": parse_stats(done.stdout)}
+    if hook == "pre_build":
+        ccache("--zero-stats")
+        return {"ccache_note": start_note(done.stdout)}
+    return {"ccache": parse_stats(done.stdout)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

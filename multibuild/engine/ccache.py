@@ -48,7 +48,10 @@ def zero_stats(env: Mapping[str, str]) -> str:
 
 
 def start_note(stats_text: str) -> str:
-    found = re.search(r"^files_in_cache\t(\d+)$", stats_text, flags=re.MULTILINE)
+    """What the cache held, from --print-stats or (ccache < 4.4) -s."""
+    found = re.search(
+        r"^files(?:_in_cache\t| in cache\s+)(\d+)\s*$", stats_text, flags=re.MULTILINE
+    )
     if found is None:
         return ""
     files = int(found.group(1))
