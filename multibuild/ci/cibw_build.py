@@ -410,7 +410,7 @@ def build_one(
     )
     tests = sink.result("run_tests")
     if tests:
-        build.tests = {k: v for k, v in tests.items() if k != "hook"}
+        build.tests = {k: v for k, v in tests.items() if k not in ("hook", "ccache", "ccache_note")}
     if done.returncode != 0:
         failed = next((r for r in reversed(sink.results) if r.get("failed")), None)
         tail = excerpt(done.tail, 15)
