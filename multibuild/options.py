@@ -100,6 +100,9 @@ class Knobs:
     # MB_CONTAINER_ENV: variables the container route passes into the build container for
     # the hooks (cibuildwheel's environment-pass), e.g. "SCIPY_TEST_MODULES"
     container_env: tuple[str, ...] = ()
+    # MB_PREFIX_NAMESPACE=0: the prefix through a numbered link even where a mount namespace
+    # would give every build one path (multibuild.engine.prefix)
+    prefix_namespace: bool = True
     upload: UploadTuning = field(default_factory=UploadTuning)
 
     @classmethod
@@ -122,6 +125,7 @@ class Knobs:
             test_level=level,
             local_container_on_ci=_flag(environ, "MB_LOCAL_CONTAINER_ON_CI"),
             container_env=_names(environ, "MB_CONTAINER_ENV"),
+            prefix_namespace=environ.get("MB_PREFIX_NAMESPACE", "1").strip() != "0",
             upload=UploadTuning(
                 attempts=whole("MB_UPLOAD_ATTEMPTS"),
                 backoff_s=_number(environ, "MB_UPLOAD_BACKOFF", float),
@@ -147,6 +151,10 @@ class HookContext:
     config: str | None  # MB_CONFIG: config.sh relative to the repository (cibuildwheel)
     plat: str | None
     test_level: str
+    # MB_BUILD_REQUIRES=1: cibuildwheel builds without isolation (its random build-env path
+    # on every compile line would defeat ccache); pre_build installs [build-system] requires
+    # into the build Python, a fixed path
+    build_requires: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> HookContext:
@@ -163,6 +171,7 @@ class HookContext:
             config=environ.get("MB_CONFIG") or None,
             plat=environ.get("PLAT") or None,
             test_level=environ.get("MB_TEST_LEVEL") or "fast",
+            build_requires=_flag(environ, "MB_BUILD_REQUIRES"),
         )
 
 
@@ -258,6 +267,7 @@ class BuildOptions:
     # The environment the build's processes start from (upload credentials already out).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     nightly: bool = False
+    prefix_namespace: bool = True  # Knobs.prefix_namespace
     # settings' [libraries]: exported to hooks as NAME_VERSION (multibuild's convention)
     library_versions: tuple[tuple[str, str], ...] = ()
     # settings' [hook_env]: exported to hooks as they are
@@ -421,6 +431,7 @@ def resolve_build_options(
         verbose=arguments.verbose,
         environ=dict(environ),
         nightly=nightly,
+        prefix_namespace=knobs.prefix_namespace,
         library_versions=tuple(sorted(settings.libraries.items())) if settings else (),
         hook_env=tuple(sorted(settings.hook_env.items())) if settings else (),
         notes=notes,

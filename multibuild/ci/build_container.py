@@ -131,13 +131,17 @@ class PreparedContainer:
         image of a musllinux build."""
         env = dict(self.host_environ)
         env["CIBW_ENVIRONMENT_PASS_LINUX"] = " ".join(self.passed)
-        if self.engine is None:
+        if self.engine is None and not self.create_args:
             return env
-        options = [self.engine.name]
+        # cibuildwheel's default engine is docker: its create_args (the build cache's mount)
+        # need it named.
+        options = [self.engine.name if self.engine else "docker"]
         if self.create_args:
             options.append("create_args: " + " ".join(shlex.quote(a) for a in self.create_args))
         options.append("disable_host_mount: true")
         env["CIBW_CONTAINER_ENGINE"] = "; ".join(options)
+        if self.engine is None:
+            return env
         family = "MUSLLINUX" if musl else "MANYLINUX"
         env[f"CIBW_{family}_{arch.upper()}_IMAGE"] = self.reference
         return env

@@ -21,9 +21,9 @@ import sys
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from packaging.utils import parse_wheel_filename
@@ -38,6 +38,7 @@ from multibuild.ci.build_container import (
 )
 from multibuild.ci.cibw_step import RESULT_MARKER
 from multibuild.ci.jobs import Job
+from multibuild.engine.ccache import ccache_variables
 from multibuild.engine.hooks import ENGINE_ROOT
 from multibuild.engine.pipeline import recipe_of, recorded_build
 from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
@@ -307,6 +308,9 @@ def run_cibuildwheel(
                 logger.info(container.describe())
             record.settings["container"] = container.as_record()
             tools.update(container.tools())
+        cache_env: dict[str, str] = {}
+        if options.ccache:
+            container, cache_env = build_cache(container, first, options, logger)
         record.source = requested(options.source)
         with logger.group("source"):
             source = prepare_source(
@@ -323,6 +327,7 @@ def run_cibuildwheel(
             **cibuildwheel.clean_environ(options.environ),
             "MB_TEST_LEVEL": options.test_level,
             "SOURCE_DATE_EPOCH": str(source_date),
+            **cache_env,
             **(
                 container.cibuildwheel_environ(first.plat, musl=first.cell.musl)
                 if container
@@ -341,6 +346,38 @@ def run_cibuildwheel(
                 logger=logger,
                 source_date=source_date,
             )
+
+
+def build_cache(
+    container: PreparedContainer | None, first: Job, options: BuildOptions, logger: Logger
+) -> tuple[PreparedContainer | None, dict[str, str]]:
+    """ccache (and the library cache) for cibuildwheel's builds, kept from one build to the next:
+    inside a Linux container, a host directory of the cache dir (one per platform and libc:
+    what CI restores and saves) mounted at the fixed cache path of the generated
+    cibuildwheel.toml; elsewhere the host's ccache directory. The variables go to the build
+    (environment-pass into a container); cibw-step zeroes and reads the statistics."""
+    maxsize = options.environ.get("CCACHE_MAXSIZE", "5G")
+    if container is not None:
+        libc = "musllinux" if first.cell.musl else "manylinux"
+        host = options.cache_dir / "container" / f"{libc}_{first.plat}"
+        (host / "ccache").mkdir(parents=True, exist_ok=True)
+        inside = PurePosixPath(cibuildwheel.PREFIX["linux"]).parent / "cache"
+        # cibuildwheel copies the project to /project; the build dirs are under it.
+        variables = ccache_variables(inside / "ccache", PurePosixPath("/project"), maxsize)
+        # Without isolation: an isolated build's numpy headers come from a new random
+        # /tmp/build-env-* each time, on the compile lines of every module that includes them.
+        variables["MB_BUILD_REQUIRES"] = "1"
+        logger.info(f"build cache: {host} at {inside} in the container")
+        container = replace(
+            container,
+            create_args=(*container.create_args, "--volume", f"{host}:{inside}"),
+            passed=(*container.passed, *variables),
+        )
+        return container, {**variables, "CIBW_BUILD_FRONTEND_LINUX": "build; args: --no-isolation"}
+    if shutil.which("ccache") is None:
+        return None, {}
+    (options.cache_dir / "ccache").mkdir(parents=True, exist_ok=True)
+    return None, ccache_variables(options.cache_dir / "ccache", options.work_dir, maxsize)
 
 
 def build_one(
@@ -371,9 +408,20 @@ def build_one(
         )
         build.steps["cibuildwheel"] = round(time.monotonic() - start, 3)
         build.libraries = list(sink.result("pre_build").get("libraries", []))
+        # cibw-step zeroed ccache's statistics after pre_build and read them in run_tests.
+        stats = sink.result("run_tests").get("ccache")
+        if isinstance(stats, dict):
+            build.ccache = {k: float(v) for k, v in stats.items() if isinstance(v, (int, float))}
+        build.ccache_note = str(
+            sink.result("run_tests").get("ccache_note")
+            or sink.result("pre_build").get("ccache_note")
+            or ("" if "CCACHE_DIR" in env else "not used (--no-ccache, or no ccache here)")
+        )
         tests = sink.result("run_tests")
         if tests:
-            build.tests = {k: v for k, v in tests.items() if k != "hook"}
+            build.tests = {
+                k: v for k, v in tests.items() if k not in ("hook", "ccache", "ccache_note")
+            }
         _raise_failure(job, done.returncode, done.tail, sink)
     wheels = sorted(output.glob("*.whl"))
     if not wheels:

@@ -17,15 +17,18 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from multibuild.engine.ccache import parse_stats, start_note
+from multibuild.engine.frontend import build_requires, dynamic_requires
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, test_environment
 from multibuild.engine.testing import prepare_run_dir, pytest_counts
-from multibuild.errors import ConfigurationError, FatalError, TestFailure, report
+from multibuild.errors import BuildError, ConfigurationError, FatalError, TestFailure, report
 from multibuild.log import Logger
 from multibuild.options import HookContext
 from multibuild.util.pythons import running
@@ -84,6 +87,52 @@ def retag(wheel_dir: Path, old: str, new: str) -> int:
     return 0
 
 
+def install_build_requires(package: Path, env: Mapping[str, str], logger: Logger) -> None:
+    """The project's build requirements (pyproject.toml's and what its backend asks for) in
+    this Python: cibuildwheel then builds without isolation, from this fixed path."""
+
+    def install(requires: Sequence[str]) -> None:
+        logger.info(f"build requirements into {sys.executable}: {' '.join(requires)}")
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", *requires],
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            check=False,
+        )
+        if done.returncode != 0:
+            raise BuildError(f"installing the build requirements failed:\n{done.stderr[-2000:]}")
+
+    install(build_requires(package))
+    dynamic = dynamic_requires(package, Path(sys.executable), (), env)
+    if dynamic:
+        install(dynamic)
+
+
+def ccache_result(hook: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """pre_build: ccache's statistics zeroed (what the wheel build then compiles is counted);
+    run_tests: read. A note instead where the build has no ccache (an image without it)."""
+    if "CCACHE_DIR" not in env:
+        return {}
+    if shutil.which("ccache", path=env.get("PATH")) is None:
+        return {"ccache_note": "no ccache in the build environment: every compile ran"}
+
+    def ccache(option: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["ccache", option], env=dict(env), capture_output=True, text=True, check=False
+        )
+
+    done = ccache("--print-stats")
+    if done.returncode != 0:
+        done = ccache("-s")  # ccache < 4.4 (Debian bullseye's 4.2): no --print-stats
+    if done.returncode != 0:
+        return {"ccache_note": f"ccache failed: {(done.stderr or done.stdout).strip()[-300:]}"}
+    if hook == "pre_build":
+        ccache("--zero-stats")
+        return {"ccache_note": start_note(done.stdout)}
+    return {"ccache": parse_stats(done.stdout)}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) == 4 and args[0] == "retag":
@@ -106,6 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(prefix, ignore_errors=True)  # only what this pre_build puts there
                 prefix.mkdir(parents=True)
                 env["MB_LIBRARY_RESULTS"] = str(results)
+                if HookContext.from_environ(env).build_requires:
+                    install_build_requires(package, env, logger)
                 ran = run_hook(config, hook, env=env, cwd=package, logger=logger)
                 if ran.exported:
                     # cibuildwheel builds in another process: what pre_build exports ends here.
@@ -115,7 +166,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "(cibuildwheel.toml's environment carries that)"
                     )
                 lines = results.read_text().splitlines() if results.exists() else []
-                print_result({"hook": hook, "libraries": [json.loads(x) for x in lines if x]})
+                print_result(
+                    {
+                        "hook": hook,
+                        "libraries": [json.loads(x) for x in lines if x],
+                        **ccache_result(hook, env),
+                    }
+                )
             else:
                 env["MB_TEST_NOTES"] = str(results)
                 # Outside the source tree, with the test sources (cibuildwheel's test
@@ -129,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "hook": hook,
                         "counts": pytest_counts(done.tail),
                         "seconds": round(done.duration, 3),
+                        **ccache_result(hook, env),
                         **({"notes": [n for n in notes if n.strip()]} if notes else {}),
                     }
                 )

@@ -130,7 +130,7 @@ class Pipeline:
         # The libraries' prefix: a directory of the work dir, which builds see through one
         # fixed path wherever the work dir is (multibuild.engine.prefix).
         self.prefix_dir = options.work_dir / "prefix"
-        self.prefix_link = PrefixLink.claim(options.work_dir)
+        self.prefix_link = PrefixLink.claim(options.work_dir, namespace=options.prefix_namespace)
         self.prefix = self.prefix_link.path
         self.source_date = 0  # the source's date (SOURCE_DATE_EPOCH), known once it is fetched
 
@@ -343,7 +343,7 @@ class Pipeline:
                             json.loads(line) for line in results.read_text().splitlines() if line
                         ]
                 with self.step(build, "build"):
-                    zero_stats(env)
+                    build.ccache_note = zero_stats(env)
                     wheel = build_wheel(
                         source.path,
                         build_python,

@@ -91,6 +91,8 @@ class PythonBuild:
     repair: dict[str, Any] = field(default_factory=dict)
     tests: dict[str, Any] = field(default_factory=dict)
     ccache: dict[str, float] | None = None
+    # Why there are no ccache figures, or what the cache started from (a restored CI cache)
+    ccache_note: str = ""
     # Variables pre_build exported for the wheel build (their names).
     exported: list[str] = field(default_factory=list)
     error: str | None = None
@@ -108,6 +110,11 @@ class PythonBuild:
             wheels=[WheelInfo.from_json(w) for w in _dicts(data, "wheels")],
             repair=_dict(data, "repair"),
             tests=_dict(data, "tests"),
+            ccache={
+                k: float(v) for k, v in _dict(data, "ccache").items() if isinstance(v, (int, float))
+            }
+            or None,
+            ccache_note=_str(data, "ccache_note"),
             error=_str(data, "error") or None,
         )
 
@@ -264,6 +271,8 @@ class BuildRecord:
                     f"    ccache: {build.ccache['hits']:.0f} hits, "
                     f"{build.ccache['misses']:.0f} misses ({build.ccache['hit_rate']:.0%})"
                 )
+            if build.ccache_note:
+                lines.append(f"    ccache: {build.ccache_note}")
             if build.tests.get("counts"):
                 counts = ", ".join(f"{n} {k}" for k, n in build.tests["counts"].items())
                 lines.append(f"    tests: {counts}")

@@ -158,7 +158,7 @@ def test_triggers_nightly_fail_fast_logs() -> None:
         for step in job["steps"]:
             uses = step.get("uses")
             if uses:  # pinned by full commit hash
-                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), uses
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w.-]+)*@[0-9a-f]{40}", uses), uses
             if step.get("uses", "").startswith("actions/checkout"):
                 assert step["with"]["persist-credentials"] is False
     repository = SETTINGS.upload.repository
@@ -375,3 +375,49 @@ def test_each_variant_builds_as_its_job_says(tmp_path: Path) -> None:
     build = compute_options("linux", arguments, {}).build_options("cp314t-musllinux_aarch64")
     assert build.musllinux_images is not None
     assert build.musllinux_images["aarch64"].startswith("quay.io/pypa/musllinux_1_2_aarch64")
+
+
+def test_the_build_cache_is_restored_before_the_build_and_saved_after() -> None:
+    """The nightly starts warm: the build cache restored before the build and saved after it
+    (whatever the build did), keyed per job and runner and by the files that pin toolchain
+    and build, never saved from a fork's pull request; Travis keeps the same directories."""
+    from multibuild.ci.configs.base import BUILD_CACHE_PATHS
+
+    build = parsed(".github/workflows/wheels.yml")["jobs"]["build"]
+    assert build["if"] == "github.ref_type != 'tag'"  # release builds never start from a cache
+    steps = build["steps"]
+    names = [s.get("name", "") for s in steps]
+    restore_at = names.index("Restore the build cache")
+    build_at = next(i for i, s in enumerate(steps) if "multibuild ci" in s.get("run", ""))
+    save_at = names.index("Save the build cache")
+    assert restore_at < build_at < save_at
+    restore, save = steps[restore_at], steps[save_at]
+    assert restore["uses"].startswith("actions/cache/restore@")
+    assert save["uses"].startswith("actions/cache/save@")
+    assert restore["uses"].split("@")[1] == save["uses"].split("@")[1]
+    # The engine's cache dir for the default work dir: ccache, the library cache and the
+    # container route's mount of both (multibuild.engine.ccache, .libraries, .ci.cibw_build).
+    paths = restore["with"]["path"].split()
+    assert paths == save["with"]["path"].split() == list(BUILD_CACHE_PATHS)
+    assert {Path(p).parent.as_posix() for p in paths} == {".multibuild/cache"}
+    assert {Path(p).name for p in paths} == {"ccache", "libs", "container"}
+    key, restore_keys = restore["with"]["key"], restore["with"]["restore-keys"]
+    assert key == restore_keys + "${{ github.run_id }}"  # a new entry each run; the newest wins
+    assert restore_keys.startswith("build-${{ matrix.job }}-${{ runner.os }}-${{ runner.arch }}-")
+    [hashed] = re.findall(r"hashFiles\(([^)]*)\)", key)
+    files = [name.strip(" '") for name in hashed.split(",")]
+    assert {"settings.toml", "cibuildwheel.toml", "pyproject.toml"} <= set(files)
+    assert SETTINGS.project.config.relative_to(SETTINGS.root).as_posix() in files
+    assert all((REPO_ROOT / name).is_file() for name in files), files
+    assert save["with"]["key"] == "${{ steps.build-cache.outputs.cache-primary-key }}"
+    assert restore["id"] == "build-cache"
+    condition = " ".join(save["if"].split())
+    assert condition.startswith("always() && ")
+    assert (
+        "(github.event_name != 'pull_request' || "
+        "github.event.pull_request.head.repo.full_name == github.repository)"
+    ) in condition
+    assert "if" not in restore  # reading a cache is safe for any event
+
+    travis = parsed(".travis.yml")
+    assert travis["cache"] == {"directories": list(BUILD_CACHE_PATHS)}

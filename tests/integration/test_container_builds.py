@@ -276,6 +276,29 @@ def test_the_fortran_fixture_in_the_container_and_on_the_host(
     assert "is not a supported wheel on this platform" in refused.stdout + refused.stderr
 
 
+def test_a_restored_build_cache_hits_in_the_container(
+    tmp_path: Path, local_image: dict[str, Any], image_cache: Path
+) -> None:
+    """The container route's nightly: a fresh work dir whose build cache (the mount of
+    <cache>/container, what CI restores) another build filled compiles its C from ccache,
+    and both records give ccache's hits and misses."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "images").symlink_to(image_cache / "images")  # the local image's records
+    records = []
+    for work in ("first", "restored"):
+        run = container_build(
+            tmp_path / work, "fstats", local_image["reference"], MB_CACHE_DIR=str(cache)
+        )
+        assert run.returncode == 0, run.output[-5000:]
+        [build] = run.record()["builds"]
+        records.append(build)
+    first, restored = (build["ccache"] for build in records)
+    assert first["misses"] >= 1 and first["hits"] == 0, records[0]
+    assert restored["misses"] == 0 and restored["hits"] == first["misses"], records[1]
+    assert (cache / "container" / "manylinux_x86_64" / "ccache").is_dir()
+
+
 def test_a_ci_job_runs_in_the_local_image(
     tmp_path: Path, local_image: dict[str, Any], image_cache: Path
 ) -> None:

@@ -338,3 +338,21 @@ def test_a_ci_run_keeps_the_official_image() -> None:
     assert plan.container == ContainerChoice("official", None, "manylinux_2_28", on_ci=True)
     assert plan.runnable.ok  # no local image: every CPython of the matrix
     assert "in a manylinux_2_28 container" in dict(plan.steps)["build"]
+
+
+def test_the_build_cache_mount_reaches_the_official_image_on_ci(tmp_path: Path) -> None:
+    """On CI (cibuildwheel's default engine and the official image) the build cache's mount
+    still goes in: docker named with the create_args, the image left to cibuildwheel.toml."""
+    on_ci = PreparedContainer(
+        choice=choose_container(None, None, on_ci=True, official="manylinux_2_28"),
+        engine=None,
+        reference="manylinux_2_28",
+        create_args=("--volume", f"{tmp_path}/cache dir:/tmp/multibuild/cache"),
+        passed=("MB_TEST_LEVEL", "CCACHE_DIR"),
+    )
+    env = on_ci.cibuildwheel_environ("x86_64")
+    config = OCIContainerEngineConfig.from_config_string(env["CIBW_CONTAINER_ENGINE"])
+    assert config.name == "docker" and config.create_args == on_ci.create_args
+    assert config.disable_host_mount
+    assert not any(name.startswith(("CIBW_MANYLINUX", "CIBW_MUSLLINUX")) for name in env)
+    assert env["CIBW_ENVIRONMENT_PASS_LINUX"] == "MB_TEST_LEVEL CCACHE_DIR"

@@ -45,6 +45,15 @@ class _Template(string.Template):
     delimiter = "@@"
 
 
+# What a CI job keeps from one run to the next (the default work dir's cache): ccache, the
+# library cache, and the container route's mount of both (multibuild.ci.cibw_build).
+BUILD_CACHE_PATHS = (
+    ".multibuild/cache/ccache",
+    ".multibuild/cache/libs",
+    ".multibuild/cache/container",
+)
+
+
 def render_template(name: str, **values: str) -> str:
     text = (TEMPLATES / name).read_text(encoding="utf-8")
     return _Template(text).substitute(header=HEADER, **values)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from multibuild.ci.configs.base import (
+    BUILD_CACHE_PATHS,
     ENGINE_PYTHON,
     LLVM_WINDOWS_ARM64,
     RTOOLS_BIN,
@@ -30,6 +31,8 @@ ACTIONS = {
     "download_artifact": (
         "actions/download-artifact@3e5f45b2cfb9172054b4087a40e8e0b5a5461e7c # v8.0.1"
     ),
+    "cache_restore": "actions/cache/restore@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5",
+    "cache_save": "actions/cache/save@27d5ce7f107fe9357f9df03efb73ab90386fccae # v5.0.5",
     "pypi_publish": (
         "pypa/gh-action-pypi-publish@dc37677b2e1c63e2034f94d8a5b11f265b73ba33 # v1.14.2"
     ),
@@ -136,6 +139,19 @@ def drop_steps(text: str, conditions: set[str]) -> str:
     return "".join(kept)
 
 
+def build_cache_key(settings: Settings) -> str:
+    """The build cache's key without the run's id: the job and runner, and the files that pin
+    the toolchain (cibuildwheel's version and images, the engine) and the build (settings,
+    config.sh). The newest cache of the same key is restored."""
+    files = ["settings.toml", "cibuildwheel.toml", "pyproject.toml"]
+    files.append(settings.project.config.relative_to(settings.root).as_posix())
+    quoted = ", ".join(f"'{name}'" for name in files)
+    return (
+        "build-${{ matrix.job }}-${{ runner.os }}-${{ runner.arch }}-"
+        f"${{{{ hashFiles({quoted}) }}}}"
+    )
+
+
 class GitHub(Provider):
     name = "github"
     path = ".github/workflows/wheels.yml"
@@ -183,6 +199,8 @@ class GitHub(Provider):
             rtools_bin=RTOOLS_BIN,
             llvm_url=LLVM_WINDOWS_ARM64[0],
             llvm_sha256=LLVM_WINDOWS_ARM64[1].upper(),
+            cache_paths="\n".join(f"            {path}" for path in BUILD_CACHE_PATHS),
+            cache_key=build_cache_key(settings),
             **ACTIONS,
         )
         return drop_steps(text, unused)

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from multibuild.ci.configs.base import (
+    BUILD_CACHE_PATHS,
     ENGINE_PYTHON,
     Provider,
     commit_lines,
@@ -44,6 +45,7 @@ class Travis(Provider):
             secure=secure or "    # (none yet)",
             jobs="\n".join(entries),
             upload_note=upload_note(settings, "travis"),
+            cache_paths="\n".join(f"    - {path}" for path in BUILD_CACHE_PATHS),
         )
 
     def job_ids(self, data: Any) -> list[str]:
