@@ -1,0 +1,51 @@
+#!/bin/bash
+# Runs on the host (multibuild/images/build.py), for an image of another architecture: builds
+# one CPython as build-cpython.sh does, but cross-compiled by Debian's cross toolchain against
+# the image's own Debian root (SYSROOT: its glibc, headers and -dev libraries), because
+# compiling it under QEMU emulation takes 10-20 times as long. CPython's documented cross
+# build: --build/--host and a build Python of the same X.Y. Packs PREFIX into OUT, which
+# finalize-image.sh unpacks at / in the final image (where it is checked, emulated).
+# usage: cross-build-cpython.sh TARBALL PREFIX gil|nogil OUT SYSROOT TRIPLET BUILD_PYTHON WORK
+set -euo pipefail
+tarball=$1 prefix=$2 variant=$3 out=$4 sysroot=$5 triplet=$6 build_python=$7 work=$8
+args=(--prefix="$prefix" --disable-shared --with-ensurepip=no
+      --build="$(gcc -dumpmachine)" --host="$triplet" --with-build-python="$build_python")
+if [ "$variant" = nogil ]; then
+    args+=(--disable-gil)
+fi
+rm -rf "$work"
+mkdir -p "$work/bin" "$work/src" "$work/dest"
+# The compilers under the names the image's own gcc package gives them (sysconfig records
+# CC=$triplet-gcc, which the image runs natively), pointed at the image's root.
+for tool in gcc g++ cpp; do
+    printf '#!/bin/sh\nexec /usr/bin/%s-%s --sysroot=%s "$@"\n' "$triplet" "$tool" "$sysroot" \
+        > "$work/bin/$triplet-$tool"
+    chmod 755 "$work/bin/$triplet-$tool"
+done
+export PATH="$work/bin:$PATH"
+# configure cannot test these on the build machine; Linux has /dev/ptmx and no /dev/ptc.
+printf 'ac_cv_file__dev_ptmx=yes\nac_cv_file__dev_ptc=no\nac_cv_buggy_getaddrinfo=no\n' \
+    > "$work/config.site"
+export CONFIG_SITE="$work/config.site"
+export PKG_CONFIG_LIBDIR="$sysroot/usr/lib/$triplet/pkgconfig:$sysroot/usr/share/pkgconfig"
+export PKG_CONFIG_SYSROOT_DIR="$sysroot"
+tar -xf "$tarball" -C "$work/src" --strip-components=1
+cd "$work/src"
+echo "configure ${args[*]}"
+./configure CC="$triplet-gcc" CXX="$triplet-g++" "${args[@]}" > configure.log 2>&1 \
+    || { tail -40 configure.log; exit 1; }
+echo "make -j$(nproc)"
+make -j"$(nproc)" > make.log 2>&1 || { tail -60 make.log; exit 1; }
+echo "make install"
+make install DESTDIR="$work/dest" > install.log 2>&1 || { tail -40 install.log; exit 1; }
+grep -A4 -E '^(The necessary bits to build these optional modules were not found|Failed to build these modules|The following modules are \*disabled\*|Following modules built successfully but were removed)' make.log || true
+root=$work/dest$prefix
+[ -e "$root/bin/python" ] || ln -s python3 "$root/bin/python"
+find "$root" -name 'libpython*.a' -delete
+find "$root" -name __pycache__ -type d -prune -exec rm -rf {} +
+find "$root" -type f \( -perm -u+x -o -name '*.so' \) \
+    -exec sh -c 'file -b "$1" | grep -q ELF && "$2-strip" --strip-unneeded "$1" || true' _ {} "$triplet" \;
+file -b "$root/bin/python3"* | head -1
+cd /
+tar -cf "$out" -C "$work/dest" "${prefix#/}"
+rm -rf "$work"
