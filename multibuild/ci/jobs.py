@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from multibuild import platforms
 from multibuild.errors import ConfigurationError
+from multibuild.images.build import cross_problem
 from multibuild.images.emulation import emulation_problem
 from multibuild.images.oci import answering_engine
 from multibuild.images.recipe import unavailable
@@ -172,11 +173,13 @@ def runnable_here(
     engine: Callable[[], str | None] = container_engine,
     local_image: bool = False,
     emulation: Callable[[str], str | None] = emulation_problem,
+    cross: Callable[[PythonVersion], str | None] = cross_problem,
 ) -> Runnable:
     """Whether this machine can run `job` with `builder`, and why not (`local_image`: its
     container is the local image, which holds only the CPythons Debian's sources give;
     `emulation`: why this machine cannot run a Linux PLAT's containers, None when it can: the
-    container route runs another architecture's Linux jobs under QEMU emulation)."""
+    container route runs another architecture's Linux jobs under QEMU emulation; `cross`: why
+    the local image of another architecture cannot hold a CPython, cross-compiled here)."""
     os_name = os_name or platforms.current_name()
     machine = (machine or host_platform.machine()).lower()
     if job.os != os_name:
@@ -214,11 +217,13 @@ def runnable_here(
             "answers here (docker/podman); `--builder host` runs the same steps on this machine",
         )
     missing = unavailable(job.version) if local_image and job.os == "linux" else None
+    if emulated and local_image and missing is None:
+        missing = cross(job.version)
     if builder == "cibuildwheel" and missing is not None:
         return Runnable(
             False,
-            f"the local image cannot hold CPython {job.version}: {missing}; `--builder host` "
-            "builds the job with this machine's CPython",
+            f"the local image cannot hold CPython {job.version}: {missing}"
+            + ("" if emulated else "; `--builder host` builds the job with this machine's CPython"),
         )
     if builder == "host" and has_python is not None and not has_python(job.version):
         kind = "free-threaded CPython" if job.version.free_threaded else "CPython"

@@ -57,6 +57,7 @@ from multibuild.images.record import ImageRecord, label, read_record
 from multibuild.log import Logger, format_duration
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import file_lock, remove_tree, sha256_file
+from multibuild.util.pythons import PythonVersion
 from multibuild.util.system import pid_alive
 
 FILES = Path(__file__).parent / "files"
@@ -93,6 +94,20 @@ def image_env(spec: ImageSpec) -> dict[str, str]:
         "AUDITWHEEL_ARCH": spec.arch,
         "AUDITWHEEL_PLAT": spec.platform_tag,
     }
+
+
+def cross_problem(version: PythonVersion, path: str | None = None) -> str | None:
+    """Why CPython `version` cannot be cross-compiled here for a foreign image, or None: the
+    cross build needs a build Python of the same X.Y on PATH (python3.11), and is not done
+    for free-threaded ones."""
+    if version.free_threaded:
+        return "no free-threaded CPython is cross-compiled for a foreign image"
+    if shutil.which(f"python{version.number}", path=path) is None:
+        return (
+            f"cross-compiling it needs a build Python {version.number} here (python"
+            f"{version.number} on PATH: CPython's cross build requires the same X.Y)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -326,24 +341,16 @@ class ImageBuilder:
         pythons: dict[str, tuple[str, str]] = {}
         for build in self.spec.cpythons:
             number = build.version.number
+            problem = cross_problem(build.version, path)
             found = shutil.which(f"python{number}", path=path)
-            version = (
-                self._output([found, "-c", "import sys; print(sys.version.split()[0])"])
-                if found
-                else ""
-            )
-            if build.version.free_threaded:
+            if problem is not None or found is None:
                 raise ContainerError(
-                    f"the {self.spec.arch} image holds no free-threaded CPython: its CPythons "
-                    "are cross-compiled here, and that is not done for free-threaded ones"
+                    f"CPython {build.version} for the {self.spec.arch} image: {problem}"
                 )
+            version = self._output([found, "-c", "import sys; print(sys.version.split()[0])"])
             if not version.startswith(f"{number}."):
-                raise ContainerError(
-                    f"cross-compiling CPython {build.version} for the {self.spec.arch} image "
-                    f"needs a build Python {number} of this machine (python{number} on PATH: "
-                    "CPython's cross build requires the same X.Y)"
-                )
-            pythons[number] = (found or "", version)
+                raise ContainerError(f"{found} is CPython {version}, not {number}")
+            pythons[number] = (found, version)
         return Cross(triplet, compiler, pythons)
 
     def _output(self, command: list[str]) -> str:
