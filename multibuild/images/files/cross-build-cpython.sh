@@ -16,9 +16,13 @@ fi
 rm -rf "$work"
 mkdir -p "$work/bin" "$work/src" "$work/dest"
 # The compilers under the names the image's own gcc package gives them (sysconfig records
-# CC=$triplet-gcc, which the image runs natively), pointed at the image's root.
-for tool in gcc g++ cpp; do
-    printf '#!/bin/sh\nexec /usr/bin/%s-%s --sysroot=%s "$@"\n' "$triplet" "$tool" "$sysroot" \
+# CC=$triplet-gcc, which the image runs natively), pointed at the image's root. --sysroot
+# alone is not enough: Debian's cross gcc searches its own libc (libc6-dev-arm64-cross,
+# bookworm's glibc 2.36) first, so the root's headers, start files and libraries come first.
+flags="--sysroot=$sysroot -isystem $sysroot/usr/include/$triplet -isystem $sysroot/usr/include"
+flags+=" -B$sysroot/usr/lib/$triplet/ -L$sysroot/usr/lib/$triplet -L$sysroot/lib/$triplet"
+for tool in gcc g++; do
+    printf '#!/bin/sh\nexec /usr/bin/%s-%s %s "$@"\n' "$triplet" "$tool" "$flags" \
         > "$work/bin/$triplet-$tool"
     chmod 755 "$work/bin/$triplet-$tool"
 done
@@ -45,7 +49,19 @@ find "$root" -name 'libpython*.a' -delete
 find "$root" -name __pycache__ -type d -prune -exec rm -rf {} +
 find "$root" -type f \( -perm -u+x -o -name '*.so' \) \
     -exec sh -c 'file -b "$1" | grep -q ELF && "$2-strip" --strip-unneeded "$1" || true' _ {} "$triplet" \;
-file -b "$root/bin/python3"* | head -1
+# Nothing may need a newer glibc than the root's own (what the image's policy promises).
+glibc=$(find "$sysroot/lib/$triplet" -maxdepth 1 -name 'libc-*.so' | sed 's/.*libc-\(.*\)\.so/\1/')
+# (objdump also meets python3.11-config, a script: its complaint and status are not ours)
+newest=$(find "$root" -type f \( -name 'python3*' -o -name '*.so' \) \
+    -exec "$triplet-objdump" -T {} + 2> /dev/null \
+    | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1) || true
+[ -n "$newest" ] || { echo "no glibc symbol versions found in $root" >&2; exit 1; }
+echo "glibc: the root's $glibc; the build needs $newest at most"
+if [ "$(printf '%s\n%s\n' "$newest" "$glibc" | sort -V | tail -1)" != "$glibc" ]; then
+    echo "the cross build needs glibc $newest, newer than the root's $glibc" >&2
+    exit 1
+fi
+file -bL "$root/bin/python3" | cut -d, -f1-2
 cd /
 tar -cf "$out" -C "$work/dest" "${prefix#/}"
 rm -rf "$work"
