@@ -68,7 +68,8 @@ CROSS_TRIPLET = {"aarch64": "aarch64-linux-gnu"}
 CROSS_PACKAGES = {"aarch64": ("gcc-aarch64-linux-gnu", "g++-aarch64-linux-gnu")}
 # What a CPython of the image must import (build-cpython.sh checks the same natively).
 STDLIB_CHECK = (
-    "import bz2, ctypes, decimal, hashlib, json, lzma, readline, sqlite3, ssl, uuid, zlib"
+    "import bz2, ctypes, curses, dbm.gnu, decimal, hashlib, json, lzma, readline, sqlite3, ssl, "
+    "uuid, zlib"
 )
 FINALIZE = FILES / "finalize-image.sh"
 REQUIREMENTS = (FILES / "requirements-python.txt", FILES / "requirements-tools.txt")

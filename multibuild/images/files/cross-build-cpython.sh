@@ -36,8 +36,12 @@ export PKG_CONFIG_SYSROOT_DIR="$sysroot"
 tar -xf "$tarball" -C "$work/src" --strip-components=1
 cd "$work/src"
 echo "configure ${args[*]}"
-./configure CC="$triplet-gcc" CXX="$triplet-g++" "${args[@]}" > configure.log 2>&1 \
-    || { tail -40 configure.log; exit 1; }
+# setup.py (_ctypes, readline, _curses, _dbm) looks for libraries in LDFLAGS' -L directories
+# and the build machine's multiarch ones, never in a sysroot: the root's are named here, and
+# removed again from what the installed interpreter records (sysconfig, its Makefile).
+sysroot_dirs="-L$sysroot/usr/lib/$triplet -L$sysroot/lib/$triplet"
+./configure CC="$triplet-gcc" CXX="$triplet-g++" LDFLAGS="$sysroot_dirs" "${args[@]}" \
+    > configure.log 2>&1 || { tail -40 configure.log; exit 1; }
 echo "make -j$(nproc)"
 make -j"$(nproc)" > make.log 2>&1 || { tail -60 make.log; exit 1; }
 echo "make install"
@@ -49,6 +53,14 @@ find "$root" -name 'libpython*.a' -delete
 find "$root" -name __pycache__ -type d -prune -exec rm -rf {} +
 find "$root" -type f \( -perm -u+x -o -name '*.so' \) \
     -exec sh -c 'file -b "$1" | grep -q ELF && "$2-strip" --strip-unneeded "$1" || true' _ {} "$triplet" \;
+# (stripped first: the debug info names the sysroot's headers)
+{ grep -rlF -- "$sysroot" "$root" || true; } | while read -r file; do
+    sed -i -e "s| *-L$sysroot/usr/lib/$triplet||g" -e "s| *-L$sysroot/lib/$triplet||g" "$file"
+done
+if grep -rlF -- "$sysroot" "$root"; then
+    echo "the installed CPython still names the build's sysroot $sysroot (above)" >&2
+    exit 1
+fi
 # Nothing may need a newer glibc than the root's own (what the image's policy promises).
 glibc=$(find "$sysroot/lib/$triplet" -maxdepth 1 -name 'libc-*.so' | sed 's/.*libc-\(.*\)\.so/\1/')
 # (objdump also meets python3.11-config, a script: its complaint and status are not ours)
