@@ -37,11 +37,14 @@ tar -xf "$tarball" -C "$work/src" --strip-components=1
 cd "$work/src"
 echo "configure ${args[*]}"
 # setup.py (_ctypes, readline, _curses, _dbm) looks for libraries in LDFLAGS' -L directories
-# and the build machine's multiarch ones, never in a sysroot: the root's are named here, and
-# removed again from what the installed interpreter records (sysconfig, its Makefile).
+# and the build machine's multiarch ones, never in a sysroot: the root's are named here; and
+# for ffi.h in LIBFFI_INCLUDEDIR, which pkg-config gives as the sysroot's /usr/include while
+# Debian's is in the multiarch directory. What the installed interpreter records (sysconfig,
+# its Makefile) names the sysroot's paths as the image's own afterwards.
 sysroot_dirs="-L$sysroot/usr/lib/$triplet -L$sysroot/lib/$triplet"
 ./configure CC="$triplet-gcc" CXX="$triplet-g++" LDFLAGS="$sysroot_dirs" "${args[@]}" \
     > configure.log 2>&1 || { tail -40 configure.log; exit 1; }
+sed -i "s|^LIBFFI_INCLUDEDIR=.*|LIBFFI_INCLUDEDIR=\t$sysroot/usr/include/$triplet|" Makefile
 echo "make -j$(nproc)"
 make -j"$(nproc)" > make.log 2>&1 || { tail -60 make.log; exit 1; }
 echo "make install"
@@ -54,10 +57,10 @@ find "$root" -name __pycache__ -type d -prune -exec rm -rf {} +
 find "$root" -type f \( -perm -u+x -o -name '*.so' \) \
     -exec sh -c 'file -b "$1" | grep -q ELF && "$2-strip" --strip-unneeded "$1" || true' _ {} "$triplet" \;
 # (stripped first: the debug info names the sysroot's headers)
-{ grep -rlF -- "$sysroot" "$root" || true; } | while read -r file; do
-    sed -i -e "s| *-L$sysroot/usr/lib/$triplet||g" -e "s| *-L$sysroot/lib/$triplet||g" "$file"
+{ grep -rlIF -- "$sysroot" "$root" || true; } | while read -r file; do
+    sed -i "s|$sysroot||g" "$file"
 done
-if grep -rlF -- "$sysroot" "$root"; then
+if grep -rlIF -- "$sysroot" "$root"; then
     echo "the installed CPython still names the build's sysroot $sysroot (above)" >&2
     exit 1
 fi
