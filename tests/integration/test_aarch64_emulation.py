@@ -7,14 +7,15 @@ that links and calls the library.
 
 Emulation is set up once per machine, as root (`.ci/run` does it: packages, the binfmt_misc
 mount); these tests only read /proc and skip without it (a failure under
-MB_REQUIRE_SERVERS=1). Cold, the image takes some 8 minutes on 2 cores (the arm64 root ~3,
-the cross-compiled CPython ~3, the emulated final stage ~2); a later session finds it by its
-content key in podman's storage."""
+MB_REQUIRE_SERVERS=1). Cold, the image took 15 minutes on 2 cores at load 7-10 (the arm64
+root 4m46s, the cross-compiled CPython 6m43s-11m03s, the emulated final stage 3-4 minutes); a
+later session finds it by its content key in podman's storage."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -170,8 +171,12 @@ def test_an_aarch64_ci_job_runs_here_under_emulation(
     print(f"\n{JOB} (hello-c) under emulation: {seconds:.0f}s")
     assert f"image: up to date: {aarch64_image['reference']}" in output
     [wheel] = (root / "wheelhouse").glob("*.whl")
+    # manylinux_2_31_aarch64 or lower (auditwheel adds every older policy the wheel meets).
     tags = {tag.platform for tag in parse_wheel_filename(wheel.name)[3]}
-    assert tags == {"manylinux_2_31_aarch64"}, wheel.name
+    assert "manylinux_2_31_aarch64" in tags, wheel.name
+    for tag in tags:
+        found = re.fullmatch(r"manylinux_2_(\d+)_aarch64|manylinux2014_aarch64", tag)
+        assert found and int(found.group(1) or 17) <= 31, wheel.name
     [record_file] = (root / "wheelhouse").glob("*.json")
     record = json.loads(record_file.read_text())
     assert record["status"] == "success" and record["settings"]["job"] == JOB
