@@ -9,7 +9,9 @@ or any image a user names. Our settings reach cibuildwheel through its own optio
 never by changing it: CIBW_CONTAINER_ENGINE (the engine, create_args mounting the host's CA
 bundle and mirrors read-only, no host mount), CIBW_MANYLINUX_<ARCH>_IMAGE, and
 CIBW_ENVIRONMENT_PASS_LINUX (variables the hooks need inside); podman also gets our
-containers.conf through CONTAINERS_CONF (multibuild.images.oci).
+containers.conf through CONTAINERS_CONF (multibuild.images.oci). Another architecture's jobs
+(aarch64 on x86_64) run in that architecture's image under QEMU emulation, as cibuildwheel
+documents; the run refuses at once when this machine cannot emulate it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from multibuild.errors import ConfigurationError
 from multibuild.images.build import ImageBuilder, image_record
+from multibuild.images.emulation import require_emulation
 from multibuild.images.oci import (
     ENGINES,
     Engine,
@@ -197,9 +200,11 @@ def prepare_container(
     cache_dir: Path,
     logger: Logger,
     environ: Mapping[str, str],
+    arch: str | None = None,
 ) -> PreparedContainer:
-    """The engine that answers, the image present (the local one built or found by its
-    content key) and starting; ContainerError (exit code 13) otherwise."""
+    """The engine that answers, the image of `arch` (default: this machine's) present (the
+    local one built or found by its content key) and starting; ContainerError (exit code 13)
+    otherwise, also when `arch` cannot be emulated here."""
     names = tuple(dict.fromkeys([*ALWAYS_PASSED, *passed]))
     if choice.origin == "official" and choice.on_ci and choice.engine is None:
         # CI as it always ran: the generated cibuildwheel.toml's image and engine.
@@ -207,9 +212,11 @@ def prepare_container(
             choice=choice, engine=None, reference=choice.official, passed=names
         )
     engine = find_engine(choice.engine, environ, cache_dir)
+    if arch is not None:
+        require_emulation(arch)
     record = None
     if choice.origin == "local":
-        spec = image_spec(pythons)
+        spec = image_spec(pythons, arch=arch)
         record = ImageBuilder(
             spec, engine, cache_dir=cache_dir, logger=logger, environ=environ
         ).ensure()

@@ -304,6 +304,7 @@ def run_cibuildwheel(
                     cache_dir=options.cache_dir / "images",
                     logger=logger,
                     environ=environ,
+                    arch=first.plat,
                 )
                 logger.info(container.describe())
             record.settings["container"] = container.as_record()

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from multibuild import platforms
 from multibuild.errors import ConfigurationError
+from multibuild.images.build import cross_problem
+from multibuild.images.emulation import emulation_problem
 from multibuild.images.oci import answering_engine
 from multibuild.images.recipe import unavailable
 from multibuild.matrix import ACCELERATE, Cell, accelerate_targets, cells
@@ -207,9 +209,14 @@ def runnable_here(
     has_python: Callable[[PythonVersion], bool] | None = None,
     engine: Callable[[], str | None] = container_engine,
     local_image: bool = False,
+    emulation: Callable[[str], str | None] = emulation_problem,
+    cross: Callable[[PythonVersion], str | None] = cross_problem,
 ) -> Runnable:
     """Whether this machine can run `job` with `builder`, and why not (`local_image`: its
-    container is the local image, which holds only the CPythons Debian's sources give)."""
+    container is the local image, which holds only the CPythons Debian's sources give;
+    `emulation`: why this machine cannot run a Linux PLAT's containers, None when it can: the
+    container route runs another architecture's Linux jobs under QEMU emulation; `cross`: why
+    the local image of another architecture cannot hold a CPython, cross-compiled here)."""
     os_name = os_name or platforms.current_name()
     machine = (machine or host_platform.machine()).lower()
     if job.os != os_name:
@@ -217,9 +224,16 @@ def runnable_here(
             False,
             f"needs a {_SYSTEMS[job.os]} machine (this one runs {_SYSTEMS.get(os_name, os_name)})",
         )
-    if machine not in _NATIVE.get(job.plat, {job.plat.lower()}):
-        article = "an" if job.plat[0] in "aeiouAEIOU" else "a"
-        return Runnable(False, f"needs {article} {job.plat} machine (this one is {machine})")
+    native = machine in _NATIVE.get(job.plat, {job.plat.lower()})
+    emulated = not native and job.os == "linux" and emulation(job.plat) is None
+    article = "an" if job.plat[0] in "aeiouAEIOU" else "a"
+    if not native and not (emulated and builder == "cibuildwheel"):
+        reason = f"needs {article} {job.plat} machine (this one is {machine})"
+        if emulated:
+            reason += "; `--builder cibuildwheel` runs it here in a container, under emulation"
+        elif job.os == "linux" and builder == "cibuildwheel":
+            reason += f", or emulation: {emulation(job.plat)}"
+        return Runnable(False, reason)
     if job.cell.musl and builder == "host":
         return Runnable(
             False,
@@ -229,8 +243,9 @@ def runnable_here(
     if job.cell.musl and local_image:
         return Runnable(
             False,
-            "the local image is glibc-based (manylinux); a musllinux job runs in cibuildwheel's "
-            "musllinux image (`--image official`)",
+            "the local image is glibc-based (manylinux; no musl image can be made from Debian "
+            "packages); a musllinux job runs in cibuildwheel's musllinux image "
+            "(`--image official`)",
         )
     if builder == "cibuildwheel" and job.os == "linux" and engine() is None:
         return Runnable(
@@ -238,12 +253,14 @@ def runnable_here(
             "cibuildwheel builds Linux wheels in manylinux containers and no container engine "
             "answers here (docker/podman); `--builder host` runs the same steps on this machine",
         )
-    reason = unavailable(job.version) if local_image and job.os == "linux" else None
-    if builder == "cibuildwheel" and reason is not None:
+    missing = unavailable(job.version) if local_image and job.os == "linux" else None
+    if emulated and local_image and missing is None:
+        missing = cross(job.version)
+    if builder == "cibuildwheel" and missing is not None:
         return Runnable(
             False,
-            f"the local image cannot hold CPython {job.version}: {reason}; `--builder host` "
-            "builds the job with this machine's CPython",
+            f"the local image cannot hold CPython {job.version}: {missing}"
+            + ("" if emulated else "; `--builder host` builds the job with this machine's CPython"),
         )
     if builder == "host" and has_python is not None and not has_python(job.version):
         kind = "free-threaded CPython" if job.version.free_threaded else "CPython"
@@ -254,4 +271,6 @@ def runnable_here(
             "on this machine, not in a manylinux container: the wheel is repaired to the "
             "newest manylinux policy this machine's glibc allows",
         )
+    if emulated:
+        return Runnable(True, f"in {article} {job.plat} container under QEMU emulation (slower)")
     return Runnable(True, "on this machine")

@@ -25,7 +25,7 @@ from multibuild.engine.record import BuildRecord
 from multibuild.engine.source import reachable, released_version
 from multibuild.errors import ConfigurationError
 from multibuild.images.oci import ENGINES
-from multibuild.images.recipe import image_pythons, unavailable
+from multibuild.images.recipe import host_arch, image_arch, image_pythons, unavailable
 from multibuild.log import Logger
 from multibuild.matrix import Cell
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
@@ -116,6 +116,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "wheels in a manylinux container, with the same hooks, record and log)",
     )
     route.add_argument(
+        "--arch",
+        help="with --builder cibuildwheel: the Linux architecture to build for, as "
+        "cibuildwheel's --archs (x86_64, aarch64); default this machine's, another one runs "
+        "under QEMU emulation",
+    )
+    route.add_argument(
         "--container-engine",
         choices=ENGINES,
         help="cibuildwheel's engine (default: the one answering)",
@@ -151,6 +157,12 @@ def run(args: argparse.Namespace) -> int:
             nightly=nightly,
             environ=environ,
             redact=args.redactor,
+            arch=args.arch,
+        )
+    if args.arch is not None and image_arch(args.arch) != host_arch():
+        raise ConfigurationError(
+            f"--arch {args.arch}: the host route builds for this machine ({host_arch()}); "
+            "`--builder cibuildwheel --arch` builds another architecture in its container"
         )
     options = resolve_build_options(
         arguments,
@@ -215,9 +227,13 @@ def _run_cibuildwheel(
     nightly: bool,
     environ: Mapping[str, str],
     redact: Redactor,
+    arch: str | None = None,
 ) -> int:
     """The container route for any project: one cibuildwheel run per CPython, recorded."""
     platform = platforms.current()
+    if arch is not None and platform.name != "linux":
+        raise ConfigurationError("--arch picks a Linux container's architecture")
+    plat = image_arch(arch) if arch is not None else platform.machine()
     on_ci = info.provider in CI_PROVIDERS
     official = (settings.ci if settings else CISettings()).manylinux_image
     container = choose_container(
@@ -258,7 +274,7 @@ def _run_cibuildwheel(
         nightly=nightly,
     )
     options = replace(options, notes=(*options.notes, *notes))
-    jobs = tuple(Job(Cell(platform.name, platform.machine(), str(v))) for v in options.pythons)
+    jobs = tuple(Job(Cell(platform.name, plat, str(v))) for v in options.pythons)
     run = CibuildwheelRun(
         jobs=jobs,
         container=container,

@@ -3,13 +3,17 @@ packages (a Debian root of the oldest suite the mirror serves, bullseye: glibc 2
 CPython built from Debian's pristine .orig tarballs into /opt/python/cpXY-cpXY; auditwheel),
 for the container route where the official manylinux images cannot be pulled.
 
-  image build [--glibc 2.31] [--python 3.11 ...]   build it, or find it by its content key
+  image build [--glibc 2.31] [--python 3.11 ...] [--arch aarch64]
+                                                  build it, or find it by its content key
   image list                                      the local images this engine holds
   image show [REFERENCE]                          what an image holds (its record)
 
 The image is cached by a content key (the suite's package versions, the CPython sources'
 sha256, the recipe): an unchanged image is found in seconds, a changed stage is rebuilt
-alone, and a build killed half-way leaves no image under the final name.
+alone, and a build killed half-way leaves no image under the final name. `--arch aarch64` on
+an x86_64 machine makes the same image from Debian's arm64 packages, run under QEMU user
+emulation (binfmt_misc; refused with what to set up when it is missing), its CPythons
+cross-compiled here.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from multibuild.engine.record import stamp
 from multibuild.errors import ConfigurationError, ContainerError
 from multibuild.images.build import ImageBuilder, image_record, local_images
 from multibuild.images.oci import ENGINES, Engine, find_engine
-from multibuild.images.recipe import DEFAULT_GLIBC, SUITES, image_pythons, image_spec
+from multibuild.images.recipe import ARCHS, DEFAULT_GLIBC, SUITES, image_pythons, image_spec
 from multibuild.images.record import ImageRecord, read_record
 from multibuild.log import Logger
 from multibuild.options import Knobs
@@ -53,6 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="X.Y",
         help="a CPython of the image (repeatable; default: the matrix's that Debian's "
         "sources give, else 3.11); X.Yt for a free-threaded one",
+    )
+    build.add_argument(
+        "--arch",
+        choices=sorted(ARCHS),
+        help="the image's architecture, as cibuildwheel's --archs names it (default: this "
+        "machine's; another one runs under QEMU emulation)",
     )
     build.add_argument("--json", action="store_true", help="print the image record as JSON")
     build.add_argument("-v", "--verbose", action="store_true", help="show every output line")
@@ -111,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     logger = Logger(verbose=args.verbose, ci=providers.fold_style(providers.detect(environ)))
     for note in notes:
         logger.warning(note)
-    spec = image_spec(pythons, glibc=args.glibc)
+    spec = image_spec(pythons, glibc=args.glibc, arch=args.arch)
     logger.open_file(cache / "logs" / f"{stamp()}-image.log")
     try:
         record = ImageBuilder(

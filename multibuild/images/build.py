@@ -9,6 +9,10 @@ Stages, each cached by a content key:
   cpXY     CPython built in a container of the base (no network) from the .orig tarball of a
            Debian source package, packed as a tarball in the cache;
            key: the base key, the source's sha256, the variant, build-cpython.sh.
+           For another architecture (aarch64 on x86_64: the base and final stages run under
+           QEMU emulation) CPython is cross-compiled on the host against the base's root
+           instead (cross-build-cpython.sh; key: also the cross compiler's and the build
+           Python's versions), since compiling under emulation takes 10-20 times as long.
   final    a container of the base unpacks the CPythons and installs the pinned wheels
            (no network), then `ENGINE commit` with the image's ENV and labels;
            key: the base and CPython keys, finalize-image.sh, the requirement files.
@@ -27,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -38,6 +43,7 @@ from typing import Any
 
 from multibuild.debian.archive import Archives, fetch_orig, system_archives
 from multibuild.errors import ContainerError, FatalError
+from multibuild.images.emulation import DEBIAN_ARCH, require_emulation
 from multibuild.images.oci import Engine, inspect, labels_of
 from multibuild.images.recipe import (
     IMAGE_REPOSITORY,
@@ -51,10 +57,20 @@ from multibuild.images.record import ImageRecord, label, read_record
 from multibuild.log import Logger, format_duration
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import file_lock, remove_tree, sha256_file
+from multibuild.util.pythons import PythonVersion
 from multibuild.util.system import pid_alive
 
 FILES = Path(__file__).parent / "files"
 BUILD_CPYTHON = FILES / "build-cpython.sh"
+CROSS_BUILD_CPYTHON = FILES / "cross-build-cpython.sh"
+# Debian's cross toolchain for an image's architecture: its triplet and packages.
+CROSS_TRIPLET = {"aarch64": "aarch64-linux-gnu"}
+CROSS_PACKAGES = {"aarch64": ("gcc-aarch64-linux-gnu", "g++-aarch64-linux-gnu")}
+# What a CPython of the image must import (build-cpython.sh checks the same natively).
+STDLIB_CHECK = (
+    "import bz2, ctypes, curses, dbm.gnu, decimal, hashlib, json, lzma, readline, sqlite3, ssl, "
+    "uuid, zlib"
+)
 FINALIZE = FILES / "finalize-image.sh"
 REQUIREMENTS = (FILES / "requirements-python.txt", FILES / "requirements-tools.txt")
 PATH_IN_IMAGE = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -81,6 +97,36 @@ def image_env(spec: ImageSpec) -> dict[str, str]:
     }
 
 
+def cross_problem(version: PythonVersion, path: str | None = None) -> str | None:
+    """Why CPython `version` cannot be cross-compiled here for a foreign image, or None: the
+    cross build needs a build Python of the same X.Y on PATH (python3.11), and is not done
+    for free-threaded ones."""
+    if version.free_threaded:
+        return "no free-threaded CPython is cross-compiled for a foreign image"
+    if shutil.which(f"python{version.number}", path=path) is None:
+        return (
+            f"cross-compiling it needs a build Python {version.number} here (python"
+            f"{version.number} on PATH: CPython's cross build requires the same X.Y)"
+        )
+    return None
+
+
+@dataclass(frozen=True)
+class Cross:
+    """A foreign image's CPython cross build: the host's cross compiler and build Pythons."""
+
+    triplet: str
+    compiler: str  # `TRIPLET-gcc -dumpfullversion`
+    build_pythons: Mapping[str, tuple[str, str]]  # X.Y -> (path, version)
+
+    def key_lines(self, build: CPythonBuild) -> tuple[str, ...]:
+        return (
+            f"cross {self.triplet} gcc {self.compiler}",
+            f"build-python {self.build_pythons[build.version.number][1]}",
+            sha256_file(CROSS_BUILD_CPYTHON),
+        )
+
+
 @dataclass(frozen=True)
 class Keys:
     """The content key of each stage (sha256 hex)."""
@@ -91,7 +137,7 @@ class Keys:
     packages: Mapping[str, str]
 
 
-def content_keys(spec: ImageSpec, packages: Mapping[str, str]) -> Keys:
+def content_keys(spec: ImageSpec, packages: Mapping[str, str], cross: Cross | None = None) -> Keys:
     """The stages' keys from what determines their content, and nothing else (no mirror, no
     time): the same inputs give the same keys on any machine."""
     base = digest(
@@ -107,6 +153,7 @@ def content_keys(spec: ImageSpec, packages: Mapping[str, str]) -> Keys:
             f"{build.source.package} {build.source.upstream} {build.source.orig_sha256}",
             f"{build.tag} {build.prefix}",
             build_script,
+            *(cross.key_lines(build) if cross is not None else ()),
         )
         for build in spec.cpythons
     )
@@ -157,6 +204,7 @@ class ImageBuilder:
         self.logger = logger
         self.environ = dict(environ)
         self._archives = archives
+        self._cross: Cross | None = None
         self._containers: list[str] = []
         self._temporary: list[Path] = []
         self._tags: list[str] = []
@@ -256,6 +304,64 @@ class ImageBuilder:
                 else:
                     self._remove_container(name)
 
+    def _arch_options(self, option: str) -> tuple[str, ...]:
+        """mmdebstrap's, or the engine's import, option for a foreign root's architecture
+        (none for this machine's: the commands stay as they were)."""
+        if not self.spec.foreign:
+            return ()
+        debian = DEBIAN_ARCH[self.spec.arch]
+        if option == "import" and self.engine.name == "docker":
+            return ("--platform", f"linux/{debian}")
+        return (f"--arch={debian}",) if option == "import" else (f"--architectures={debian}",)
+
+    def _suite_sources(self) -> list[str]:
+        """The apt sources of the root. A foreign root's come from the suite and its updates
+        only: the mirror here lists bullseye-security's arm64 packages but serves none of
+        their files (404, 2026-12-04), so the aarch64 image lacks the security updates."""
+        sources = self.archives.suite_sources(self.spec.suite.name)
+        if self.spec.foreign:
+            sources = [line for line in sources if f" {self.spec.suite.name}-security " not in line]
+        return sources
+
+    def cross(self) -> Cross | None:
+        """The host's cross toolchain and build Pythons for a foreign image (None for this
+        machine's); ContainerError naming what to install when they are missing."""
+        if not self.spec.foreign:
+            return None
+        path = self.environ.get("PATH")
+        triplet = CROSS_TRIPLET[self.spec.arch]
+        compilers = (f"{triplet}-gcc", f"{triplet}-g++")
+        missing = [tool for tool in compilers if not shutil.which(tool, path=path)]
+        if missing:
+            raise ContainerError(
+                f"the {self.spec.arch} image's CPythons are cross-compiled here and "
+                f"{', '.join(missing)} is not installed: apt-get install "
+                + " ".join(CROSS_PACKAGES[self.spec.arch])
+            )
+        compiler = self._output([f"{triplet}-gcc", "-dumpfullversion"])
+        pythons: dict[str, tuple[str, str]] = {}
+        for build in self.spec.cpythons:
+            number = build.version.number
+            problem = cross_problem(build.version, path)
+            found = shutil.which(f"python{number}", path=path)
+            if problem is not None or found is None:
+                raise ContainerError(
+                    f"CPython {build.version} for the {self.spec.arch} image: {problem}"
+                )
+            version = self._output([found, "-c", "import sys; print(sys.version.split()[0])"])
+            if not version.startswith(f"{number}."):
+                raise ContainerError(f"{found} is CPython {version}, not {number}")
+            pythons[number] = (found, version)
+        return Cross(triplet, compiler, pythons)
+
+    def _output(self, command: list[str]) -> str:
+        done = subprocess.run(
+            command, capture_output=True, text=True, check=False, env=self.environ, timeout=60
+        )
+        if done.returncode != 0:
+            raise ContainerError(f"`{' '.join(command)}` failed: {done.stderr.strip()[-500:]}")
+        return done.stdout.strip()
+
     def _has_stage(self, reference: str, key: str) -> bool:
         found = inspect(self.engine, reference, self.environ)
         return found is not None and labels_of(found).get(label("content-key")) == key
@@ -270,11 +376,15 @@ class ImageBuilder:
                 "apt-get install mmdebstrap (or --image with an image you have)"
             )
         suite = self.spec.suite.name
+        if self.spec.foreign:
+            require_emulation(self.spec.arch)
+        self._cross = self.cross()
         with self.logger.group(f"image: resolve Debian {suite}'s packages"):
             done = stream(
                 ["mmdebstrap", "--simulate", "--verbose", "--variant=minbase",
+                 *self._arch_options("mmdebstrap"),
                  "--include=" + ",".join(PACKAGES), suite, "/dev/null",
-                 *self.archives.suite_sources(suite)],
+                 *self._suite_sources()],
                 _Collect(self.logger),
                 env=self.environ,
                 label="mmdebstrap --simulate",
@@ -287,7 +397,7 @@ class ImageBuilder:
                     f"{excerpt(done.tail, 10)}"
                 )
             self.logger.info(f"{len(packages)} packages; libc6 {packages.get('libc6', '?')}")
-        return content_keys(self.spec, packages)
+        return content_keys(self.spec, packages, self._cross)
 
     def find(self, keys: Keys) -> ImageRecord | None:
         """The image of these keys, if this engine has it."""
@@ -345,7 +455,8 @@ class ImageBuilder:
             self._temporary.append(tarball)
             done = stream(
                 ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
-                 "--format=tar", suite, tarball, *self.archives.suite_sources(suite)],
+                 *self._arch_options("mmdebstrap"), "--format=tar", suite, tarball,
+                 *self._suite_sources()],
                 self.logger,
                 env=self.environ,
                 label="mmdebstrap",
@@ -358,7 +469,7 @@ class ImageBuilder:
             temporary = f"{STAGE_REPOSITORY}:tmp-base-{keys.base[:16]}-{os.getpid()}"
             self._tags.append(temporary)
             self._run(
-                "import",
+                "import", *self._arch_options("import"),
                 "--change", 'CMD ["/bin/bash"]',
                 "--change", f"LABEL {label('stage')}=base",
                 "--change", f"LABEL {label('content-key')}={keys.base}",
@@ -413,25 +524,12 @@ class ImageBuilder:
                 f"sha256 {orig.sha256}, .dsc signature: {orig.signature or 'unknown'}"
             )
             out_dir.mkdir(parents=True, exist_ok=True)
-            ccache = self.root / "ccache"
-            ccache.mkdir(parents=True, exist_ok=True)
             partial = out_dir / f".{stem}.tar.{os.getpid()}.part"
             self._temporary.append(partial)
-            name = self._container_name(build.tag, key)
-            self._run(
-                "run", "--rm", "--init", "--name", name, "--network=none",
-                "--volume", f"{orig.path.parent}:/mb/src:ro",
-                "--volume", f"{FILES}:/mb/files:ro",
-                "--volume", f"{out_dir}:/mb/out",
-                # ccache outside the image and its key: it changes nothing in the content
-                "--volume", f"{ccache}:/mb/ccache",
-                "--env", "CCACHE_DIR=/mb/ccache",
-                "--env", f"PATH=/usr/lib/ccache:{PATH_IN_IMAGE}",
-                base, "bash", "/mb/files/build-cpython.sh", f"/mb/src/{orig.path.name}",
-                build.prefix, "nogil" if build.version.free_threaded else "gil",
-                f"/mb/out/{partial.name}",
-                label_=f"cpython {build.tag}", what=f"building CPython {source.upstream}",
-            )  # fmt: skip
+            if self._cross is not None:
+                self._cross_build(build, self._cross, orig.path, base, partial)
+            else:
+                self._native_build(build, key, orig.path, base, partial)
             seconds = round(time.monotonic() - start, 1)
             info.write_text(
                 json.dumps({"key": key, "source": orig.as_record(), "seconds": seconds}) + "\n"
@@ -439,6 +537,74 @@ class ImageBuilder:
             partial.replace(tarball)  # the stage exists only whole
         stages[build.tag] = {"key": key, "seconds": seconds}
         return tarball
+
+    def _native_build(
+        self, build: CPythonBuild, key: str, orig: Path, base: str, partial: Path
+    ) -> None:
+        """build-cpython.sh in a container of the base, without network."""
+        out_dir = partial.parent
+        ccache = self.root / "ccache"
+        ccache.mkdir(parents=True, exist_ok=True)
+        name = self._container_name(build.tag, key)
+        self._run(
+            "run", "--rm", "--init", "--name", name, "--network=none",
+            "--volume", f"{orig.parent}:/mb/src:ro",
+            "--volume", f"{FILES}:/mb/files:ro",
+            "--volume", f"{out_dir}:/mb/out",
+            # ccache outside the image and its key: it changes nothing in the content
+            "--volume", f"{ccache}:/mb/ccache",
+            "--env", "CCACHE_DIR=/mb/ccache",
+            "--env", f"PATH=/usr/lib/ccache:{PATH_IN_IMAGE}",
+            base, "bash", "/mb/files/build-cpython.sh", f"/mb/src/{orig.name}",
+            build.prefix, "nogil" if build.version.free_threaded else "gil",
+            f"/mb/out/{partial.name}",
+            label_=f"cpython {build.tag}",
+            what=f"building CPython {build.source.upstream}",
+        )  # fmt: skip
+
+    def _cross_build(
+        self, build: CPythonBuild, cross: Cross, orig: Path, base: str, partial: Path
+    ) -> None:
+        """cross-build-cpython.sh on the host against the base's root (exported, its absolute
+        symbolic links made relative so that they resolve inside it)."""
+        tmp = self.root / "tmp"
+        sysroot = tmp / f"sysroot-{os.getpid()}"
+        self._temporary.append(sysroot)
+        self._export_root(base, sysroot)
+        work = tmp / f"cross-{build.tag}-{os.getpid()}"
+        self._temporary.append(work)
+        done = stream(
+            ["bash", str(CROSS_BUILD_CPYTHON), str(orig), build.prefix,
+             "nogil" if build.version.free_threaded else "gil", str(partial), str(sysroot),
+             cross.triplet, cross.build_pythons[build.version.number][0], str(work)],
+            self.logger,
+            env=self.environ,
+            label=f"cross cpython {build.tag}",
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise ContainerError(
+                f"cross-compiling CPython {build.source.upstream} for {self.spec.arch} failed "
+                f"(exit status {done.returncode}):\n{excerpt(done.tail, 12)}"
+            )
+
+    def _export_root(self, base: str, sysroot: Path) -> None:
+        if (sysroot / "usr").is_dir():
+            return
+        tmp = sysroot.parent
+        name = self._container_name("sysroot", base.rpartition("-")[2])
+        self._quiet("create", "--name", name, base, "true", what="creating the sysroot container")
+        tarball = tmp / f"sysroot-{os.getpid()}.tar"
+        self._temporary.append(tarball)
+        self._quiet("export", "-o", tarball, name, what="exporting the base's root")
+        sysroot.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            ["tar", "-xf", str(tarball), "-C", str(sysroot), "--exclude=./dev", "--exclude=dev"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise ContainerError(f"unpacking the base's root failed: {done.stderr[-500:]}")
+        remove_tree(tarball)
+        relative_links(sysroot)
 
     def download_wheels(self) -> Path:
         """The pinned wheels the final stage installs, downloaded here by hash (the stage
@@ -510,6 +676,14 @@ class ImageBuilder:
                 name, temporary,
                 label_="commit", what="committing the image",
             )  # fmt: skip
+            if self.spec.foreign:
+                # Cross-compiled: its stdlib's modules are first loaded here, emulated.
+                for build in self.spec.cpythons:
+                    self._quiet(
+                        "run", "--rm", "--network=none", temporary,
+                        f"/opt/python/{build.tag}/bin/python", "-c", STDLIB_CHECK,
+                        what=f"importing the stdlib of the cross-compiled CPython {build.tag}",
+                    )  # fmt: skip
             # The name appears last: before this line, a kill leaves no image by this name.
             self._quiet("tag", temporary, reference, what="naming the image")
         stages["final"] = {"key": keys.final, "seconds": round(time.monotonic() - stage_start, 1)}
@@ -561,6 +735,20 @@ class ImageBuilder:
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             stages=stages,
         )
+
+
+def relative_links(root: Path) -> None:
+    """Every absolute symbolic link under `root` made relative, pointing where it points when
+    `root` is /: a root used as a sysroot resolves inside itself, not on the host."""
+    for directory, dirnames, filenames in os.walk(root):
+        for name in (*dirnames, *filenames):
+            path = Path(directory) / name
+            if not path.is_symlink():
+                continue
+            target = str(path.readlink())
+            if target.startswith("/"):
+                path.unlink()
+                path.symlink_to(os.path.relpath(root / target.lstrip("/"), path.parent))
 
 
 class _Collect:

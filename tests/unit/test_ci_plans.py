@@ -116,10 +116,31 @@ def test_jobs_this_machine_can_run() -> None:
         r = runnable_here(by_id[job_id], builder, **kw)  # type: ignore[arg-type]
         return r.ok, r.reason
 
-    linux = {"os_name": "linux", "machine": "x86_64"}
+    no_qemu = "aarch64 containers need QEMU user emulation: (binfmt_misc's state)"
+    linux = {"os_name": "linux", "machine": "x86_64", "emulation": lambda plat: no_qemu}
     assert check("cp311-manylinux_x86_64", "host", **linux)[0]
     ok, reason = check("cp311-manylinux_aarch64", "host", **linux)
     assert not ok and reason == "needs an aarch64 machine (this one is x86_64)"
+    ok, reason = check("cp311-manylinux_aarch64", "cibuildwheel", engine=lambda: "podman",
+                       **linux)  # fmt: skip
+    assert not ok and reason.endswith(f", or emulation: {no_qemu}")
+    # With emulation: the container route runs aarch64 jobs; the host route cannot.
+    emulated = {
+        **linux, "emulation": lambda plat: None, "engine": lambda: "podman",
+        "cross": lambda v: "no build Python" if v.number == "3.13" else None,
+    }  # fmt: skip
+    ok, reason = check("cp311-manylinux_aarch64", "cibuildwheel", local_image=True, **emulated)
+    assert ok and reason == "in an aarch64 container under QEMU emulation (slower)"
+    # The local aarch64 image's CPythons are cross-compiled here: that needs a build Python.
+    ok, reason = check("cp313-manylinux_aarch64", "cibuildwheel", local_image=True, **emulated)
+    assert not ok and reason == "the local image cannot hold CPython 3.13: no build Python"
+    assert check("cp313-manylinux_aarch64", "cibuildwheel", **emulated)[0]  # another image
+    ok, reason = check("cp311-manylinux_aarch64", "host", **emulated)
+    assert not ok and "`--builder cibuildwheel` runs it here in a container" in reason
+    ok, reason = check("cp312-musllinux_aarch64", "cibuildwheel", local_image=True, **emulated)
+    assert not ok and "no musl image can be made from Debian packages" in reason
+    ok, reason = check("cp311-macosx_arm64", "cibuildwheel", **emulated)
+    assert not ok and reason == "needs a macOS machine (this one runs Linux)"
     ok, reason = check("cp311-macosx_arm64", "host", **linux)
     assert not ok and reason == "needs a macOS machine (this one runs Linux)"
     ok, reason = check("cp311-win_amd64", "host", **linux)

@@ -21,7 +21,8 @@ from multibuild.ci.jobs import find_job, runnable_here
 from multibuild.debian.archive import archives_from, entries_from_list, entries_from_sources
 from multibuild.errors import ConfigurationError, ContainerError, LibraryError
 from multibuild.images import recipe
-from multibuild.images.build import content_keys, simulated_packages
+from multibuild.images.build import Cross, content_keys, simulated_packages
+from multibuild.images.emulation import emulation_problem, read_handler
 from multibuild.images.oci import (
     Engine,
     containers_conf,
@@ -100,8 +101,60 @@ def test_the_recipe_says_which_pythons_debian_gives() -> None:
     assert spec.platform_tag == "manylinux_2_31_x86_64"
     with pytest.raises(ConfigurationError, match=r"glibc 2\.31 \(bullseye\), not 2\.17"):
         recipe.image_spec([V("3.11")], glibc="2.17")
-    with pytest.raises(ConfigurationError, match=r"made on x86_64 machines, not aarch64"):
-        recipe.image_spec([V("3.11")], machine="aarch64")
+    with pytest.raises(
+        ConfigurationError, match=r"made on aarch64 or x86_64 machines, not ppc64le"
+    ):
+        recipe.image_spec([V("3.11")], machine="ppc64le")
+    # Another architecture: its own repository and tag, foreign on this machine only.
+    arm = recipe.image_spec([V("3.11")], machine="x86_64", arch="arm64")
+    assert arm.arch == "aarch64" and arm.foreign
+    assert arm.repository == "localhost/multibuild-manylinux_2_31_aarch64"
+    assert arm.platform_tag == "manylinux_2_31_aarch64"
+    assert not recipe.image_spec([V("3.11")], machine="aarch64").foreign
+    with pytest.raises(ConfigurationError, match=r"--arch s390x: the local image is made for"):
+        recipe.image_spec([V("3.11")], machine="x86_64", arch="s390x")
+
+
+def test_a_foreign_image_is_keyed_by_its_cross_build_too() -> None:
+    spec = recipe.image_spec([V("3.11")], machine="x86_64", arch="aarch64")
+    packages = simulated_packages(SIMULATION)
+    cross = Cross("aarch64-linux-gnu", "12.2.0", {"3.11": ("/usr/bin/python3.11", "3.11.2")})
+    keys = content_keys(spec, packages, cross)
+    assert keys.base != content_keys(recipe.image_spec([V("3.11")]), packages).base  # its arch
+    newer = content_keys(spec, packages, dataclasses.replace(cross, compiler="12.3.0"))
+    assert newer.base == keys.base and newer.cpythons != keys.cpythons
+    python = dataclasses.replace(cross, build_pythons={"3.11": ("/x/python3.11", "3.11.9")})
+    assert content_keys(spec, packages, python).cpythons != keys.cpythons
+    # Where the build Python lives is no part of the content.
+    moved = dataclasses.replace(cross, build_pythons={"3.11": ("/x/python3.11", "3.11.2")})
+    assert content_keys(spec, packages, moved) == keys
+
+
+def test_emulation_is_read_from_binfmt_misc(tmp_path: Path) -> None:
+    """binfmt_misc's files as the kernel writes them (a directory standing for /proc's)."""
+    assert emulation_problem("x86_64", machine="x86_64", binfmt_misc=tmp_path) is None
+    assert emulation_problem("aarch64", machine="aarch64", binfmt_misc=tmp_path) is None
+    problem = emulation_problem("aarch64", machine="x86_64", binfmt_misc=tmp_path)
+    assert problem is not None and "binfmt_misc is not mounted" in problem
+    assert "qemu-user-static binfmt-support" in problem and "mount -t binfmt_misc" in problem
+    (tmp_path / "status").write_text("enabled\n")
+    problem = emulation_problem("aarch64", machine="x86_64", binfmt_misc=tmp_path)
+    assert problem is not None and "no qemu-aarch64 handler is registered" in problem
+    entry = (
+        "{state}\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: {flags}\n"
+        "offset 0\nmagic 7f454c460201010000000000000000000200b700\n"
+    )
+    (tmp_path / "qemu-aarch64").write_text(entry.format(state="disabled", flags="PF"))
+    problem = emulation_problem("aarch64", machine="x86_64", binfmt_misc=tmp_path)
+    assert problem is not None and "handler is disabled" in problem
+    assert "update-binfmts --enable qemu-aarch64" in problem
+    (tmp_path / "qemu-aarch64").write_text(entry.format(state="enabled", flags="P"))
+    problem = emulation_problem("aarch64", machine="x86_64", binfmt_misc=tmp_path)
+    assert problem is not None and "lacks the F flag (flags P)" in problem
+    (tmp_path / "qemu-aarch64").write_text(entry.format(state="enabled", flags="PF"))
+    assert emulation_problem("aarch64", machine="x86_64", binfmt_misc=tmp_path) is None
+    handler = read_handler("aarch64", tmp_path)
+    assert handler.usable and handler.interpreter.endswith("aarch64-binfmt-P")
 
 
 def test_the_debian_archive_comes_from_the_apt_sources() -> None:
