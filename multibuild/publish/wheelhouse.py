@@ -14,8 +14,9 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion
 
-from multibuild.engine.record import BuildRecord, read_record_file
+from multibuild.engine.record import BuildRecord
 from multibuild.errors import UploadError
+from multibuild.util import jsontext
 
 _BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 # A wheel file name's characters (PEP 427: each part escaped to these).
@@ -77,7 +78,15 @@ def collect(paths: Sequence[Path]) -> Wheelhouse:
                     raise UploadError(f"two wheels named {member.name}: {wheels[member.name]}")
                 wheels[member.name] = member
             elif member.suffix == ".json" and member.is_file():
-                record = read_record_file(member)
+                try:
+                    data = jsontext.loads(member.read_bytes())
+                except ValueError as error:
+                    # NaN, Infinity, deep nesting: said, never a record silently left out.
+                    raise UploadError(
+                        f"{member} is not valid JSON ({error}): fix or remove it; nothing "
+                        "was uploaded"
+                    ) from None
+                record = BuildRecord.from_json(data)
                 if record is None:
                     if not path.is_dir():
                         raise UploadError(f"{member} is not a build record (schema 1)")

@@ -17,7 +17,6 @@ Checksums come from the build records (`builds/<build-id>.json` or `<build-id>.j
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -31,6 +30,7 @@ from packaging.utils import canonicalize_name
 from multibuild.engine.record import BuildRecord
 from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.publish.containers import open_container
+from multibuild.util import jsontext
 from multibuild.util.html import fragment_sha256, parse_links
 from multibuild.util.http import Http, HttpError
 from multibuild.util.urls import check_url
@@ -296,7 +296,7 @@ class Reader:
         text = body.lstrip()
         if text.startswith(b"["):
             try:
-                items = json.loads(body)
+                items = jsontext.loads(body)
             except ValueError:
                 return False
             if not isinstance(items, list):
@@ -312,7 +312,7 @@ class Reader:
                 marker = last
                 answer = self.http.read(base + self._query(format="json", marker=last), headers)
                 try:
-                    items = json.loads(answer.body) if answer.status == 200 else []
+                    items = jsontext.loads(answer.body) if answer.status == 200 else []
                 except ValueError:
                     raise ReleaseError(f"{base}: listing page after {last!r} is not JSON") from None
                 if not isinstance(items, list):
@@ -376,7 +376,7 @@ class Reader:
             if answer.status != 200:
                 continue
             try:
-                record = json.loads(answer.body)
+                record = jsontext.loads(answer.body)
             except ValueError:
                 continue
             apply_record(by_name, record, entry.name)
@@ -433,7 +433,7 @@ def read_local(directory: Path) -> Listing:
         if "/" in entry.name and not entry.name.startswith(RECORD_DIRS):
             continue
         try:
-            record = json.loads((directory / entry.name).read_text(encoding="utf-8"))
+            record = jsontext.loads((directory / entry.name).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         apply_record(by_name, record, entry.name)
