@@ -29,6 +29,7 @@ from multibuild.matrix import Cell
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
 from multibuild.publish.containers.credentials import withheld
 from multibuild.settings import BUILDERS, CI_PROVIDERS, CISettings, Settings, project_settings
+from multibuild.util.isolation import isolated_children
 from multibuild.util.pythons import PythonVersion
 from multibuild.util.secrets import Redactor
 
@@ -154,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
         nightly=nightly,
     )
     logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=args.redactor)
-    Pipeline(options, platform, logger).run()
+    with isolated_children(environ):  # no command of the build reaches a credential
+        Pipeline(options, platform, logger).run()
     return 0
 
 
@@ -220,5 +222,6 @@ def _run_cibuildwheel(
     )
     records: list[BuildRecord] = []
     logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=redact)
-    run_cibuildwheel(run, options, platform, records, environ=withheld(environ), logger=logger)
+    with isolated_children(environ):
+        run_cibuildwheel(run, options, platform, records, environ=withheld(environ), logger=logger)
     return 0
