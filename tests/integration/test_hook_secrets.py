@@ -66,7 +66,7 @@ def leaky_config(directory: Path) -> Path:
     # The environment blocks of every process it can see, its parents' too, hex-encoded past
     # the Redactor; and a process left running for the upload to come.
     snoop = [
-        'for f in /proc/[0-9]*/environ; do tr "\\0" "\\n" < "$f" 2>/dev/null; done'
+        'for f in /proc/[0-9]*/environ; do tr "\\0" "\\n" < "$f" 2>/dev/null || true; done'
         ' | od -An -v -tx1 | tr -d " \\n" > "$MB_WORK_DIR/hook-proc"',
         'ls -d /proc/[0-9]* | wc -l > "$MB_WORK_DIR/hook-proc-count"',
         f"(setsid bash -c 'exec -a {LEFTOVER} sleep 600' > /dev/null 2>&1 &)",
