@@ -16,11 +16,13 @@ from pathlib import Path
 
 from multibuild.ci import channels, providers
 from multibuild.engine.record import BuildRecord
+from multibuild.errors import ConfigurationError
 from multibuild.options import Knobs
 from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.upload import Destination, send
 from multibuild.publish.wheelhouse import collect
 from multibuild.settings import Settings, settings_from
+from multibuild.util.urls import hide_userinfo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
     what = "run by hand" if info.provider == "local" else f"{info.provider} {info.event}"
     where = what + (f" on {info.branch}" if info.branch else "")
     if decision.channel is None or decision.container is None:
+        if args.container:
+            # Asked for by name: saying "not uploading" with exit 0 would hide that it was not.
+            raise ConfigurationError(
+                f"--container {hide_userinfo(args.container)} given, but this run uploads "
+                f"nothing ({where}): {decision.reason}"
+                + ("" if decision.forbidden else "; give --channel pre-release or release")
+            )
         print(f"multibuild upload: not uploading ({where}): {decision.reason}")
         return 0
     if decision.channel == "release":
