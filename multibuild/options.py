@@ -14,7 +14,7 @@ from pathlib import Path
 
 from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
-from multibuild.settings import PROJECT_NAME, Settings
+from multibuild.settings import Settings
 from multibuild.util.pythons import PythonVersion, is_installed
 from multibuild.util.urls import hide_userinfo
 
@@ -347,12 +347,6 @@ def resolve_build_options(
             settings.project.name
             if settings and settings.project.name and not arguments.repo
             else Path(repo.rstrip("/")).name.removesuffix(".git")
-        )
-    if not PROJECT_NAME.fullmatch(project):
-        # The name makes the build record's and log's file names in the wheelhouse.
-        raise ConfigurationError(
-            f"project name {project!r} is no distribution name (ASCII letters, digits and "
-            "inner '.', '_', '-')"
         )
 
     config = (

@@ -109,7 +109,11 @@ def test_concurrent_prune_and_upload_lose_nothing(
     later = NOW + timedelta(seconds=trial)
     down = threading.Thread(
         target=run,
-        args=(lambda: prune(container, keep=5, keep_days=30, title="t", now=later, echo=str),),
+        args=(
+            lambda: prune(
+                container, keep=5, keep_days=30, title="t", now=later, echo=lambda _: None
+            ),
+        ),
     )
     up.start()
     down.start()

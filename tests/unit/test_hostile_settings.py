@@ -13,8 +13,6 @@ from multibuild.ci.channels import decide
 from multibuild.ci.configs.github import GitHub, release_ref_condition
 from multibuild.ci.providers import detect
 from multibuild.errors import ConfigurationError
-from multibuild.options import BuildArguments, Knobs, resolve_build_options
-from multibuild.platforms.linux import LinuxPlatform
 from multibuild.settings import load_settings
 from tests.helpers import REPO_ROOT, github
 
@@ -45,23 +43,6 @@ def test_project_names_follow_the_packaging_rules(tmp_path: Path, name: str) -> 
     path.write_text(PINNED.format(name=name.replace("\n", "\\n")))
     with pytest.raises(ConfigurationError, match="is no distribution name"):
         load_settings(path)
-
-
-@pytest.mark.parametrize("repo", ["https://example.org/..%2F.git", "/srv/git/x y"])
-def test_a_name_taken_from_the_repository_is_checked_too(tmp_path: Path, repo: str) -> None:
-    (tmp_path / "config.sh").write_text("")
-    arguments = BuildArguments(
-        repo=repo, commit="v1", config=str(tmp_path / "config.sh"), wheelhouse=str(tmp_path)
-    )
-    with pytest.raises(ConfigurationError, match="is no distribution name"):
-        resolve_build_options(
-            arguments,
-            settings=None,
-            knobs=Knobs(),
-            platform=LinuxPlatform(),
-            environ={},
-            cwd=tmp_path,
-        )
 
 
 INJECTIONS = [
