@@ -371,15 +371,16 @@ class Reader:
             if e.name.endswith(".json") and ("/" not in e.name or e.name.startswith(RECORD_DIRS))
         ]
         by_name = listing.by_basename()
+        found: list[tuple[Any, str]] = []
         for entry in records[-MAX_RECORDS:]:
             answer = self.http.read(entry.url)
             if answer.status != 200:
                 continue
             try:
-                record = jsontext.loads(answer.body)
+                found.append((jsontext.loads(answer.body), entry.name))
             except ValueError:
                 continue
-            apply_record(by_name, record, entry.name)
+        apply_records(by_name, found)
         index = listing.entries.get("index.html")
         if listing.kind != "html" and index is not None:
             answer = self.http.read(index.url)
@@ -405,17 +406,23 @@ def _advances(base: str, marker: str, names: list[str]) -> None:
         )
 
 
-def apply_record(by_name: dict[str, Entry], data: Any, source: str) -> None:
-    """The sha256 and size a build record gives each of its wheels."""
-    record = BuildRecord.from_json(data)
-    if record is None:
-        return
-    for build in record.builds:
-        for wheel in build.wheels:
-            entry = by_name.get(wheel.name)
-            if entry is not None:
-                entry.add_sha256(wheel.sha256, f"record {source}")
-                entry.add_size(wheel.size)
+def apply_records(by_name: dict[str, Entry], found: list[tuple[Any, str]]) -> None:
+    """The sha256 and size the newest build record naming a wheel gives it. A pre-release
+    nightly reuses its predecessors' file names (a replace): the older records describe
+    objects that are gone, not a contradiction."""
+    records = [(r, source) for data, source in found if (r := BuildRecord.from_json(data))]
+    records.sort(key=lambda pair: (pair[0].started_at(), pair[1]), reverse=True)
+    described: set[str] = set()
+    for record, source in records:
+        names = set()
+        for build in record.builds:
+            for wheel in build.wheels:
+                entry = by_name.get(wheel.name)
+                if entry is not None and wheel.name not in described:
+                    entry.add_sha256(wheel.sha256, f"record {source}")
+                    entry.add_size(wheel.size)
+                    names.add(wheel.name)
+        described |= names
 
 
 def read_local(directory: Path) -> Listing:
@@ -429,14 +436,16 @@ def read_local(directory: Path) -> Listing:
             entry = Entry(name=name, url=path.as_uri(), size=path.stat().st_size)
             listing.add(entry)
     by_name = listing.by_basename()
+    found: list[tuple[Any, str]] = []
     for entry in [e for e in listing.entries.values() if e.name.endswith(".json")]:
         if "/" in entry.name and not entry.name.startswith(RECORD_DIRS):
             continue
         try:
-            record = jsontext.loads((directory / entry.name).read_text(encoding="utf-8"))
+            text = (directory / entry.name).read_text(encoding="utf-8")
+            found.append((jsontext.loads(text), entry.name))
         except (OSError, ValueError):
             continue
-        apply_record(by_name, record, entry.name)
+    apply_records(by_name, found)
     return listing
 
 
