@@ -387,9 +387,9 @@ class Reader:
             if answer.status == 200:
                 sub = Listing(url=listing.url, kind="html")
                 self._html(sub, index.url, answer.body, None, depth=1)
-                for name, found in sub.entries.items():
-                    if name in listing.entries and found.sha256:
-                        listing.entries[name].add_sha256(found.sha256, "index.html")
+                for name, listed in sub.entries.items():
+                    if name in listing.entries and listed.sha256:
+                        listing.entries[name].add_sha256(listed.sha256, "index.html")
 
 
 def _json_names(items: list[Any]) -> list[str]:
