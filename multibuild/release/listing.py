@@ -32,12 +32,14 @@ from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.publish.containers import open_container
 from multibuild.util import jsontext
 from multibuild.util.html import fragment_sha256, parse_links
-from multibuild.util.http import Http, HttpError
+from multibuild.util.http import Http, HttpError, Page
 from multibuild.util.urls import check_url
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 MAX_PAGES = 1000
+# All of one listing's pages (and the records read with it): 20,000 objects are ~6 MiB.
+MAX_LISTING_BYTES = 128 << 20
 MAX_RECORDS = 500
 RECORD_DIRS = ("builds/",)
 
@@ -157,6 +159,19 @@ class Reader:
         self.page_size = page_size
         # Ask for Swift's JSON listing first (False: read what a plain GET gives).
         self.json = json
+        self._read_bytes = 0
+
+    def _read(self, url: str, headers: Mapping[str, str] | None = None) -> Page:
+        """A page of the listing being read (or a record), counted against MAX_LISTING_BYTES:
+        pages that keep advancing are bounded in total, not only in number."""
+        page = self.http.read(url, headers)
+        self._read_bytes += len(page.body)
+        if self._read_bytes > MAX_LISTING_BYTES:
+            raise ReleaseError(
+                f"{url}: the listing passed {MAX_LISTING_BYTES >> 20} MiB (a container of "
+                "wheels lists in a few); stopped"
+            )
+        return page
 
     def _query(self, size_key: str = "limit", **params: str) -> str:
         """A listing query; the page size as Swift (`limit`) or S3 (`max-keys`) names it."""
@@ -202,7 +217,7 @@ class Reader:
             return
         for name, target, text in subdirs:
             if name in RECORD_DIRS and not simple:
-                page = self.http.read(target)
+                page = self._read(target)
                 status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200 and "html" in ctype:
                     self._html(listing, target, sub, project, depth + 1)
@@ -210,7 +225,7 @@ class Reader:
                 canonicalize_name(project)
             ):
                 # A PEP 503 root page: the project's page holds the files.
-                page = self.http.read(target)
+                page = self._read(target)
                 status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200:
                     listing.kind = "pep503"
@@ -260,20 +275,21 @@ class Reader:
     def read(self, url: str, project: str | None = None) -> Listing:
         """The container's listing (every format above), with checksums from records."""
         base = base_url(url)
+        self._read_bytes = 0
         plain = url.split("#", maxsplit=1)[0].split("?", maxsplit=1)[0]
         explicit_page = not plain.endswith("/") and base != plain + "/"
         listing = Listing(url=base, kind="")
         json_headers = {"Accept": "application/json", "X-Web-Mode": "false"}
         if not explicit_page and self.json:
             query = self._query(format="json")
-            first = self.http.read(base + query, json_headers)
+            first = self._read(base + query, json_headers)
             status, ctype, body = first.status, first.content_type, first.body
             if status == 200 and self._structured(listing, base, ctype, body, json_headers):
                 self._checksums(listing)
                 return listing
         # S3 takes `max-keys`; Swift, http.server and staticweb ignore it.
         page = url if explicit_page else base + self._query("max-keys")
-        answer = self.http.read(page, {"Accept": "text/html, */*;q=0.5"})
+        answer = self._read(page, {"Accept": "text/html, */*;q=0.5"})
         status, ctype, body = answer.status, answer.content_type, answer.body
         if status in (401, 403):
             raise HttpError(f"{page}: {status}: the container is not publicly readable", status)
@@ -310,7 +326,7 @@ class Reader:
                 if not last:
                     return True
                 marker = last
-                answer = self.http.read(base + self._query(format="json", marker=last), headers)
+                answer = self._read(base + self._query(format="json", marker=last), headers)
                 try:
                     items = jsontext.loads(answer.body) if answer.status == 200 else []
                 except ValueError:
@@ -336,7 +352,7 @@ class Reader:
                 if not truncated or not marker:
                     return True
                 query = self._query("max-keys", marker=marker)
-                answer = self.http.read(base + query)
+                answer = self._read(base + query)
                 if answer.status != 200:
                     raise HttpError(f"{base}: listing page after {marker!r}: HTTP {answer.status}")
                 try:
@@ -356,7 +372,7 @@ class Reader:
                 for name in names:
                     self._add_object(listing, name, None, "")
                 marker = names[-1]
-                answer = self.http.read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
+                answer = self._read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
                 if answer.status != 200 or "text/plain" not in answer.content_type:
                     return True
                 names = answer.body.decode("utf-8", errors="replace").splitlines()
@@ -373,7 +389,7 @@ class Reader:
         by_name = listing.by_basename()
         found: list[tuple[Any, str]] = []
         for entry in records[-MAX_RECORDS:]:
-            answer = self.http.read(entry.url)
+            answer = self._read(entry.url)
             if answer.status != 200:
                 continue
             try:
@@ -383,7 +399,7 @@ class Reader:
         apply_records(by_name, found)
         index = listing.entries.get("index.html")
         if listing.kind != "html" and index is not None:
-            answer = self.http.read(index.url)
+            answer = self._read(index.url)
             if answer.status == 200:
                 sub = Listing(url=listing.url, kind="html")
                 self._html(sub, index.url, answer.body, None, depth=1)
