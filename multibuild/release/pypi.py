@@ -87,7 +87,7 @@ def _candidates(upload_url: str, environ: Mapping[str, str]) -> list[str]:
         configured = configured_indexes(environ)[0].rstrip("/") + "/"
         host = parts.hostname or ""
         result = [root + "simple/"]
-        if urlsplit(configured).hostname in (host, host.removeprefix("upload.")):
+        if host.startswith("upload.") and urlsplit(configured).hostname == host[7:]:
             result = [configured, *result]
     return list(dict.fromkeys(result))
 

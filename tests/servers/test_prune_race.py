@@ -86,6 +86,8 @@ def test_an_upload_between_plan_and_delete_loses_nothing(
     prune(container, keep=5, keep_days=30, title="t", now=NOW, echo=upload_once)
     assert uploaded
     assert_survived(container, uploaded[0])
+    # What the plan doomed and nobody rewrote is gone (the check spares only the new).
+    assert not [o.name for o in container.list() if "1.1.dev1" in o.name]
 
 
 @pytest.mark.parametrize("trial", range(3))

@@ -136,14 +136,15 @@ class Container(ABC):
 
     def delete_unchanged(self, seen: ObjectInfo) -> bool:
         """Delete `seen.name` only while it is still the object `seen` describes (same size
-        and ETag, the same second by the store's clock): an object written since (an upload
+        and ETag, within a second by the store's clock): an object written since (an upload
         replacing a nightly's wheel under the same name) is newer than the caller's plan and
         stays. False when it changed or is gone. The check and the delete are two requests;
         docs/upload.md says what that leaves open."""
         now = self.head(seen.name)
-        if now is None or (now.size, now.etag) != (seen.size, seen.etag):
+        if now is None or now.size != seen.size or now.etag != seen.etag:
             return False
-        if now.last_modified.replace(microsecond=0) != seen.last_modified.replace(microsecond=0):
+        # A listing gives the time in microseconds, a HEAD in whole seconds (Swift rounds up).
+        if abs((now.last_modified - seen.last_modified).total_seconds()) >= 1.0:
             return False
         self.delete(seen.name)
         return True
