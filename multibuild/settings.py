@@ -384,7 +384,7 @@ def load_settings(path: Path) -> Settings:
         ("matrix", "macos_accelerate", settings.matrix.macos_accelerate),
     ):
         for entry in entries:
-            if not re.fullmatch(r"[A-Za-z0-9_]+=\d+\.\d+", entry):
+            if not re.fullmatch(r"[A-Za-z0-9_]+=\d+\.\d+", entry, flags=re.ASCII):
                 raise ConfigurationError(
                     f"{path}: [{table}] {key} entries are PLAT=X.Y, not {entry!r}"
                 )
@@ -407,4 +407,48 @@ def load_settings(path: Path) -> Settings:
     for entry in settings.ci.appveyor_secure:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S+", entry):
             raise ConfigurationError(f"{path}: [ci] appveyor_secure entries are NAME=ENCRYPTED")
+    _check_generated_values(path, settings)
     return settings
+
+
+# Distribution names as the packaging specifications write them (ASCII letters and digits,
+# inner ".", "_", "-"): a name is a file name in the wheelhouse and the containers.
+PROJECT_NAME = re.compile(r"[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]", re.ASCII)
+# A cron field list: five fields of digits, "*", ",", "-", "/" (GitHub's schedule syntax).
+_CRON = re.compile(r"[0-9*,/-]+( [0-9*,/-]+){4}", re.ASCII)
+_REPOSITORY = re.compile(r"[A-Za-z0-9-]+/[A-Za-z0-9._-]+", re.ASCII)
+# Container URLs and package indexes: no space, quote, "$", backquote, backslash or control
+# character, so a value written into a generated config never adds structure to it.
+_URL = re.compile(r"[A-Za-z0-9._~:/@%+=,-]+", re.ASCII)
+
+
+def _check_generated_values(path: Path, settings: Settings) -> None:
+    """Every settings value a generated CI config holds, checked against its own syntax: a
+    value with quotes or newlines would add triggers or steps to the workflow."""
+    name = settings.project.name
+    if name and not PROJECT_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{path}: [project] name {name!r} is no distribution name (ASCII letters, digits "
+            "and inner '.', '_', '-')"
+        )
+    if not _CRON.fullmatch(settings.ci.schedule):
+        raise ConfigurationError(
+            f"{path}: [ci] schedule {settings.ci.schedule!r} is no cron schedule (five fields "
+            "of digits, '*', ',', '-', '/', one space apart)"
+        )
+    if settings.upload.repository and not _REPOSITORY.fullmatch(settings.upload.repository):
+        raise ConfigurationError(
+            f"{path}: [upload] repository is owner/name, not {settings.upload.repository!r}"
+        )
+    for key in ("pre_release", "release", "local"):
+        value = getattr(settings.upload, key)
+        if value and not _URL.fullmatch(value):
+            raise ConfigurationError(
+                f"{path}: [upload] {key} {value!r} holds a character a container URL or path "
+                "here cannot (space, quote, '$', backquote, backslash, control)"
+            )
+    for value in settings.upload.nightly_indexes:
+        if not _URL.fullmatch(value):
+            raise ConfigurationError(
+                f"{path}: [upload] nightly_indexes {value!r} holds a character an index URL cannot"
+            )

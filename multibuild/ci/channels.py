@@ -45,7 +45,9 @@ class Decision:
 def matches(branch: str, patterns: tuple[str, ...]) -> bool:
     """Whether a pattern (a regular expression, settings.toml [upload]) matches the whole
     branch name: `v\\d+\\.\\d+\\.\\d+` takes `v1.2.3`, never `v1.2.3-evil` nor `v1.2.3/x`."""
-    return any(re.fullmatch(pattern, branch) for pattern in patterns)
+    # ASCII: Python's `\\d` takes any Unicode digit, and v1.2.3 in fullwidth digits is no
+    # release branch.
+    return any(re.fullmatch(pattern, branch, flags=re.ASCII) for pattern in patterns)
 
 
 def _not_release_provider(info: CIInfo, ci: CISettings | None) -> str | None:

@@ -35,6 +35,7 @@ from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.containers.credentials import withheld
 from multibuild.publish.upload import Destination, check_credentials, send
 from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings
+from multibuild.util.isolation import isolated_children
 from multibuild.util.secrets import NO_SECRETS, Redactor
 from multibuild.util.urls import hide_userinfo
 
@@ -271,19 +272,22 @@ def run_job(
             nightly=plan.nightly,
         )
         logger = Logger(verbose=options.verbose, ci=_fold(plan), redact=redact)
-        if plan.builder == "host":
-            _run_host(plan, options, platform, records, logger)
-        else:
-            _run_cibuildwheel(
-                plan,
-                settings,
-                options=options,
-                platform=platform,
-                records=records,
-                knobs=knobs,
-                environ=environ,
-                logger=logger,
-            )
+        # Every command of the build in a PID namespace of its own: none can read this
+        # process's credentials, and none is left running when the upload below starts.
+        with isolated_children(environ):
+            if plan.builder == "host":
+                _run_host(plan, options, platform, records, logger)
+            else:
+                _run_cibuildwheel(
+                    plan,
+                    settings,
+                    options=options,
+                    platform=platform,
+                    records=records,
+                    knobs=knobs,
+                    environ=environ,
+                    logger=logger,
+                )
     except FatalError as error:
         failure = error
     except _Skipped:

@@ -31,6 +31,7 @@ from multibuild.matrix import Cell
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
 from multibuild.publish.containers.credentials import withheld
 from multibuild.settings import BUILDERS, CI_PROVIDERS, CISettings, Settings, project_settings
+from multibuild.util.isolation import isolated_children
 from multibuild.util.pythons import PythonVersion
 from multibuild.util.secrets import Redactor
 from multibuild.util.urls import hide_userinfo, local_path
@@ -174,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
         nightly=nightly,
     )
     logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=args.redactor)
-    Pipeline(options, platform, logger).run()
+    with isolated_children(environ):  # no command of the build reaches a credential
+        Pipeline(options, platform, logger).run()
     return 0
 
 
@@ -284,5 +286,6 @@ def _run_cibuildwheel(
     )
     records: list[BuildRecord] = []
     logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=redact)
-    run_cibuildwheel(run, options, platform, records, environ=withheld(environ), logger=logger)
+    with isolated_children(environ):
+        run_cibuildwheel(run, options, platform, records, environ=withheld(environ), logger=logger)
     return 0

@@ -22,6 +22,7 @@ from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.upload import Destination, check_credentials, send
 from multibuild.publish.wheelhouse import collect
 from multibuild.settings import Settings, settings_from
+from multibuild.util.urls import hide_userinfo
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -84,6 +85,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.paths:
         raise ConfigurationError("give the wheelhouse (or wheels) to upload")
     if decision.channel is None or (decision.container is None and not decision.indexes):
+        if args.container:
+            # Asked for by name: saying "not uploading" with exit 0 would hide that it was not.
+            raise ConfigurationError(
+                f"--container {hide_userinfo(args.container)} given, but this run uploads "
+                f"nothing ({where}): {decision.reason}"
+                + ("" if decision.forbidden else "; give --channel pre-release or release")
+            )
         print(f"multibuild upload: not uploading ({where}): {decision.reason}")
         return 0
     if decision.channel == "release":

@@ -14,6 +14,7 @@ from multibuild.log import Logger
 from multibuild.platforms import Platform
 from multibuild.util.cmd import capture, excerpt, stream
 from multibuild.util.files import remove_tree
+from multibuild.util.isolation import isolated
 
 BUILD_FRONTEND = "build>=1.2"
 
@@ -101,7 +102,15 @@ def dynamic_requires(
 ) -> list[str]:
     """What the backend asks for to build a wheel (it runs in the build venv)."""
     done = subprocess.run(
-        [venv_python, "-c", _DYNAMIC, source, json.dumps(config_settings_dict(config_settings))],
+        isolated(
+            [
+                str(venv_python),
+                "-c",
+                _DYNAMIC,
+                str(source),
+                json.dumps(config_settings_dict(config_settings)),
+            ]
+        ),
         capture_output=True,
         text=True,
         env=dict(env),

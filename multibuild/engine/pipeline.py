@@ -26,7 +26,13 @@ from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.engine.repair import repair_wheel
 from multibuild.engine.source import PreparedSource, prepare_source, requested
 from multibuild.engine.testing import TestVenv, failed_tests, prepare_test_venv, run_wheel_tests
-from multibuild.errors import FatalError, RepairError, SystemDependencyError, TestFailure
+from multibuild.errors import (
+    BuildError,
+    FatalError,
+    RepairError,
+    SystemDependencyError,
+    TestFailure,
+)
 from multibuild.log import Logger
 from multibuild.options import BuildOptions
 from multibuild.platforms import Platform
@@ -108,7 +114,15 @@ def recorded_build(
         raise
     finally:
         record.tools = dict(tools) if tools is not None else tool_versions(platform)
-        save_record(record, logger, log, wheelhouse)
+        try:
+            save_record(record, logger, log, wheelhouse)
+        except OSError as error:  # a full disk, a wheelhouse that is a file
+            message = f"the build record and log could not be written to {wheelhouse}: {error}"
+            if record.status != "success":
+                # The build's own error (on its way out of this `finally`) says more.
+                print(f"multibuild: {message}", file=sys.stderr)
+            else:
+                raise BuildError(message) from None
 
 
 class Pipeline:

@@ -16,6 +16,7 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from multibuild.log import format_duration
+from multibuild.util import jsontext
 from multibuild.util.files import sha256_file
 from multibuild.util.secrets import NO_SECRETS, Redactor
 from multibuild.util.sizes import format_size
@@ -283,11 +284,3 @@ class BuildRecord:
             lines.extend(f"       {line}" for line in rest[:12])
         lines.append("=" * 72)
         return "\n".join(lines)
-
-
-def read_record_file(path: Path) -> BuildRecord | None:
-    """The record in a file, or None when it is not one."""
-    try:
-        return BuildRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError):
-        return None

@@ -25,7 +25,6 @@ build out.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 import time
@@ -35,6 +34,7 @@ from multibuild.engine.record import BuildRecord
 from multibuild.errors import UploadError
 from multibuild.publish.containers.base import Container, FileDigest, NotFound, ObjectInfo
 from multibuild.publish.pages import WheelEntry, history_html, index_html
+from multibuild.util import jsontext
 
 MARKERS = ".verified/"
 BUILDS = "builds/"
@@ -178,7 +178,7 @@ class RecordCache:
                 except NotFound:  # deleted since the listing (a prune): not a build now
                     return None
                 try:
-                    parsed = json.loads(data)
+                    parsed = jsontext.loads(data)
                     break
                 except ValueError as error:
                     if attempt + 1 == self.READS:

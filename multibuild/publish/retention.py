@@ -109,6 +109,7 @@ def prune(
     present = {o.name for o in objects}
     cache = RecordCache(container)
     records = cache.all(objects)
+    known = {record.build_id for record in records}
     plan = plan_prune(
         records, keep=keep, keep_days=keep_days, now=now or datetime.now(timezone.utc)
     )
@@ -134,12 +135,24 @@ def prune(
         f"{len(wheels)} wheel(s), {len(markers) + len(build_files)} other file(s)"
     )
     if not dry_run and (markers or wheels or build_files):
-        # Out of the index first, then gone.
+        seen = {o.name: o for o in objects}
+        # A wheel a build recorded since the listing names is an upload's, not the plan's.
+        newer = [r for r in cache.all(container.list(BUILDS)) if r.build_id not in known]
+        claimed = {w.name for r in newer for b in r.builds for w in b.wheels}
+        spared = sorted(
+            name for name in [*markers, *wheels] if (parse_marker(name) or (name,))[0] in claimed
+        )
+        # Out of the index first, then gone; each only while it is the object the plan saw.
         for name in markers:
-            container.delete(name)
+            if name not in spared and not container.delete_unchanged(seen[name]):
+                spared.append(name)
         rebuild_index(container, title)
         for name in [*wheels, *build_files]:
-            container.delete(name)
+            if name not in spared and not container.delete_unchanged(seen[name]):
+                spared.append(name)
+        for name in sorted(spared):
+            echo(f"  kept {name}: written since the plan (a concurrent upload)")
+        rebuild_index(container, title)
         rebuild_history(container, f"{title}: build history", cache)
     for leftover in container.sweep(orphan_grace_s, dry_run=dry_run):
         echo(f"  {verb} {leftover} (left by an interrupted upload)")

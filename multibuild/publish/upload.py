@@ -37,6 +37,7 @@ from multibuild.publish.index import (
     withdraw,
 )
 from multibuild.publish.wheelhouse import Wheelhouse, collect
+from multibuild.util import jsontext
 from multibuild.util.secrets import NO_SECRETS, Redactor
 
 
@@ -63,7 +64,7 @@ class UploadReport:
 
 def _record_for_upload(path: Path, ci: Mapping[str, Any], channel: str, redact: Redactor) -> bytes:
     """The record as written (every field kept), with the CI run that uploads it."""
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = jsontext.loads(path.read_text(encoding="utf-8"))
     merged = dict(ci)
     merged.update(data.get("ci") or {})
     merged["channel"] = channel

@@ -6,16 +6,14 @@ name (no `/`, no `..`)."""
 from __future__ import annotations
 
 import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion
-
-from multibuild.engine.record import BuildRecord, read_record_file
+from multibuild.engine.record import BuildRecord
 from multibuild.errors import ConfigurationError, UploadError
+from multibuild.util import jsontext
+from multibuild.util.wheelcheck import WheelProblem, check_wheel
 
 _BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,199}")
 # A wheel file name's characters (PEP 427: each part escaped to these).
@@ -23,27 +21,15 @@ _WHEEL_NAME = re.compile(r"[A-Za-z0-9._+!]+(-[A-Za-z0-9._+!]+){4,5}\.whl")
 
 
 def wheel_problem(path: Path) -> str | None:
-    """Why `path` is not a wheel to publish; None when it is one."""
+    """Why `path` is not a wheel to publish (multibuild.util.wheelcheck: what pip checks);
+    None when it is one."""
     if not _WHEEL_NAME.fullmatch(path.name):
         return "not a valid wheel file name (NAME-VERSION[-BUILD]-PY-ABI-PLATFORM.whl)"
     try:
-        name, _, _, _ = parse_wheel_filename(path.name)
-    except (InvalidWheelFilename, InvalidVersion) as error:
-        return f"not a valid wheel file name ({error})"
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = set(archive.namelist())
-            for top in sorted({m.split("/", 1)[0] for m in members}):
-                if not top.endswith(".dist-info"):
-                    continue
-                if canonicalize_name(top.removesuffix(".dist-info").rsplit("-", 1)[0]) != name:
-                    continue
-                if {f"{top}/WHEEL", f"{top}/RECORD"} <= members:
-                    archive.read(f"{top}/WHEEL")  # readable, and its CRC checked
-                    return None
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as error:
-        return f"not a readable zip archive ({error})"
-    return f"no {name}-VERSION.dist-info/WHEEL and RECORD in the archive"
+        check_wheel(path)
+    except WheelProblem as problem:
+        return str(problem)
+    return None
 
 
 def build_id_problem(build_id: str) -> str | None:
@@ -78,7 +64,15 @@ def collect(paths: Sequence[Path]) -> Wheelhouse:
                     raise UploadError(f"two wheels named {member.name}: {wheels[member.name]}")
                 wheels[member.name] = member
             elif member.suffix == ".json" and member.is_file():
-                record = read_record_file(member)
+                try:
+                    data = jsontext.loads(member.read_bytes())
+                except ValueError as error:
+                    # NaN, Infinity, deep nesting: said, never a record silently left out.
+                    raise UploadError(
+                        f"{member} is not valid JSON ({error}): fix or remove it; nothing "
+                        "was uploaded"
+                    ) from None
+                record = BuildRecord.from_json(data)
                 if record is None:
                     if not path.is_dir():
                         raise UploadError(f"{member} is not a build record (schema 1)")

@@ -22,6 +22,7 @@ from multibuild.errors import ReleaseError
 from multibuild.release.listing import Entry
 from multibuild.util.http import Http, HttpError
 from multibuild.util.sizes import format_size
+from multibuild.util.wheelcheck import WheelProblem, check_wheel
 
 CHUNK = 1 << 20
 NET_CHUNK = 64 << 10
@@ -234,6 +235,16 @@ class Fetcher:
                 f"{entry.basename}: corrupt download from {entry.url}: {problem}; "
                 "the file was deleted (run again, or check the container)"
             )
+        if dest.suffix == ".whl":
+            try:
+                check_wheel(part, dest.name)
+            except WheelProblem as why:
+                # An error page with a .whl name, a wheel that lies about its contents: never
+                # saved, never in SHA256SUMS.
+                part.unlink(missing_ok=True)
+                raise ChecksumError(
+                    f"{entry.basename} from {entry.url} is no wheel: {why}; not saved"
+                ) from None
         part.replace(dest)
         self._note(report, report.downloaded, dest, hashes.size)
         if resumed:

@@ -17,7 +17,6 @@ Checksums come from the build records (`builds/<build-id>.json` or `<build-id>.j
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
@@ -33,13 +32,16 @@ from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.publish.anaconda import INDEX_VARIABLE, simple_index_url
 from multibuild.publish.anaconda import SCHEME as ANACONDA
 from multibuild.publish.containers import open_container
+from multibuild.util import jsontext
 from multibuild.util.html import fragment_sha256, parse_links
-from multibuild.util.http import Http, HttpError
+from multibuild.util.http import Http, HttpError, Page
 from multibuild.util.urls import check_url
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 MAX_PAGES = 1000
+# All of one listing's pages (and the records read with it): 20,000 objects are ~6 MiB.
+MAX_LISTING_BYTES = 128 << 20
 MAX_RECORDS = 500
 RECORD_DIRS = ("builds/",)
 
@@ -159,6 +161,19 @@ class Reader:
         self.page_size = page_size
         # Ask for Swift's JSON listing first (False: read what a plain GET gives).
         self.json = json
+        self._read_bytes = 0
+
+    def _read(self, url: str, headers: Mapping[str, str] | None = None) -> Page:
+        """A page of the listing being read (or a record), counted against MAX_LISTING_BYTES:
+        pages that keep advancing are bounded in total, not only in number."""
+        page = self.http.read(url, headers)
+        self._read_bytes += len(page.body)
+        if self._read_bytes > MAX_LISTING_BYTES:
+            raise ReleaseError(
+                f"{url}: the listing passed {MAX_LISTING_BYTES >> 20} MiB (a container of "
+                "wheels lists in a few); stopped"
+            )
+        return page
 
     def _query(self, size_key: str = "limit", **params: str) -> str:
         """A listing query; the page size as Swift (`limit`) or S3 (`max-keys`) names it."""
@@ -204,7 +219,7 @@ class Reader:
             return
         for name, target, text in subdirs:
             if name in RECORD_DIRS and not simple:
-                page = self.http.read(target)
+                page = self._read(target)
                 status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200 and "html" in ctype:
                     self._html(listing, target, sub, project, depth + 1)
@@ -212,7 +227,7 @@ class Reader:
                 canonicalize_name(project)
             ):
                 # A PEP 503 root page: the project's page holds the files.
-                page = self.http.read(target)
+                page = self._read(target)
                 status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200:
                     listing.kind = "pep503"
@@ -262,20 +277,21 @@ class Reader:
     def read(self, url: str, project: str | None = None) -> Listing:
         """The container's listing (every format above), with checksums from records."""
         base = base_url(url)
+        self._read_bytes = 0
         plain = url.split("#", maxsplit=1)[0].split("?", maxsplit=1)[0]
         explicit_page = not plain.endswith("/") and base != plain + "/"
         listing = Listing(url=base, kind="")
         json_headers = {"Accept": "application/json", "X-Web-Mode": "false"}
         if not explicit_page and self.json:
             query = self._query(format="json")
-            first = self.http.read(base + query, json_headers)
+            first = self._read(base + query, json_headers)
             status, ctype, body = first.status, first.content_type, first.body
             if status == 200 and self._structured(listing, base, ctype, body, json_headers):
                 self._checksums(listing)
                 return listing
         # S3 takes `max-keys`; Swift, http.server and staticweb ignore it.
         page = url if explicit_page else base + self._query("max-keys")
-        answer = self.http.read(page, {"Accept": "text/html, */*;q=0.5"})
+        answer = self._read(page, {"Accept": "text/html, */*;q=0.5"})
         status, ctype, body = answer.status, answer.content_type, answer.body
         if status in (401, 403):
             raise HttpError(f"{page}: {status}: the container is not publicly readable", status)
@@ -298,7 +314,7 @@ class Reader:
         text = body.lstrip()
         if text.startswith(b"["):
             try:
-                items = json.loads(body)
+                items = jsontext.loads(body)
             except ValueError:
                 return False
             if not isinstance(items, list):
@@ -312,9 +328,9 @@ class Reader:
                 if not last:
                     return True
                 marker = last
-                answer = self.http.read(base + self._query(format="json", marker=last), headers)
+                answer = self._read(base + self._query(format="json", marker=last), headers)
                 try:
-                    items = json.loads(answer.body) if answer.status == 200 else []
+                    items = jsontext.loads(answer.body) if answer.status == 200 else []
                 except ValueError:
                     raise ReleaseError(f"{base}: listing page after {last!r} is not JSON") from None
                 if not isinstance(items, list):
@@ -338,7 +354,7 @@ class Reader:
                 if not truncated or not marker:
                     return True
                 query = self._query("max-keys", marker=marker)
-                answer = self.http.read(base + query)
+                answer = self._read(base + query)
                 if answer.status != 200:
                     raise HttpError(f"{base}: listing page after {marker!r}: HTTP {answer.status}")
                 try:
@@ -358,7 +374,7 @@ class Reader:
                 for name in names:
                     self._add_object(listing, name, None, "")
                 marker = names[-1]
-                answer = self.http.read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
+                answer = self._read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
                 if answer.status != 200 or "text/plain" not in answer.content_type:
                     return True
                 names = answer.body.decode("utf-8", errors="replace").splitlines()
@@ -373,24 +389,25 @@ class Reader:
             if e.name.endswith(".json") and ("/" not in e.name or e.name.startswith(RECORD_DIRS))
         ]
         by_name = listing.by_basename()
+        found: list[tuple[Any, str]] = []
         for entry in records[-MAX_RECORDS:]:
-            answer = self.http.read(entry.url)
+            answer = self._read(entry.url)
             if answer.status != 200:
                 continue
             try:
-                record = json.loads(answer.body)
+                found.append((jsontext.loads(answer.body), entry.name))
             except ValueError:
                 continue
-            apply_record(by_name, record, entry.name)
+        apply_records(by_name, found)
         index = listing.entries.get("index.html")
         if listing.kind != "html" and index is not None:
-            answer = self.http.read(index.url)
+            answer = self._read(index.url)
             if answer.status == 200:
                 sub = Listing(url=listing.url, kind="html")
                 self._html(sub, index.url, answer.body, None, depth=1)
-                for name, found in sub.entries.items():
-                    if name in listing.entries and found.sha256:
-                        listing.entries[name].add_sha256(found.sha256, "index.html")
+                for name, listed in sub.entries.items():
+                    if name in listing.entries and listed.sha256:
+                        listing.entries[name].add_sha256(listed.sha256, "index.html")
 
 
 def _json_names(items: list[Any]) -> list[str]:
@@ -407,17 +424,23 @@ def _advances(base: str, marker: str, names: list[str]) -> None:
         )
 
 
-def apply_record(by_name: dict[str, Entry], data: Any, source: str) -> None:
-    """The sha256 and size a build record gives each of its wheels."""
-    record = BuildRecord.from_json(data)
-    if record is None:
-        return
-    for build in record.builds:
-        for wheel in build.wheels:
-            entry = by_name.get(wheel.name)
-            if entry is not None:
-                entry.add_sha256(wheel.sha256, f"record {source}")
-                entry.add_size(wheel.size)
+def apply_records(by_name: dict[str, Entry], found: list[tuple[Any, str]]) -> None:
+    """The sha256 and size the newest build record naming a wheel gives it. A pre-release
+    nightly reuses its predecessors' file names (a replace): the older records describe
+    objects that are gone, not a contradiction."""
+    records = [(r, source) for data, source in found if (r := BuildRecord.from_json(data))]
+    records.sort(key=lambda pair: (pair[0].started_at(), pair[1]), reverse=True)
+    described: set[str] = set()
+    for record, source in records:
+        names = set()
+        for build in record.builds:
+            for wheel in build.wheels:
+                entry = by_name.get(wheel.name)
+                if entry is not None and wheel.name not in described:
+                    entry.add_sha256(wheel.sha256, f"record {source}")
+                    entry.add_size(wheel.size)
+                    names.add(wheel.name)
+        described |= names
 
 
 def read_local(directory: Path) -> Listing:
@@ -431,14 +454,16 @@ def read_local(directory: Path) -> Listing:
             entry = Entry(name=name, url=path.as_uri(), size=path.stat().st_size)
             listing.add(entry)
     by_name = listing.by_basename()
+    found: list[tuple[Any, str]] = []
     for entry in [e for e in listing.entries.values() if e.name.endswith(".json")]:
         if "/" in entry.name and not entry.name.startswith(RECORD_DIRS):
             continue
         try:
-            record = json.loads((directory / entry.name).read_text(encoding="utf-8"))
+            text = (directory / entry.name).read_text(encoding="utf-8")
+            found.append((jsontext.loads(text), entry.name))
         except (OSError, ValueError):
             continue
-        apply_record(by_name, record, entry.name)
+    apply_records(by_name, found)
     return listing
 
 

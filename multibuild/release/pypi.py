@@ -81,8 +81,14 @@ def _candidates(upload_url: str, environ: Mapping[str, str]) -> list[str]:
     root = f"{parts.scheme}://{parts.netloc}/"
     result = [base + "+simple/", urljoin(base, "simple/"), root + "simple/"]
     if parts.path.rstrip("/").endswith("/legacy"):
-        # PyPI's upload URL: its simple index is the one pip is configured with.
-        result = [configured_indexes(environ)[0].rstrip("/") + "/"]
+        # A Warehouse upload URL: its simple index is on its own host, or, for an upload host
+        # `upload.X`, the index pip is configured with when that is on X. An index on any other
+        # host is never asked: a tool pointed at a private index talks to it alone.
+        configured = configured_indexes(environ)[0].rstrip("/") + "/"
+        host = parts.hostname or ""
+        result = [root + "simple/"]
+        if host.startswith("upload.") and urlsplit(configured).hostname == host[7:]:
+            result = [configured, *result]
     return list(dict.fromkeys(result))
 
 

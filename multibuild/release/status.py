@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from multibuild import matrix
+from multibuild.errors import ConfigurationError
 from multibuild.release.listing import Entry, Listing, read_container_listing
 from multibuild.util.http import Http
 
@@ -105,6 +106,11 @@ def release_status(
 ) -> Status:
     """The container's wheels of NAME VERSION against the matrix, polled until complete or
     `wait_s` has passed."""
+    if not any(kind == "all" or matrix.type_wanted(kind, c.platform_pattern) for c in cells):
+        # As cibuildwheel fails on an empty selection: "COMPLETE: 0/0" would release nothing.
+        raise ConfigurationError(
+            f"the matrix holds no {'' if kind == 'all' else kind + ' '}wheel: nothing to check"
+        )
     deadline = time.monotonic() + wait_s
     http = Http()
     try:

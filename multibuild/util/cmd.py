@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from multibuild.util.isolation import isolated
+
 Command = Sequence[str | Path]
 # A quiet command reports progress this often, so a watcher (or Travis' 10-minute
 # no-output rule) knows it is alive.
@@ -55,7 +57,7 @@ def stream(
     start = time.monotonic()
     try:
         process = subprocess.Popen(
-            args,
+            isolated(args),
             cwd=cwd,
             env=dict(env) if env is not None else None,
             stdout=subprocess.PIPE,

@@ -118,6 +118,7 @@ class Http:
         *,
         any_origin: bool = False,
         stream: bool = True,
+        timeout: float | None = None,
     ) -> Iterator[requests.Response]:
         """The answer (any status) to a GET; redirects within the origin (or, with
         `any_origin`, to any http/https URL). The body is read inside the block."""
@@ -130,7 +131,7 @@ class Http:
                 response = self.session.get(
                     current,
                     headers=dict(headers or {}),
-                    timeout=self.timeout,
+                    timeout=timeout or self.timeout,
                     stream=stream,
                     allow_redirects=False,
                 )
@@ -160,7 +161,8 @@ class Http:
         deadline = time.monotonic() + self.deadline_s
         for attempt in range(1, self.attempts + 1):
             try:
-                with self.get(url, headers, any_origin=any_origin) as response:
+                timeout = self._attempt_timeout(deadline)
+                with self.get(url, headers, any_origin=any_origin, timeout=timeout) as response:
                     body = self._body(response, url, deadline)
                     return Page(
                         response.status_code, response.headers.get("Content-Type", ""), body
@@ -173,6 +175,14 @@ class Http:
                     ) from None
                 time.sleep(wait)
         raise AssertionError("unreachable")
+
+    def _attempt_timeout(self, deadline: float) -> float:
+        """Each try's connect/read timeout: urllib3 tries `attempts + 1` times, backing off
+        between tries, so a server that accepts and never answers is given up on by the
+        deadline, not after `attempts + 1` full timeouts."""
+        backoffs = sum(self.backoff * 2.0**k for k in range(self.attempts))
+        tries = self.attempts + 1
+        return float(max(0.5, min(self.timeout, (deadline - time.monotonic() - backoffs) / tries)))
 
     def _body(self, response: requests.Response, url: str, deadline: float) -> bytes:
         """The body as it arrives (each read returns what is there, so a slow trickle is

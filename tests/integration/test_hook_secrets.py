@@ -4,7 +4,10 @@ build's record, all of which CI keeps."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import urllib.parse
@@ -20,6 +23,23 @@ from tests.helpers import (
     make_repo,
     run_multibuild,
 )
+
+# The name of the process the hook leaves running.
+LEFTOVER = f"mb-leftover-{os.getpid()}"
+
+
+def leftovers() -> list[int]:
+    """The PIDs of processes named LEFTOVER (killed here, by PID: they are this test's)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            if cmdline.read_bytes().startswith(LEFTOVER.encode()):
+                found.append(int(cmdline.parent.name))
+    for pid in found:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return found
+
 
 # Recognisable fake secrets.
 SECRETS = {
@@ -43,15 +63,30 @@ def leaky_config(directory: Path) -> Path:
         *(f"echo '{line}'" for line in SECRETS["OS_PASSWORD"].splitlines()),
         f"echo '{SECRETS['TWINE_PASSWORD']} {SECRETS['ANACONDA_API_TOKEN']}'",
     ]
-    body = "\n    ".join(['env > "$MB_WORK_DIR/hook-env"', *prints, "return 1"])
+    # The environment blocks of every process it can see, its parents' too, hex-encoded past
+    # the Redactor; and a process left running for the upload to come.
+    snoop = [
+        'for f in /proc/[0-9]*/environ; do tr "\\0" "\\n" < "$f" 2>/dev/null || true; done'
+        ' | od -An -v -tx1 | tr -d " \\n" > "$MB_WORK_DIR/hook-proc"',
+        'ls -d /proc/[0-9]* | wc -l > "$MB_WORK_DIR/hook-proc-count"',
+        f"(setsid bash -c 'exec -a {LEFTOVER} sleep 600' > /dev/null 2>&1 &)",
+    ]
+    body = "\n    ".join(['env > "$MB_WORK_DIR/hook-env"', *snoop, *prints, "return 1"])
     return config_copy(
         "hello-c", directory, edit={"pre_build() {\n": f"pre_build() {{\n    {body}\n"}
     )
 
 
-def assert_no_secret(texts: list[str], hook_env: str) -> None:
+def assert_no_secret(texts: list[str], hook_env: str, work_dir: Path) -> None:
     for name in SECRETS:
         assert f"{name}=" not in hook_env, name
+    # What the hook read from /proc: its own processes only, no credential of any ancestor.
+    seen = bytes.fromhex((work_dir / "hook-proc").read_text()).decode("utf-8", "replace")
+    assert "PATH=" in seen  # it did read environment blocks
+    for piece in PIECES:
+        assert piece not in seen, piece
+    assert int((work_dir / "hook-proc-count").read_text()) < 10
+    assert not leftovers(), "a process the hook started outlived the build"
     for text in [*texts, hook_env]:
         for piece in PIECES:
             assert piece not in text, piece
@@ -68,7 +103,9 @@ def test_build_hooks_get_no_credentials_and_logs_keep_no_secret(tmp_path: Path) 
     logs = [p.read_text() for p in run.wheelhouse.glob("*.log")]
     assert logs
     record_text = json.dumps(record)
-    assert_no_secret([run.output, record_text, *logs], (run.work_dir / "hook-env").read_text())
+    assert_no_secret(
+        [run.output, record_text, *logs], (run.work_dir / "hook-env").read_text(), run.work_dir
+    )
     assert "hook pre_build failed" in record["error"]
 
 
@@ -98,4 +135,4 @@ def test_ci_hooks_get_no_credentials_and_logs_keep_no_secret(tmp_path: Path) -> 
     assert done.returncode == HookError.return_code, output
     wheelhouse = root / "wheelhouse"
     texts = [output, *(p.read_text() for p in wheelhouse.iterdir())]
-    assert_no_secret(texts, (root / ".multibuild" / "hook-env").read_text())
+    assert_no_secret(texts, (root / ".multibuild" / "hook-env").read_text(), root / ".multibuild")

@@ -273,3 +273,26 @@ def test_a_missing_wheelhouse_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "no such wheelhouse or file" in done.stderr
     assert not (tmp_path / "containers").exists()
+
+
+def test_a_container_named_by_hand_is_uploaded_to_or_refused(tmp_path: Path) -> None:
+    """`upload --container URL` where the branch decides no upload (issue 23, item 10): a
+    configuration error that says why, never "not uploading" with exit 0."""
+    house = tmp_path / "wheelhouse"
+    make_build(house)
+    settings = upload_settings(tmp_path)
+    feature = {**GITHUB_MAIN, "GITHUB_REF": "refs/heads/feature", "GITHUB_REF_NAME": "feature"}
+    for env, hint in ((feature, "give --channel"), (GITHUB_PR, "pull request")):
+        for url in ("s3://bucket/x", "swift://wheels"):
+            done = run_upload(tmp_path, "--container", url, str(house), env=env, settings=settings)
+            assert done.returncode == 2, done.stdout + done.stderr
+            assert f"--container {url} given, but this run uploads nothing" in done.stderr
+            assert hint in done.stderr
+    # With a channel, the container named is the one written.
+    target = tmp_path / "by-hand"
+    done = run_upload(
+        tmp_path, "--container", str(target), "--channel", "pre-release", str(house),
+        env=feature, settings=settings,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / INDEX).is_file()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from multibuild.errors import UploadError
 from multibuild.publish.containers.base import digest_file
 from multibuild.publish.index import marker_name
 from multibuild.publish.wheelhouse import collect
+from multibuild.release.pypi import _candidates
 from tests.servers.wheelhouse import make_build
 
 
@@ -79,7 +81,7 @@ def test_only_wheels_go_in(tmp_path: Path) -> None:
     no_record = bad / "pkg-3.0-py3-none-any.whl"
     with zipfile.ZipFile(no_record, "w") as archive:
         archive.writestr("pkg-3.0.dist-info/WHEEL", "Wheel-Version: 1.0\n")
-    assert "WHEEL and RECORD" in (wheel_problem(no_record) or "")
+    assert wheel_problem(no_record) == "no pkg-3.0.dist-info/RECORD"
     with pytest.raises(UploadError, match=r"REFUSED: .*notawheel\.whl.*nothing was uploaded"):
         collect([good.parent, bad])
     assert build_id_problem("pkg-1.0-linux_x86_64-20261123T235200Z") is None
@@ -117,3 +119,20 @@ def test_the_index_lists_a_wheel_only_with_the_marker_of_its_current_object() ->
     # A marker of the old form (no ETag) lists nothing until it is migrated.
     legacy = ObjectInfo(f".verified/{wheel}/100-{'a' * 64}", 9, when)
     assert index_entries([ObjectInfo(wheel, 100, when, etag="etag-old"), legacy]) == []
+
+
+def test_a_private_upload_url_never_sends_the_tool_to_another_index() -> None:
+    """wheel-uploader --repository-url without --index-url (issue 23, item 11): the simple
+    index is looked for on the upload URL's host, and pip's configured index only when the
+    upload host is that index's `upload.` host."""
+    elsewhere = {**os.environ, "PIP_INDEX_URL": "https://index.example.org/simple/"}
+    assert _candidates("http://127.0.0.1:9/legacy/", elsewhere) == ["http://127.0.0.1:9/simple/"]
+    assert _candidates("http://127.0.0.1:9/devpi/dev/", elsewhere) == [
+        "http://127.0.0.1:9/devpi/dev/+simple/",
+        "http://127.0.0.1:9/devpi/dev/simple/",
+        "http://127.0.0.1:9/simple/",
+    ]
+    assert _candidates("https://upload.index.example.org/legacy/", elsewhere) == [
+        "https://index.example.org/simple/",
+        "https://upload.index.example.org/simple/",
+    ]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -74,6 +75,13 @@ def release_ref_condition(patterns: tuple[str, ...]) -> str:
     prefixes = sorted({literal_start(pattern) for pattern in patterns})
     if not prefixes or "" in prefixes:
         raise ConfigurationError("[upload] release_branches: each pattern needs a literal start")
+    for prefix in prefixes:
+        # The prefix is written into a quoted workflow expression.
+        if not re.fullmatch(r"[A-Za-z0-9._/-]+", prefix, flags=re.ASCII):
+            raise ConfigurationError(
+                f"[upload] release_branches: the literal start {prefix!r} holds a character "
+                "a branch name here cannot (ASCII letters, digits, '.', '_', '/', '-')"
+            )
     return " || ".join(f"startsWith(github.ref, 'refs/heads/{p}')" for p in prefixes)
 
 

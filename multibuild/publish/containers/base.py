@@ -134,6 +134,21 @@ class Container(ABC):
     def delete(self, name: str) -> None:
         """Delete the object (and its segments); a missing object is not an error."""
 
+    def delete_unchanged(self, seen: ObjectInfo) -> bool:
+        """Delete `seen.name` only while it is still the object `seen` describes (same size
+        and ETag, within a second by the store's clock): an object written since (an upload
+        replacing a nightly's wheel under the same name) is newer than the caller's plan and
+        stays. False when it changed or is gone. The check and the delete are two requests;
+        docs/upload.md says what that leaves open."""
+        now = self.head(seen.name)
+        if now is None or now.size != seen.size or now.etag != seen.etag:
+            return False
+        # A listing gives the time in microseconds, a HEAD in whole seconds (Swift rounds up).
+        if abs((now.last_modified - seen.last_modified).total_seconds()) >= 1.0:
+            return False
+        self.delete(seen.name)
+        return True
+
     @abstractmethod
     def public_url(self, name: str = "") -> str:
         """Where anyone can read the object (the container itself for "")."""

@@ -10,6 +10,7 @@ into these kinds (`Classifier`), the network-level ones with `generic_kind`.
 from __future__ import annotations
 
 import enum
+import errno
 import http.client
 import random
 import time
@@ -19,7 +20,7 @@ from typing import TypeVar
 
 import urllib3.exceptions
 
-from multibuild.errors import CredentialsError, UploadError
+from multibuild.errors import ConfigurationError, CredentialsError, UploadError
 from multibuild.options import UploadTuning
 
 T = TypeVar("T")
@@ -60,6 +61,28 @@ def generic_kind(error: BaseException) -> Kind:
     if isinstance(error, OSError) and error.errno is not None:
         return Kind.TRANSIENT
     return Kind.PERMANENT
+
+
+# Refused this many times in a row from the first attempt: a configuration error (exit 2)
+# after seconds of backoff, not minutes of retries ending in exit 10.
+REFUSED_IS_CONFIGURATION = 4
+
+
+def connection_refused(error: BaseException) -> bool:
+    """Whether `error` (or what caused it, however the client library wrapped it) is a
+    refused TCP connection."""
+    seen: list[BaseException] = [error]
+    for current in seen:
+        if isinstance(current, ConnectionRefusedError) or (
+            isinstance(current, OSError) and current.errno == errno.ECONNREFUSED
+        ):
+            return True
+        if "Connection refused" in str(current):
+            return True
+        for linked in (current.__cause__, current.__context__, *current.args):
+            if isinstance(linked, BaseException) and linked not in seen and len(seen) < 20:
+                seen.append(linked)
+    return False
 
 
 @dataclass(frozen=True)
@@ -114,7 +137,7 @@ def call(
     """Run `action`, retrying transient failures until it succeeds, the attempts run out or
     the deadline passes; raise UploadError/CredentialsError with `what` in the message."""
     deadline = time.monotonic() + policy.deadline_s
-    attempt = 0
+    attempt = refused = 0
     while True:
         try:
             return action()
@@ -130,6 +153,14 @@ def call(
             if kind is Kind.PERMANENT:
                 raise UploadError(f"{what}: {message}") from None
             attempt += 1
+            refused = refused + 1 if connection_refused(error) else 0
+            if refused >= REFUSED_IS_CONFIGURATION and refused == attempt:
+                # Nothing listens there, every time: a wrong URL or endpoint, not a bad moment.
+                raise ConfigurationError(
+                    f"{what}: connection refused on each of {attempt} attempts: is the "
+                    f"container URL or endpoint (AWS_ENDPOINT_URL, ST_AUTH, OS_AUTH_URL) "
+                    f"right? ({message})"
+                ) from None
             wait = policy.wait(attempt)
             if attempt >= policy.attempts or time.monotonic() + wait > deadline:
                 raise UploadError(

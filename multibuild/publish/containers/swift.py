@@ -36,6 +36,7 @@ from multibuild.publish.containers.base import (
 )
 from multibuild.publish.containers.credentials import read_variable, require
 from multibuild.publish.containers.retry import Kind, RetryPolicy
+from multibuild.util import jsontext
 
 PAGE = 10_000  # Swift's largest listing page
 DEFAULT_SEGMENT = 128 << 20
@@ -436,7 +437,7 @@ class SwiftContainer(ObjectStore):
             prefix = f"/{self.segments}/"
             return {
                 str(item["name"])[len(prefix) :]
-                for item in json.loads(body)
+                for item in jsontext.loads(body)
                 if isinstance(item, dict) and str(item.get("name", "")).startswith(prefix)
             }
 
