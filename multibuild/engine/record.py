@@ -16,7 +16,6 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from multibuild.log import format_duration
-from multibuild.util import jsontext
 from multibuild.util.files import sha256_file
 from multibuild.util.secrets import NO_SECRETS, Redactor
 from multibuild.util.sizes import format_size
