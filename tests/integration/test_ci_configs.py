@@ -384,7 +384,7 @@ def test_the_build_cache_is_restored_before_the_build_and_saved_after() -> None:
     from multibuild.ci.configs.base import BUILD_CACHE_PATHS
 
     build = parsed(".github/workflows/wheels.yml")["jobs"]["build"]
-    assert build["if"] == "github.ref_type != 'tag'"  # release builds never start from a cache
+    assert "github.ref_type != 'tag'" in build["if"]  # release builds never start from a cache
     steps = build["steps"]
     names = [s.get("name", "") for s in steps]
     restore_at = names.index("Restore the build cache")
