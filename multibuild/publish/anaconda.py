@@ -200,3 +200,70 @@ def publish_indexes(
             publish_nightly(url, wheels, project=project, keep=keep, environ=environ, echo=echo)
         )
     return reports
+
+
+API_VARIABLE = "MB_ANACONDA_API"  # another API root for anaconda-client (a mirror, a test)
+
+
+@dataclass(frozen=True)
+class ChannelFile:
+    basename: str
+    url: str
+    size: int | None
+    md5: str
+    sha256: str
+
+
+def channel_files(url: str, project: str | None, environ: Mapping[str, str]) -> list[ChannelFile]:
+    """The files of `project` in the channel anaconda://ORG, read through anaconda.org's own
+    client library (anaconda-client's binstar_client), which knows its server; MB_ANACONDA_API
+    names another API root. ANACONDA_TOKEN is optional (public channels) and never printed."""
+    org = organisation(url)
+    if not project:
+        raise ConfigurationError(f"reading {url} needs the project's name")
+    try:
+        from binstar_client import errors as binstar_errors  # type: ignore[import-untyped]
+        from binstar_client.utils import get_server_api  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            f"reading {url} needs anaconda-client (pip install anaconda-client, or the "
+            f"[nightly] extra), or a simple index: [upload] anaconda_index / {INDEX_VARIABLE}"
+        ) from None
+    token = environ.get(TOKEN_VARIABLE, "") or None
+    api_root = environ.get(API_VARIABLE, "")
+    redact = Redactor(secret_values({TOKEN_VARIABLE: token or ""}))
+    try:
+        if api_root:
+            api = get_server_api(token=token, config={"url": api_root.rstrip("/")})
+        else:
+            api = get_server_api(token=token)
+        package = api.package(org, str(canonicalize_name(project)))
+    except binstar_errors.NotFound:
+        return []
+    except Exception as error:  # the client's errors, and requests'
+        raise UploadError(redact(f"reading {url} through anaconda-client: {error}")) from None
+    domain = str(getattr(api, "domain", api_root) or "")
+    scheme = urlsplit(domain).scheme or "https"
+    files: list[ChannelFile] = []
+    for item in package.get("files", []) if isinstance(package, dict) else []:
+        if not isinstance(item, dict):
+            continue
+        basename = str(item.get("basename") or "").rsplit("/", 1)[-1]
+        link = str(item.get("download_url") or "")
+        if not basename or not link:
+            continue
+        if link.startswith("//"):
+            link = f"{scheme}:{link}"
+        elif not urlsplit(link).scheme:
+            link = domain.rstrip("/") + "/" + link.lstrip("/")
+        size = item.get("size")
+        files.append(
+            ChannelFile(
+                basename=basename,
+                url=link,
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                md5=str(item.get("md5") or ""),
+                sha256=str(item.get("sha256") or ""),
+            )
+        )
+    return files

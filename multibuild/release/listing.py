@@ -29,7 +29,7 @@ from packaging.utils import canonicalize_name
 
 from multibuild.engine.record import BuildRecord
 from multibuild.errors import ConfigurationError, ReleaseError
-from multibuild.publish.anaconda import INDEX_VARIABLE, simple_index_url
+from multibuild.publish.anaconda import INDEX_VARIABLE, channel_files, simple_index_url
 from multibuild.publish.anaconda import SCHEME as ANACONDA
 from multibuild.publish.containers import open_container
 from multibuild.util import jsontext
@@ -467,6 +467,17 @@ def read_local(directory: Path) -> Listing:
     return listing
 
 
+def read_anaconda_api(url: str, project: str | None, environ: Mapping[str, str]) -> Listing:
+    """An anaconda.org channel read through anaconda-client's API (its package's files)."""
+    listing = Listing(url=url.rstrip("/") + "/", kind="anaconda-api")
+    for item in channel_files(url, project, environ):
+        entry = Entry(name=item.basename, url=item.url, md5=item.md5.lower())
+        entry.add_size(item.size)
+        entry.add_sha256(item.sha256, "anaconda.org API")
+        listing.add(entry)
+    return listing
+
+
 def read_container_listing(
     url: str,
     http: Http,
@@ -485,9 +496,12 @@ def read_container_listing(
     if scheme == "file":
         return read_local(Path(unquote(parts.path)))
     if scheme == ANACONDA:
-        # An anaconda.org channel: its PEP 503 simple index (the project's page).
-        index = simple_index_url(url, environ.get(INDEX_VARIABLE, ""))
-        return Reader(http).read(index, project)
+        # An anaconda.org channel: its PEP 503 simple index (the project's page) where a
+        # template is set, else the channel's API through anaconda-client.
+        if environ.get(INDEX_VARIABLE, ""):
+            index = simple_index_url(url, environ.get(INDEX_VARIABLE, ""))
+            return Reader(http).read(index, project)
+        return read_anaconda_api(url, project, environ)
     if scheme in ("swift", "s3"):
         container = open_container(url, base_dir=base_dir, environ=environ, purpose="read")
         try:

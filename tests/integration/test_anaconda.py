@@ -65,7 +65,11 @@ def upload(
         if not k.startswith(("GITHUB_", "TRAVIS", "APPVEYOR", "MB_", "ANACONDA")) and k != "CI"
     }
     clean.update(
-        PATH=f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}",
+        # Without the stub, no `anaconda` at all: not the venv's (anaconda-client is a test
+        # dependency, for its API), which would reach the real server.
+        PATH=os.pathsep.join(
+            [str(bin_dir), str(Path(sys.executable).parent) if stub else "/usr/bin:/bin"]
+        ),
         PYTHONPATH=str(REPO_ROOT),
         STUB_CALLS=str(calls),
         MB_LOCAL_CONTAINER_ON_CI="1",  # the pre-release container: a directory here
