@@ -146,6 +146,9 @@ def _requested(
             reason=f"release branch {branch} (--channel release)",
             nightly=False,
         )
+    if decision.channel is None:  # the reason said "no upload": say what happens instead
+        why = decision.reason.removesuffix(": no upload")
+        return replace(decision, channel="pre-release", reason=f"--channel pre-release ({why})")
     return replace(
         decision, channel="pre-release", reason=f"{decision.reason} (--channel pre-release)"
     )

@@ -4,6 +4,10 @@ the newest N *successful* ones as well (failed nightlies never push out the last
 and every build younger than D days (defaults 5 and 30, as scientific-python's nightly
 channel).
 
+A build's time is the one its record gives, but never later than the store's Last-Modified of
+the record object (the store's own clock: an uploader's clock, or a record dated 2099, cannot
+make a build look newer than its upload and push the real newest builds out).
+
 A build is removed (its record and log, by their exact names) once none of its Python builds
 is kept; a wheel once no kept build names it. Wheels no record names (uploaded by hand) are
 left alone. The index drops a wheel (its markers deleted, the page rewritten) before the
@@ -42,8 +46,10 @@ def plan_prune(
     keep: int,
     keep_days: float,
     now: datetime,
+    stored: Mapping[str, datetime] | None = None,
 ) -> PrunePlan:
-    """Which builds and wheels go. Pure: records in, names out."""
+    """Which builds and wheels go. Pure: records (and the store's time of each record
+    object, by build id) in, names out."""
     # (platform, plat, variant, python) -> [(started, build_id, succeeded)]
     groups: dict[tuple[str, str, str, str], list[tuple[datetime, str, bool]]] = {}
     wheels_of: dict[tuple[str, str], set[str]] = {}  # (build_id, python) -> wheel names
@@ -52,6 +58,8 @@ def plan_prune(
         build_id = record.build_id
         all_builds.add(build_id)
         started = record.started_at()
+        if stored is not None and build_id in stored:
+            started = min(started, stored[build_id])
         for python, names, ok in [
             (
                 b.python,
@@ -107,11 +115,21 @@ def prune(
 ) -> PrunePlan:
     objects = list(container.list())
     present = {o.name for o in objects}
+    by_name = {o.name: o for o in objects}
     cache = RecordCache(container)
     records = cache.all(objects)
     known = {record.build_id for record in records}
+    stored = {
+        r.build_id: obj.last_modified
+        for r in records
+        if (obj := by_name.get(f"{BUILDS}{r.build_id}.json")) is not None
+    }
     plan = plan_prune(
-        records, keep=keep, keep_days=keep_days, now=now or datetime.now(timezone.utc)
+        records,
+        keep=keep,
+        keep_days=keep_days,
+        now=now or datetime.now(timezone.utc),
+        stored=stored,
     )
     wheels = sorted(w for w in plan.delete_wheels if w in present)
     markers = sorted(

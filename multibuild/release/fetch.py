@@ -1,10 +1,12 @@
-"""Download a release's wheels in parallel: each to `NAME.part`, checked against the sha256 the
+"""Download a release's wheels in parallel: each to `.partial/NAME.part` (never in the
+wheelhouse itself, which only ever holds whole, checked files), checked against the sha256 the
 build record or the listing gives (else the listing's md5, else its size), then renamed into
 place. Files already present and valid are kept (unless `clobber`); a `.part` left by an
 interrupted run is resumed with a Range request where the server honours it."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import threading
@@ -25,6 +27,7 @@ from multibuild.util.sizes import format_size
 from multibuild.util.wheelcheck import WheelProblem, check_wheel
 
 CHUNK = 1 << 20
+PARTIAL = ".partial"  # in the wheelhouse: downloads under way or to resume
 NET_CHUNK = 64 << 10
 DEFAULT_JOBS = 8
 
@@ -200,6 +203,8 @@ class Fetcher:
                 raise
         if self.progress is not None:
             self.progress.close()
+        with contextlib.suppress(OSError):  # gone when nothing is left to resume
+            (self.wheelhouse / PARTIAL).rmdir()
         report.seconds = time.monotonic() - started
         if errors:
             first = errors[0]
@@ -218,7 +223,11 @@ class Fetcher:
         if self._stop.is_set():
             raise Cancelled
         dest = self.wheelhouse / entry.basename
-        part = dest.with_name(dest.name + ".part")
+        part = self.wheelhouse / PARTIAL / (dest.name + ".part")
+        part.parent.mkdir(exist_ok=True)
+        earlier = dest.with_name(dest.name + ".part")  # where older versions left one
+        if earlier.is_file() and not part.exists():
+            earlier.replace(part)
         if dest.exists() and not self.clobber and not mismatch(entry, hash_file(dest, entry)):
             self._note(report, report.kept, dest, 0)
             if self.progress:

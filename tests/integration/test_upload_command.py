@@ -7,17 +7,21 @@ import functools
 import hashlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from multibuild.publish.containers.base import FileDigest, ObjectInfo
-from multibuild.publish.containers.local import LocalContainer, temp_prefix
+from multibuild.publish.containers.local import TEMP_PREFIX, LocalContainer
 from multibuild.publish.index import INDEX
 from multibuild.publish.upload import upload_to_container
 from multibuild.publish.wheelhouse import collect
+from multibuild.util.isolation import isolated, namespace_prefix
 from tests.helpers import GITHUB_MAIN, index_names, upload_settings
 from tests.helpers import run_upload as run_upload_command
 from tests.servers.wheelhouse import make_build
@@ -248,17 +252,18 @@ def test_the_index_never_lists_a_replaced_wheel_with_its_old_hash(tmp_path: Path
 
 
 def test_a_killed_copy_leaves_nothing_for_good(tmp_path: Path) -> None:
-    """A copy killed half-way leaves its temporary file; the next upload deletes it (its
-    writer is gone), and keeps one whose writer still runs."""
+    """A copy killed half-way leaves its temporary file; the next upload deletes it once the
+    store's clock (the filesystem's mtime) says it is older than the grace, and keeps one
+    being written."""
     house = tmp_path / "wheelhouse"
     make_build(house)
     partial = tmp_path / "containers" / "pre" / ".partial"
     partial.mkdir(parents=True)
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    left = partial / f"{temp_prefix(dead.pid)}abc123"
+    left = partial / f"{TEMP_PREFIX}0123abcd-abc123"
     left.write_bytes(b"half a wheel" * 1000)
-    running = partial / f"{temp_prefix(os.getpid())}def456"
+    stamp = left.stat().st_mtime - 2 * 3600  # the store says: written two hours ago
+    os.utime(left, (stamp, stamp))
+    running = partial / f"{TEMP_PREFIX}4567cdef-def456"
     running.write_bytes(b"being written")
     done = run_upload(tmp_path, str(house), env=GITHUB_MAIN)
     assert done.returncode == 0, done.stderr
@@ -273,6 +278,51 @@ def test_a_missing_wheelhouse_is_a_usage_error(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "no such wheelhouse or file" in done.stderr
     assert not (tmp_path / "containers").exists()
+
+
+SWEEP = "import sys; from multibuild.publish.containers.local import LocalContainer as C; "
+SWEEP += "from pathlib import Path; print(C(Path(sys.argv[1])).sweep(3600.0))"
+
+
+def test_an_in_flight_file_is_no_other_uploaders_to_delete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23 item 9: an uploader on another host whose clock is 2 h ahead (or behind), or
+    in another PID namespace on the same host, never deletes a write in flight; a temporary
+    file is judged by the store's clock only."""
+    root = tmp_path / "container"
+    writer = LocalContainer(root)
+    real_time = time.time
+    seen: list[Path] = []
+
+    def write(temp: Path) -> None:
+        temp.write_bytes(b"half a wheel")
+        seen.append(temp)
+        # Another host, its clock two hours ahead.
+        with monkeypatch.context() as patched:
+            patched.setattr(socket, "gethostname", lambda: "other-host")
+            patched.setattr(time, "time", lambda: real_time() + 2 * 3600)
+            assert LocalContainer(root).sweep(3600.0) == ()
+        # Another PID namespace on this host: this writer's PID means nothing there.
+        if namespace_prefix() is not None:
+            swept = subprocess.run(
+                isolated([sys.executable, "-c", SWEEP, str(root)]),
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            assert swept.stdout.strip() == "()", swept.stdout
+        assert temp.exists()
+        temp.write_bytes(b"a whole wheel")
+
+    writer._write("w-1.0-py3-none-any.whl", write)
+    assert (root / "w-1.0-py3-none-any.whl").read_bytes() == b"a whole wheel"
+    # One the store dates two hours back goes, whatever the sweeper's clock says.
+    left = seen[0].with_name(f"{TEMP_PREFIX}89abcdef-left")
+    left.write_bytes(b"left")
+    stamp = left.stat().st_mtime - 2 * 3600
+    os.utime(left, (stamp, stamp))
+    monkeypatch.setattr(time, "time", lambda: real_time() - 2 * 3600)
+    assert LocalContainer(root).sweep(3600.0) == (f".partial/{left.name}",)
+    assert not left.exists()
 
 
 def test_a_container_named_by_hand_is_uploaded_to_or_refused(tmp_path: Path) -> None:
@@ -296,3 +346,6 @@ def test_a_container_named_by_hand_is_uploaded_to_or_refused(tmp_path: Path) -> 
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert (target / INDEX).is_file()
+    # Issue 23 item 10: what the status line says is what happens.
+    assert "no upload" not in done.stdout + done.stderr
+    assert "--channel pre-release (branch feature is neither" in done.stdout

@@ -80,12 +80,14 @@ def test_resume_and_repair_after_interruption(
     names = sorted(p.name for p in static_server.root.glob("*.whl"))
     # An interrupted run left half a file, and a damaged complete one.
     whole = (static_server.root / names[0]).read_bytes()
-    (wh / (names[0] + ".part")).write_bytes(whole[: len(whole) // 2])
+    (wh / ".partial").mkdir()
+    (wh / ".partial" / (names[0] + ".part")).write_bytes(whole[: len(whole) // 2])
     (wh / names[1]).write_bytes(b"damaged")
     assert uploader(tmp_path, static_server.url, "-n") == 0
     for name in names:
         assert sha256(wh / name) == sha256(static_server.root / name)
     assert not list(wh.glob("*.part"))
+    assert not (wh / ".partial").exists()
 
 
 def test_release_status_table_and_exit_status(
@@ -195,7 +197,8 @@ def test_corrupt_download_is_refused(
     assert f"{victim.name}: corrupt download" in err and "sha256" in err
     assert not (tmp_path / "wh" / victim.name).exists()
     # The corrupt file's .part is deleted; others cut short stay to be resumed.
-    assert not (tmp_path / "wh" / (victim.name + ".part")).exists()
+    assert not (tmp_path / "wh" / ".partial" / (victim.name + ".part")).exists()
+    assert not list((tmp_path / "wh").glob("*.part"))
 
 
 def test_listing_and_record_disagree(

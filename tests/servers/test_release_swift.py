@@ -86,8 +86,8 @@ def test_index_html_and_download(
         assert entry.sha256 == sha256(path) and "link" in entry.sha256_source
     # An interrupted run left half a wheel: Swift honours Range, so the rest is fetched.
     first = sorted(house.glob("*.whl"))[0]
-    (tmp_path / "wh").mkdir()
-    (tmp_path / "wh" / (first.name + ".part")).write_bytes(first.read_bytes()[:500])
+    (tmp_path / "wh" / ".partial").mkdir(parents=True)
+    (tmp_path / "wh" / ".partial" / (first.name + ".part")).write_bytes(first.read_bytes()[:500])
     assert uploader(tmp_path, url, "-n") == 0
     assert "1 resumed" in capsys.readouterr().out
     for path in house.glob("*.whl"):
@@ -220,7 +220,9 @@ def test_interrupted_download_resumes(
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     assert "interrupted (a rerun resumes)" in out
-    parts = [p for p in (tmp_path / "wh").glob("*.part") if p.stat().st_size > 0]
+    # Issue 23 item 4: partial downloads stay out of the wheelhouse, which holds whole wheels.
+    assert not [p.name for p in (tmp_path / "wh").iterdir() if p.name.endswith(".part")]
+    parts = [p for p in (tmp_path / "wh" / ".partial").glob("*.part") if p.stat().st_size > 0]
     assert parts
     done = subprocess.run(
         [*argv, "-u", f"{storage}/{container_name}/"], capture_output=True, text=True, check=False
@@ -229,4 +231,5 @@ def test_interrupted_download_resumes(
     assert f"{len(parts)} resumed" in done.stdout
     for wheel in house.glob("*.whl"):
         assert sha256(tmp_path / "wh" / wheel.name) == sha256(wheel)
+    assert not (tmp_path / "wh" / ".partial").exists()
     assert not list((tmp_path / "wh").glob("*.part"))

@@ -137,3 +137,48 @@ def test_prune_matches_exact_build_ids_and_the_dry_run_lists_every_file(tmp_path
     names = {o.name for o in container.list()}
     assert {"builds/n1.x.json", "builds/n1.x.log"} <= names
     assert not {"builds/n1.json", "builds/n1.log", old_wheel, marker} & names
+
+
+def test_a_record_dated_2099_never_pushes_out_the_newest_good_build(tmp_path: Path) -> None:
+    """Issue 23 item 9: a build's time is never later than the store's Last-Modified of its
+    record (here the local filesystem's mtime, set as the store would have set it on
+    upload), so a record dated 2099 uploaded two days ago ranks as two days old."""
+    import os
+    from datetime import datetime, timezone
+
+    from multibuild.publish.retention import prune
+    from multibuild.publish.upload import upload_to_container
+    from multibuild.publish.wheelhouse import collect
+    from tests.servers.wheelhouse import make_build
+
+    container = open_container(str(tmp_path / "pre"), base_dir=tmp_path, environ={})
+    ids, wheels = {}, {}
+    for name, version, started, uploaded in (
+        ("old", "1.0", NOW - timedelta(days=3), 3),
+        ("liar", "1.1", datetime(2099, 1, 1, tzinfo=timezone.utc), 2),
+        ("new", "1.2", NOW - timedelta(days=1), 1),
+    ):
+        made = make_build(tmp_path / name, version=version, started=started)
+        upload_to_container(
+            container, collect([tmp_path / name]), channel="pre-release", ci={}, title="t",
+            echo=print,
+        )  # fmt: skip
+        ids[name] = made["build_id"]
+        wheels[name] = made["builds"][0]["wheels"][0]["name"]
+        stamp = (NOW - timedelta(days=uploaded)).timestamp()
+        os.utime(tmp_path / "pre" / "builds" / f"{made['build_id']}.json", (stamp, stamp))
+    plan = prune(container, keep=1, keep_days=0.5, title="t", now=NOW, echo=print)
+    assert plan.keep_builds == {ids["new"]}
+    assert plan.delete_builds == {ids["old"], ids["liar"]}
+    names = {o.name for o in container.list()}
+    assert wheels["new"] in names
+    assert not {wheels["old"], wheels["liar"]} & names
+
+
+def test_a_build_is_never_newer_than_its_record_object() -> None:
+    """plan_prune: the store's time of a record caps the time the record claims."""
+    records = [record("liar", days_ago=-365 * 70), record("real", days_ago=1)]
+    stored = {"liar": NOW - timedelta(days=2), "real": NOW - timedelta(days=1)}
+    plan = plan_prune(records, keep=1, keep_days=0.5, now=NOW, stored=stored)
+    assert plan.keep_builds == {"real"}
+    assert plan_prune(records, keep=1, keep_days=0.5, now=NOW).keep_builds == {"liar"}

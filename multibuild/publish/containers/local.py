@@ -5,9 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import tempfile
-import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,21 +22,13 @@ from multibuild.publish.containers.base import (
 )
 from multibuild.publish.containers.retry import RetryStats
 from multibuild.util.files import sha256_file
-from multibuild.util.system import pid_alive
 
 PARTIAL = ".partial"  # files being written; never listed
-# A file being written is `.partial/put-HOST-PID-RANDOM`: a later run on the same host knows
-# when its writer is gone (and one from another host when it is older than the grace).
+# A file being written is `.partial/put-TOKEN-RANDOM`, TOKEN random to each write: no
+# other writer (another host, another PID namespace, a reused PID) can take it for its own.
+# It is abandoned once the store's clock (a file's mtime as this filesystem sets it, never
+# the uploader's clock) says it was last written more than the grace ago.
 TEMP_PREFIX = "put-"
-
-
-def temp_prefix(pid: int) -> str:
-    """The name a writer process's temporary files start with."""
-    return f"{TEMP_PREFIX}{_host()}-{pid}-"
-
-
-def _host() -> str:
-    return "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:64] or "host"
 
 
 def _etag(stat: os.stat_result) -> str:
@@ -65,7 +56,7 @@ class LocalContainer(Container):
         self.ensure()
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name_of_temp = tempfile.mkstemp(
-            dir=self.root / PARTIAL, prefix=temp_prefix(os.getpid())
+            dir=self.root / PARTIAL, prefix=f"{TEMP_PREFIX}{uuid.uuid4().hex}-"
         )
         os.close(fd)
         temp = Path(name_of_temp)
@@ -154,28 +145,38 @@ class LocalContainer(Container):
         return self.root.is_dir()
 
     def sweep(self, grace_s: float, dry_run: bool = False) -> tuple[str, ...]:
-        """Temporary files of killed writers: on this host when their process is gone, from
-        another host when older than `grace_s`."""
+        """Temporary files of killed writers: last written more than `grace_s` ago by the
+        store's clock (the mtime of a file made now in .partial), whatever this host's clock
+        says and whoever wrote them."""
         partial = self.root / PARTIAL
         if not partial.is_dir():
             return ()
+        paths = sorted(partial.iterdir())
+        if not paths:
+            return ()
+        now = self._store_now()
         gone = []
-        host, now = _host(), time.time()
-        for path in sorted(partial.iterdir()):
-            parts = path.name.removeprefix(TEMP_PREFIX).split("-")
+        for path in paths:
             try:
                 age = now - path.stat().st_mtime
             except FileNotFoundError:
                 continue
-            mine = len(parts) >= 3 and parts[0] == host and parts[1].isdigit()
-            abandoned = not pid_alive(int(parts[1])) if mine else age > grace_s
-            if not abandoned or not path.is_file():
+            if age <= grace_s or not path.is_file():
                 continue
             if not dry_run:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             gone.append(f"{PARTIAL}/{path.name}")
         return tuple(gone)
+
+    def _store_now(self) -> float:
+        """The time as the filesystem holding the container sets it."""
+        fd, probe = tempfile.mkstemp(dir=self.root / PARTIAL, prefix=".now-")
+        try:
+            return os.fstat(fd).st_mtime
+        finally:
+            os.close(fd)
+            Path(probe).unlink()
 
     def public_url(self, name: str = "") -> str:
         if not name:

@@ -13,7 +13,8 @@ import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
@@ -406,8 +407,9 @@ class S3Container(ObjectStore):
     def sweep(self, grace_s: float, dry_run: bool = False) -> tuple[str, ...]:
         """Multipart uploads under the prefix started more than `grace_s` ago and never
         completed (a killed uploader, a completion whose answer was lost): their parts are
-        stored, and billed, until aborted."""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_s)
+        stored, and billed, until aborted. Their age is by the store's clock (the Date of its
+        answer), never this host's."""
+        dates: list[str] = []
 
         def uploads() -> list[dict[str, Any]]:
             found: list[dict[str, Any]] = []
@@ -420,6 +422,9 @@ class S3Container(ObjectStore):
                         return found
                     raise
                 found += page.get("Uploads", [])
+                dates.append(
+                    page.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date", "")
+                )
                 if not page.get("IsTruncated"):
                     break
                 args["KeyMarker"] = page.get("NextKeyMarker", "")
@@ -427,7 +432,12 @@ class S3Container(ObjectStore):
             return found
 
         gone = []
-        for upload in self._call(f"listing of the multipart uploads of {self.bucket}", uploads):
+        pending = self._call(f"listing of the multipart uploads of {self.bucket}", uploads)
+        try:
+            cutoff = utc(parsedate_to_datetime(dates[0])) - timedelta(seconds=grace_s)
+        except (IndexError, TypeError, ValueError):
+            return ()  # no time from the store: nothing is judged stale
+        for upload in pending:
             if utc(upload["Initiated"]) >= cutoff:
                 continue
             key, upload_id = str(upload["Key"]), str(upload["UploadId"])

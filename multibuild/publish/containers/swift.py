@@ -14,7 +14,8 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -447,8 +448,14 @@ class SwiftContainer(ObjectStore):
     def sweep(self, grace_s: float, dry_run: bool = False) -> tuple[str, ...]:
         """Segments no live manifest references (left by a killed upload, or by a segmented
         wheel replaced or deleted by an older uploader), modified more than `grace_s` ago (an
-        upload in progress has not written its manifest yet)."""
-        cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_s)
+        upload in progress has not written its manifest yet), by the store's clock (its Date
+        header), never this host's."""
+        headers: Mapping[str, str] = self._call("time of the store", self._conn.head_account)
+        try:
+            now = utc(parsedate_to_datetime(headers["date"]))
+        except (KeyError, TypeError, ValueError):
+            return ()  # no time from the store: nothing is judged stale
+        cutoff = now - timedelta(seconds=grace_s)
         by_key: dict[str, list[dict[str, Any]]] = {}
         for item in self._listing(self.segments, self.prefix):
             parts = str(item["name"]).rsplit("/", 3)
