@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from multibuild.cli import main
+from multibuild.errors import ReleaseError
 from tests.helpers import fill_release, release_settings_file, uploader
 from tests.servers.release import StaticServer
 
@@ -57,7 +58,10 @@ def test_release_status_sees_a_missing_cell(
 ) -> None:
     stand_in(static_server.root, skip=("windows", "AMD64"))
     settings = settings_for(tmp_path, static_server.url + "{org}/simple")
-    assert main(tool="release-status", argv=["1.17.1", "--settings", str(settings)]) == 1
+    assert (
+        main(tool="release-status", argv=["1.17.1", "--settings", str(settings)])
+        == ReleaseError.return_code
+    )
     assert "win_amd64" in capsys.readouterr().out
 
 
@@ -137,7 +141,10 @@ def test_release_status_through_anaconda_client_sees_a_missing_cell(
 ) -> None:
     api_stand_in(static_server.root, api_env, skip=("windows", "AMD64"))
     settings = settings_for(tmp_path, "")
-    assert main(tool="release-status", argv=["1.17.1", "--settings", str(settings)]) == 1
+    assert (
+        main(tool="release-status", argv=["1.17.1", "--settings", str(settings)])
+        == ReleaseError.return_code
+    )
     assert "win_amd64" in capsys.readouterr().out
 
 
