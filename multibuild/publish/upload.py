@@ -23,6 +23,7 @@ from multibuild.publish.containers.base import (
     Container,
     FileDigest,
     ObjectInfo,
+    VerificationError,
     digest_file,
 )
 from multibuild.publish.index import (
@@ -154,7 +155,7 @@ def upload_to_container(
             continue
         if action == "replace":
             withdraw(container, path.name, title)  # the old sha256 is never listed for the new
-        info = container.put_file(path.name, path, digest)
+        info = _put_past_prune(container, path, digest)
         mark_verified(container, path.name, digest, info.etag)
         report.bytes_sent += digest.size
         if action == "replace":
@@ -176,11 +177,34 @@ def upload_to_container(
     # 4. The pages.
     rebuild_index(container, title)
     rebuild_history(container, f"{title}: build history")
+    # 5. A prune that listed an older object of a name sent here may have deleted the new one
+    # between its check and its DELETE (docs/upload.md, "Concurrent upload and prune"): what
+    # vanished is sent again, then listed again.
+    sent = [(p, d) for p, d, action, _ in plan if action != "skip"]
+    vanished = [(p, d) for p, d in sent if container.head(p.name) is None]
+    if vanished:
+        for path, digest in vanished:
+            echo(f"  {path.name} vanished after its upload (a concurrent prune): sent again")
+            info = _put_past_prune(container, path, digest)
+            mark_verified(container, path.name, digest, info.etag)
+        rebuild_index(container, title)
     report.index_url = container.public_url(INDEX)
     report.history_url = container.public_url(HISTORY)
     report.retries = container.stats.retries
     report.seconds = time.monotonic() - started
     return report
+
+
+def _put_past_prune(container: Container, path: Path, digest: FileDigest) -> ObjectInfo:
+    """put_file, sent again (twice at most) when the object is gone right after it landed: a
+    concurrent prune deleted it under an older object's name."""
+    for attempt in range(3):
+        try:
+            return container.put_file(path.name, path, digest)
+        except VerificationError:
+            if attempt == 2 or container.head(path.name) is not None:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _sha256_of(container: Container, name: str) -> str:

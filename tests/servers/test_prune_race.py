@@ -123,3 +123,26 @@ def test_concurrent_prune_and_upload_lose_nothing(
     down.join(120)
     assert not errors, errors
     assert_survived(container, made[0])
+
+
+def test_a_wheel_a_prune_deletes_right_after_its_upload_is_sent_again(
+    tmp_path: Path, container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window docs/upload.md leaves open on Swift and S3 (prune's HEAD saw the old object,
+    its DELETE lands after the new one's PUT): the upload finds the wheel gone and sends it
+    again, so it ends with the wheel there and listed."""
+    nightlies(tmp_path, container, 7)
+    put_file = container.put_file
+    taken: list[str] = []
+
+    def put_then_pruned(name: str, path: Path, digest: Any) -> Any:
+        info = put_file(name, path, digest)
+        if name.endswith(".whl") and not taken:
+            taken.append(name)
+            container.delete(name)  # a concurrent prune's DELETE
+        return info
+
+    monkeypatch.setattr(container, "put_file", put_then_pruned)
+    made = upload_night(container, tmp_path / "night", "new bytes")
+    assert taken
+    assert_survived(container, made)
