@@ -801,3 +801,37 @@ def test_bundled_licences_reach_the_wheel(tmp_path: Path) -> None:
                  "GNU GENERAL PUBLIC LICENSE"):  # fmt: skip
         assert part in text, part
     assert "for Linux (manylinux and musllinux), built by scipy-wheels" in text
+
+
+# A stand-in for a free-threaded CPython (none is installed here): sysconfig says
+# Py_GIL_DISABLED and sys._is_gil_enabled() answers what importing scipy.stats left.
+FREE_THREADED_STAND_IN = """\
+import sys, sysconfig
+_real = sysconfig.get_config_var
+sysconfig.get_config_var = lambda name: 1 if name == "Py_GIL_DISABLED" else _real(name)
+sys._is_gil_enabled = lambda: "scipy.stats" in sys.modules and bool(
+    getattr(sys.modules["scipy.stats"], "REENABLES_GIL", False)
+)
+"""
+
+
+def test_a_free_threaded_wheel_that_re_enables_the_gil_fails_its_tests(
+    tmp_path: Path, fake_scipy: Path
+) -> None:
+    """scipy's cibw_test_command.sh: on a free-threaded Python, importing scipy.stats must
+    leave the GIL disabled (a module built without free-threading support turns it on)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(FREE_THREADED_STAND_IN)
+    stats = fake_scipy / "scipy" / "stats.py"
+    stats.write_text("REENABLES_GIL = False\n")
+    env = {"PYTHON_EXE": sys.executable, "PYTHONPATH": f"{site}{os.pathsep}{fake_scipy}"}
+    done = hook("run_tests", env, tmp_path)
+    assert "run_tests: the GIL stays disabled after importing scipy.stats" in done.stdout
+    stats.write_text("REENABLES_GIL = True\n")
+    done = hook("run_tests", env, tmp_path, check=False)
+    assert done.returncode == 1
+    assert "importing scipy re-enabled the GIL on a free-threaded Python" in done.stderr
+    # PYTHON_GIL=1 asks for the GIL: nothing to check then.
+    done = hook("run_tests", {**env, "PYTHON_GIL": "1"}, tmp_path)
+    assert "GIL stays disabled" not in done.stdout
