@@ -21,7 +21,12 @@ def test_prune_command_refuses_the_release_container(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     base = [sys.executable, "-m", "multibuild", "prune", "--settings", str(settings)]
     done = subprocess.run(
-        [*base, "--container", "rel"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+        [*base, "--container", "rel"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 10
     assert "REFUSED" in done.stderr
