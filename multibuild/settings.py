@@ -69,7 +69,8 @@ class MatrixSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class UploadSettings:
-    # Container URLs per channel: a path (relative to settings.toml), file://, swift://, s3://.
+    # Container URLs per channel: a path (relative to the current directory), file://,
+    # swift://, s3://.
     pre_release: str = "containers/pre-release"
     release: str = "containers/release"
     # Branch names as regular expressions, each matched against the whole name (docs/upload.md).

@@ -183,7 +183,7 @@ def decide(
     upload = settings.upload if settings else UploadSettings()
     ci = settings.ci if settings else None
     project = settings.project if settings else None
-    base = base_dir or (settings.root if settings else Path.cwd())
+    base = base_dir or Path.cwd()
     by_hand = not on_ci(info)
     decision = _by_branch(info, upload, ci)
     if requested is not None and not decision.forbidden:

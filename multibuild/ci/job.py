@@ -321,7 +321,7 @@ def _upload(
             Destination(
                 channel=plan.decision.channel,
                 url=plan.decision.container,
-                base_dir=settings.root,
+                base_dir=Path.cwd(),
                 why=plan.decision.reason,
                 ci={**plan.info.as_record(), "nightly": plan.nightly},
             ),

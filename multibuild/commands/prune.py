@@ -23,7 +23,12 @@ from multibuild.settings import UploadSettings, settings_from
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--container", metavar="URL", help="default: the pre-release container")
+    parser.add_argument(
+        "--container",
+        metavar="URL",
+        help="a path relative to the current directory or a URL "
+        "(default: the pre-release container; by hand, [upload] local's pre-release/)",
+    )
     parser.add_argument("--keep", type=int, help="builds to keep per platform and Python")
     parser.add_argument("--keep-days", type=float, help="keep every build younger than this")
     parser.add_argument("--dry-run", action="store_true", help="show what would go")
@@ -33,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args.settings)
     upload = settings.upload if settings else UploadSettings()
-    base = settings.root if settings else Path.cwd()
+    base = Path.cwd()  # what a relative container path is relative to
     # By hand (outside Travis, Appveyor, GitHub Actions): [upload] local's directory, as uploads.
     by_hand = not channels.on_ci(providers.detect(os.environ, git_branch=lambda: None))
     url = args.container or channels.channel_container(upload, "pre-release", by_hand=by_hand)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
 from multibuild import matrix
 from multibuild.errors import ConfigurationError, ReleaseError
@@ -26,7 +27,10 @@ INCOMPLETE = ReleaseError.return_code
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("version", metavar="VERSION", help="the release version (PEP 440)")
     parser.add_argument(
-        "-u", "--url", help="container URL (default: the release container of settings.toml)"
+        "-u",
+        "--url",
+        help="container URL, a path relative to the current directory "
+        "(default: the release container of settings.toml)",
     )
     parser.add_argument("--name", help="project name (default: settings.toml's)")
     parser.add_argument(
@@ -61,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         version=args.version,
         kind=args.kind,
         cells=matrix.cells(config.matrix),
-        base_dir=config.root,
+        base_dir=Path.cwd(),
         environ=index_environ(os.environ, config.upload.anaconda_index),
         wait_s=parse_duration(args.wait) if args.wait else 0.0,
     )

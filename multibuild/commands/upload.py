@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--container",
         metavar="URL",
         help="a path, file:///path, swift://CONTAINER[/prefix] or s3://BUCKET[/prefix] "
-        "(default: the channel's container in settings.toml)",
+        "(a path: relative to the current directory; default: the channel's container in "
+        "settings.toml, by hand [upload] local's pre-release/ or release/ if set)",
     )
     parser.add_argument(
         "--channel",
@@ -61,8 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     environ = os.environ
     settings = settings_from(args.settings)
-    base = settings.root if settings else Path.cwd()
-    info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(base))
+    # A relative container path is relative to the current directory, as ./wheelhouse.
+    base = Path.cwd()
+    root = settings.root if settings else base
+    info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(root))
     knobs = Knobs.from_environ(environ)
     decision = channels.decide(
         info,

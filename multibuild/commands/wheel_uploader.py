@@ -30,7 +30,12 @@ POLL_S = 30.0
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", metavar="NAME", help="project name (normalised as pip does)")
     parser.add_argument("version", metavar="VERSION", help="release version (PEP 440)")
-    parser.add_argument("-u", "--url", required=True, help="the container's URL")
+    parser.add_argument(
+        "-u",
+        "--url",
+        required=True,
+        help="the container's URL (a path: relative to the current directory)",
+    )
     parser.add_argument(
         "-s", "--sign", action="store_true", help="sign the wheelhouse with GPG (.asc, SHA256SUMS)"
     )

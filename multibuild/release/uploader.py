@@ -79,7 +79,7 @@ def _poll(
 def release_wheels(args: ReleaseRequest, config: Settings | None) -> int:
     """Find, check, download, sign and upload the release's wheels (wheel-uploader)."""
     cells = matrix.cells(config.matrix) if config else []
-    base_dir = config.root if config else Path.cwd()
+    base_dir = Path.cwd()  # what a relative container path is relative to
     http = Http(attempts=args.attempts)
     try:
         return _release(args, http, cells, base_dir, has_matrix=config is not None)

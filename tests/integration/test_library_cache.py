@@ -318,3 +318,63 @@ def test_a_makefile_ignoring_destdir_is_refused_with_the_way_out(tmp_path: Path)
     )
     result = build(fixed, prefix, tmp_path / "cache")
     assert not result.cached and (prefix / "lib" / "libtiny.a").is_file()
+
+
+def test_two_debian_patches_through_one_patch_option_in_series_order(tmp_path: Path) -> None:
+    """`build_library --patch "$DEBIAN_PATCHES"` as config.sh writes it: two patches of a
+    Debian-style series (the second applies only on top of the first), PATH-style in one value,
+    applied in order."""
+    import io
+    import subprocess
+    import sys
+    import tarfile
+
+    from multibuild.debian.source import extract_patches
+    from tests.helpers import REPO_ROOT
+
+    first_line = (FIXTURES / "libsrc" / "libtally-1.0" / "tally.h").read_text().splitlines()[0]
+    patches = {
+        "01-first.patch": "--- a/tally.h\n+++ b/tally.h\n@@ -1 +1,2 @@\n "
+        + first_line
+        + "\n+#define TALLY_FIRST 1\n",
+        "02-second.patch": "--- a/tally.h\n+++ b/tally.h\n@@ -1,2 +1,3 @@\n "
+        + first_line
+        + "\n #define TALLY_FIRST 1\n+#define TALLY_SECOND 2\n",
+    }
+    debian = tmp_path / "libtally_1.0-1.debian.tar.xz"
+    with tarfile.open(debian, "w:xz") as tar:
+        for name, text in (("series", "".join(f"{n}\n" for n in patches)), *patches.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"debian/patches/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    found = extract_patches(debian, list(patches), tmp_path / "work dir" / "patches")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "BUILD_PREFIX": str(tmp_path / "prefix"),
+        "MB_CACHE_DIR": str(tmp_path / "cache"),
+        "MB_LIBRARY_RESULTS": str(tmp_path / "results.jsonl"),
+        "DEBIAN_PATCHES": os.pathsep.join(str(p) for p in found),  # as fetch_debian_source
+    }
+    command = (
+        f'"{sys.executable}" -m multibuild.engine.libraries --patch "$DEBIAN_PATCHES" '
+        f"libtally 1.0 {FIXTURES / 'tarballs/libtally-1.0.tar.gz'} "
+        "ba18053328f782332ac380166cc9faa4e29ade8b152a74865ba4464381396834 configure"
+    )
+    done = subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    header = (tmp_path / "prefix" / "include" / "tally.h").read_text()
+    assert header.index("TALLY_FIRST") < header.index("TALLY_SECOND")
+    [result] = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert list(result["patches"]) == list(patches)
+    # In the other order the second patch does not apply: the order is the series'.
+    env["DEBIAN_PATCHES"] = os.pathsep.join(str(p) for p in reversed(found))
+    env["BUILD_PREFIX"] = str(tmp_path / "other-prefix")
+    reversed_run = subprocess.run(
+        ["bash", "-c", command], env=env, capture_output=True, text=True, check=False
+    )
+    assert reversed_run.returncode != 0
+    assert "patch 02-second.patch does not apply" in reversed_run.stdout + reversed_run.stderr

@@ -21,7 +21,12 @@ def test_prune_command_refuses_the_release_container(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     base = [sys.executable, "-m", "multibuild", "prune", "--settings", str(settings)]
     done = subprocess.run(
-        [*base, "--container", "rel"], env=env, capture_output=True, text=True, check=False
+        [*base, "--container", "rel"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 10
     assert "REFUSED" in done.stderr
@@ -29,7 +34,7 @@ def test_prune_command_refuses_the_release_container(tmp_path: Path) -> None:
         tmp_path / "pre"
     ).mkdir()  # (a missing container is an error: tests/integration/test_bad_input.py)
     done = subprocess.run(
-        [*base, "--dry-run"], env=env, capture_output=True, text=True, check=False
+        [*base, "--dry-run"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     assert "keep 5 per platform and Python, and 30 days" in done.stdout

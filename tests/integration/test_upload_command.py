@@ -157,6 +157,26 @@ def test_local_runs_upload_to_the_local_pre_release_container(tmp_path: Path) ->
     assert (tmp_path / "containers" / "pre" / INDEX).exists()
 
 
+def test_local_containers_are_relative_to_the_current_directory(tmp_path: Path) -> None:
+    # As ./wheelhouse: settings.toml elsewhere (--settings other/settings.toml) does not move
+    # the local container there.
+    house = tmp_path / "wheelhouse"
+    make_build(house)
+    other = tmp_path / "other"
+    other.mkdir()
+    done = run_upload(tmp_path, str(house), env={"CI": "true"}, settings=upload_settings(other))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "containers" / "pre" / INDEX).exists()
+    assert not (other / "containers").exists()
+    help_text = subprocess.run(
+        [sys.executable, "-m", "multibuild", "upload", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "relative to the current directory" in " ".join(help_text.split())
+
+
 def test_missing_credentials_name_the_variable_and_upload_nothing(tmp_path: Path) -> None:
     house = tmp_path / "wheelhouse"
     make_build(house)
