@@ -130,7 +130,9 @@ def test_incomplete_release_refused_unless_allowed(
     assert "invalid choice: 'solaris'" in capsys.readouterr().err
 
 
-def test_local_container_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_local_container_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A container that is a directory (settings.toml's default): a path or a file:// URL."""
     container = tmp_path / "containers" / "release"
     fill(container)
@@ -140,7 +142,8 @@ def test_local_container_directory(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "(local)" in out and "no checksum" not in out
     for wheel in container.glob("*.whl"):
         assert sha256(tmp_path / "wh" / wheel.name) == sha256(wheel)
-    settings = settings_file(tmp_path)  # release = "containers/release", relative to it
+    settings = settings_file(tmp_path)  # release = "containers/release"
+    monkeypatch.chdir(tmp_path)  # a local container is relative to the current directory
     assert main(tool="release-status", argv=["1.17.1", "--settings", str(settings)]) == 0
     assert "COMPLETE: 8/8" in capsys.readouterr().out
 
