@@ -127,6 +127,7 @@ def run_ci(
         "engine_steps_s": engine_steps,
         "ccache": build.get("ccache"),
         "ccache_note": build.get("ccache_note"),
+        "build_dir": build.get("build_dir"),
         "prefix": (record.get("inputs") or {}).get("prefix"),
         "wheel": (build.get("wheels") or [{}])[0].get("name"),
         "wheel_sha256": (build.get("wheels") or [{}])[0].get("sha256"),
@@ -159,6 +160,11 @@ def container_phases(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
     )
     # actions/cache's save after the job: the build cache as the cold job left it.
     shutil.move(cache / "container", saved)
+    phases["cold"]["saved_cache_mb"] = {
+        part.name: round(sum(f.stat().st_size for f in part.rglob("*") if f.is_file()) / 2**20)
+        for libc in saved.iterdir()
+        for part in libc.iterdir()
+    }
     restore(saved, cache)
     phases["warm"] = run_ci(
         args,
@@ -212,14 +218,19 @@ def main() -> int:
     parser.add_argument("--test-level", default="fast", choices=["fast", "full"])
     parser.add_argument("--test-modules", default="", help="e.g. 'scipy.ndimage'")
     parser.add_argument("--container-engine", default="podman")
-    parser.add_argument("--base", type=Path, default=Path("/work/bench-nightly"))
     parser.add_argument(
-        "--cache", type=Path, default=Path("/work/bench-container/images"),
-        help="the cache dir: the local image's records (images/) and the build cache",
+        "--base", type=Path, default=ROOT / ".multibuild" / "bench-nightly",
+        help="work dirs, wheelhouses and logs (default .multibuild/bench-nightly in the repository)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--cache", type=Path,
+        help="the cache dir: the local image's records (images/) and the build cache "
+        "(default BASE/cache)",
     )  # fmt: skip
     parser.add_argument("--host", action="store_true", help="also the host route's phases")
     parser.add_argument("--skip-container", action="store_true")
     args = parser.parse_args()
+    args.cache = args.cache or args.base / "cache"
     if args.phase == "report":
         found = sorted(RESULTS.glob("nightly-*.json"))
         if not found:

@@ -114,6 +114,12 @@ class Run:
         return sorted(self.wheelhouse.glob("*.whl"))
 
 
+def compiled(run: Run) -> list[str]:
+    """The objects a build compiled (ninja's `Compiling ... object NAME` lines in its log)."""
+    log = (run.wheelhouse / f"{run.record()['build_id']}.log").read_text()
+    return [line.split()[-1] for line in log.splitlines() if "] Compiling " in line]
+
+
 def build_args(
     repo: Path | str,
     config: Path,

@@ -15,6 +15,7 @@ source goes to .multibuild/src in it, where a CI job's checkout has it.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from packaging.utils import parse_wheel_filename
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from multibuild import __version__
 from multibuild.ci import cibuildwheel
@@ -39,7 +40,9 @@ from multibuild.ci.build_container import (
 from multibuild.ci.cibw_step import RESULT_MARKER
 from multibuild.ci.jobs import Job
 from multibuild.engine.ccache import ccache_variables
+from multibuild.engine.frontend import build_backend
 from multibuild.engine.hooks import ENGINE_ROOT
+from multibuild.engine.kept_build_dir import KeptBuildDir
 from multibuild.engine.pipeline import recipe_of, recorded_build
 from multibuild.engine.record import BuildRecord, PythonBuild, WheelInfo
 from multibuild.engine.repair import best_policy
@@ -310,8 +313,9 @@ def run_cibuildwheel(
             record.settings["container"] = container.as_record()
             tools.update(container.tools())
         cache_env: dict[str, str] = {}
+        kept_root: tuple[Path, PurePosixPath] | None = None
         if options.ccache:
-            container, cache_env = build_cache(container, first, options, logger)
+            container, cache_env, kept_root = build_cache(container, first, options, logger)
         record.source = requested(options.source)
         with logger.group("source"):
             source = prepare_source(
@@ -336,27 +340,33 @@ def run_cibuildwheel(
             ),
         }
         for job in run.jobs:
+            kept = None
+            job_env = {**env, **run.job_environ.get(job.id, {})}
+            if kept_root is not None and build_backend(stage / SOURCE_IN_STAGE) == "mesonpy":
+                kept, job_env = kept_build_dir(job, kept_root, options, job_env, container)
             build_one(
                 job,
                 stage=stage,
                 config_file=config_file,
                 output=work / "wheels" / job.id,
-                env={**env, **run.job_environ.get(job.id, {})},
+                env=job_env,
                 options=options,
                 record=record,
                 logger=logger,
                 source_date=source_date,
+                kept=kept,
             )
 
 
 def build_cache(
     container: PreparedContainer | None, first: Job, options: BuildOptions, logger: Logger
-) -> tuple[PreparedContainer | None, dict[str, str]]:
+) -> tuple[PreparedContainer | None, dict[str, str], tuple[Path, PurePosixPath] | None]:
     """ccache (and the library cache) for cibuildwheel's builds, kept from one build to the next:
     inside a Linux container, a host directory of the cache dir (one per platform and libc:
     what CI restores and saves) mounted at the fixed cache path of the generated
     cibuildwheel.toml; elsewhere the host's ccache directory. The variables go to the build
-    (environment-pass into a container); cibw-step zeroes and reads the statistics."""
+    (environment-pass into a container); cibw-step zeroes and reads the statistics. In a
+    container, meson's build dirs are kept there too (the root, on the host and inside)."""
     maxsize = options.environ.get("CCACHE_MAXSIZE", "5G")
     if container is not None:
         libc = "musllinux" if first.cell.musl else "manylinux"
@@ -374,11 +384,44 @@ def build_cache(
             create_args=(*container.create_args, "--volume", f"{host}:{inside}"),
             passed=(*container.passed, *variables),
         )
-        return container, {**variables, "CIBW_BUILD_FRONTEND_LINUX": "build; args: --no-isolation"}
+        frontend = {"CIBW_BUILD_FRONTEND_LINUX": "build; args: --no-isolation"}
+        kept_root = (host / "build-dir", inside / "build-dir")
+        return container, {**variables, **frontend}, kept_root
     if shutil.which("ccache") is None:
-        return None, {}
+        return None, {}, None
     (options.cache_dir / "ccache").mkdir(parents=True, exist_ok=True)
-    return None, ccache_variables(options.cache_dir / "ccache", options.work_dir, maxsize)
+    return None, ccache_variables(options.cache_dir / "ccache", options.work_dir, maxsize), None
+
+
+def kept_build_dir(
+    job: Job,
+    root: tuple[Path, PurePosixPath],
+    options: BuildOptions,
+    env: Mapping[str, str],
+    container: PreparedContainer | None,
+) -> tuple[KeptBuildDir, dict[str, str]]:
+    """A meson-python build's build dir in the container's build cache (a fresh copy of the
+    source each run: multibuild.engine.kept_build_dir), with the config settings that name it:
+    settings.toml's, the engine's placeholders filled in as the host route fills them."""
+    name = f"{canonicalize_name(options.project)}-{job.build_id}"
+    path = str(root[1] / name)
+    values = {"build_dir": path, "python": job.version.abi, "jobs": options.jobs}
+    settings = [
+        s.format(**values)
+        for s in options.config_settings
+        if "{work_dir}" not in s  # the host's work dir means nothing in the container
+    ]
+    if not any(s.startswith("build-dir=") for s in settings):
+        settings.append(f"build-dir={path}")
+    configuration = {
+        "image": container.reference if container else "",
+        "build": job.build_id,
+        "config_settings": settings,
+        "cibuildwheel": metadata.version("cibuildwheel"),
+    }
+    variable = f"CIBW_CONFIG_SETTINGS_{job.os.upper()}"
+    kept = KeptBuildDir(host=root[0] / name, path=path, configuration=configuration)
+    return kept, {**env, variable: " ".join(shlex.quote(s) for s in settings)}
 
 
 def build_one(
@@ -392,12 +435,16 @@ def build_one(
     record: BuildRecord,
     logger: Logger,
     source_date: int,
+    kept: KeptBuildDir | None = None,
 ) -> None:
     build = PythonBuild(python=job.python)
     record.builds.append(build)
     remove_tree(output)
     start = time.monotonic()
     sink = _Results(logger)
+    if kept is not None:
+        build.build_dir = kept.prepare(stage / SOURCE_IN_STAGE)
+        logger.info(f"build dir {kept.path}: {build.build_dir}")
     # The step's line says FAILED when cibuildwheel did (the check is inside the group).
     with logger.group(f"cibuildwheel {job.id}"):
         done = stream(
@@ -424,6 +471,8 @@ def build_one(
                 k: v for k, v in tests.items() if k not in ("hook", "ccache", "ccache_note")
             }
         _raise_failure(job, done.returncode, done.tail, sink)
+        if kept is not None:
+            kept.save(stage / SOURCE_IN_STAGE)
     wheels = sorted(output.glob("*.whl"))
     if not wheels:
         raise BuildError(f"cibuildwheel made no wheel for {job.id}")

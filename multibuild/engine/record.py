@@ -93,6 +93,8 @@ class PythonBuild:
     ccache: dict[str, float] | None = None
     # Why there are no ccache figures, or what the cache started from (a restored CI cache)
     ccache_note: str = ""
+    # What meson's build dir kept in the build cache held (cibuildwheel's container route).
+    build_dir: str = ""
     # Variables pre_build exported for the wheel build (their names).
     exported: list[str] = field(default_factory=list)
     error: str | None = None
@@ -115,6 +117,7 @@ class PythonBuild:
             }
             or None,
             ccache_note=_str(data, "ccache_note"),
+            build_dir=_str(data, "build_dir"),
             error=_str(data, "error") or None,
         )
 
@@ -273,6 +276,8 @@ class BuildRecord:
                 )
             if build.ccache_note:
                 lines.append(f"    ccache: {build.ccache_note}")
+            if build.build_dir:
+                lines.append(f"    build dir: {build.build_dir}")
             if build.tests.get("counts"):
                 counts = ", ".join(f"{n} {k}" for k, n in build.tests["counts"].items())
                 lines.append(f"    tests: {counts}")

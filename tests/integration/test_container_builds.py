@@ -35,6 +35,7 @@ from tests.helpers import (
     REPO_ROOT,
     Run,
     build_args,
+    compiled,
     config_copy,
     engine_environ,
     git,
@@ -279,23 +280,45 @@ def test_the_fortran_fixture_in_the_container_and_on_the_host(
 def test_a_restored_build_cache_hits_in_the_container(
     tmp_path: Path, local_image: dict[str, Any], image_cache: Path
 ) -> None:
-    """The container route's nightly: a fresh work dir whose build cache (the mount of
-    <cache>/container, what CI restores) another build filled compiles its C from ccache,
-    and both records give ccache's hits and misses."""
+    """The container route's nightly: a fresh work dir and a fresh checkout whose build cache
+    (the mount of <cache>/container, what CI restores) another build filled. meson's build dir
+    is kept there with its sources' dates: the same commit compiles nothing, one changed C file
+    compiles that file alone; every record gives ccache's hits and misses and what the build
+    dir held."""
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "images").symlink_to(image_cache / "images")  # the local image's records
-    records = []
-    for work in ("first", "restored"):
-        run = container_build(
-            tmp_path / work, "fstats", local_image["reference"], MB_CACHE_DIR=str(cache)
-        )
+    builds = {}
+    for work in ("first", "restored", "changed"):
+        repo = make_repo("fstats", tmp_path / work / "repo")
+        if work == "changed":
+            source = repo / "src" / "_fstats.c"
+            source.write_text(source.read_text() + "\nint fstats_probe(void) { return 7; }\n")
+            git("commit", "-qam", "code", cwd=repo)
+            git("tag", "-f", "v1.0", cwd=repo)
+        run = run_multibuild(
+            tmp_path / work,
+            *build_args(repo, config_copy("fstats", tmp_path / work / "config"),
+                        test_requires="pytest"),
+            "--builder", "cibuildwheel", "--container-engine", "podman",
+            "--image", local_image["reference"], "--mirror", str(FIXTURES / "tarballs"),
+            env={"MB_CACHE_DIR": str(cache)},
+        )  # fmt: skip
         assert run.returncode == 0, run.output[-5000:]
         [build] = run.record()["builds"]
-        records.append(build)
-    first, restored = (build["ccache"] for build in records)
-    assert first["misses"] >= 1 and first["hits"] == 0, records[0]
-    assert restored["misses"] == 0 and restored["hits"] == first["misses"], records[1]
+        builds[work] = (build, [name.rsplit("/", 1)[-1] for name in compiled(run)])
+    (first, first_compiled), (restored, nothing), (changed, one) = builds.values()
+    assert first["build_dir"] == "new: the cache held no build dir", first
+    assert first["ccache"]["misses"] >= 1 and first["ccache"]["hits"] == 0, first
+    assert "src__fstats.c.o" in first_compiled, first_compiled
+    repo_files = (tmp_path / "first" / "repo").rglob("*")
+    files = sum(1 for p in repo_files if p.is_file() and ".git" not in p.parts)
+    assert restored["build_dir"] == f"kept: {files} source files unchanged, 0 changed or new"
+    assert nothing == [], nothing
+    assert restored["ccache"]["misses"] == 0, restored
+    assert changed["build_dir"] == f"kept: {files - 1} source files unchanged, 1 changed or new"
+    assert one == ["src__fstats.c.o"], one
+    assert changed["ccache"]["misses"] == 1, changed
     assert (cache / "container" / "manylinux_x86_64" / "ccache").is_dir()
 
 

@@ -12,16 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import build_args, config_copy, git, make_repo, run_multibuild
-
-
-def compiled(run: object) -> list[str]:
-    """The objects a build compiled (ninja's `Compiling ... object NAME` lines)."""
-    from tests.helpers import Run
-
-    assert isinstance(run, Run)
-    log = (run.wheelhouse / f"{run.record()['build_id']}.log").read_text()
-    return [line.split()[-1] for line in log.splitlines() if "] Compiling " in line]
+from tests.helpers import build_args, compiled, config_copy, git, make_repo, run_multibuild
 
 
 @pytest.mark.slow

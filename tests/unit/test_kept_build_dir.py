@@ -1,0 +1,117 @@
+"""The build dir kept in the build cache for a fresh copy of the source: unchanged files get
+back the dates the last build saw, every other file the current time; a build dir without its
+record, or from another configuration, is emptied (multibuild.engine.kept_build_dir)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from multibuild.engine.kept_build_dir import KeptBuildDir
+
+CONFIGURATION = {"image": "localhost/x:1", "build": "cp311-manylinux_x86_64",
+                 "config_settings": ["build-dir=/tmp/b"]}  # fmt: skip
+
+
+def fresh_copy(tmp: Path, name: str, changed: str = "") -> Path:
+    """A new checkout of the same project: every file dated now (like git or an unpacked tar
+    with new dates), one file's content changed if asked."""
+    source = tmp / name
+    (source / "src").mkdir(parents=True)
+    (source / "meson.build").write_text("project('p', 'c')\n")
+    (source / "src" / "a.c").write_text("int a(void) { return 1; }\n")
+    (source / "src" / "b.c").write_text("int b(void) { return 2; }\n" + changed)
+    (source / ".git").mkdir()
+    (source / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    return source
+
+
+def dates(source: Path) -> dict[str, int]:
+    return {p.relative_to(source).as_posix(): p.stat().st_mtime_ns
+            for p in source.rglob("*") if p.is_file()}  # fmt: skip
+
+
+def built(kept: KeptBuildDir, source: Path) -> None:
+    """What a successful build leaves: outputs in the build dir, then the record."""
+    (kept.host / "a.o").write_text("object")
+    kept.save(source)
+
+
+def test_the_first_build_starts_a_new_build_dir(tmp_path: Path) -> None:
+    kept = KeptBuildDir(host=tmp_path / "cache" / "p-cp311", path="/c/p-cp311",
+                        configuration=CONFIGURATION)  # fmt: skip
+    source = fresh_copy(tmp_path, "first")
+    before = dates(source)
+    assert kept.prepare(source) == "new: the cache held no build dir"
+    assert kept.host.is_dir() and not kept.record_file.exists()
+    assert dates(source) == before  # nothing to date against
+
+
+def test_unchanged_files_get_the_dates_the_last_build_saw(tmp_path: Path) -> None:
+    kept = KeptBuildDir(host=tmp_path / "cache" / "p-cp311", path="/c/p-cp311",
+                        configuration=CONFIGURATION)  # fmt: skip
+    first = fresh_copy(tmp_path, "first")
+    old = time.time_ns() - 3600 * 10**9  # an hour ago: the sdist's or the commit's dates
+    for path in first.rglob("*"):
+        os.utime(path, ns=(old, old))
+    kept.prepare(first)
+    built(kept, first)
+    assert kept.record_file.is_file()
+
+    second = fresh_copy(tmp_path, "second", changed="int c(void) { return 3; }\n")
+    started = time.time_ns()
+    note = kept.prepare(second)
+    assert note == "kept: 2 source files unchanged, 1 changed or new"
+    found = dates(second)
+    assert found["meson.build"] == old and found["src/a.c"] == old
+    # Newer than every output the build dir holds: ninja rebuilds it.
+    assert found["src/b.c"] >= started > (kept.host / "a.o").stat().st_mtime_ns
+    assert found[".git/HEAD"] != old  # git's own files are left alone
+    # Until this build succeeds there is no record: an interrupted build empties it next time.
+    assert not kept.record_file.exists() and (kept.host / "a.o").exists()
+
+
+def test_a_build_dir_without_its_record_is_emptied(tmp_path: Path) -> None:
+    kept = KeptBuildDir(host=tmp_path / "cache" / "p-cp311", path="/c/p-cp311",
+                        configuration=CONFIGURATION)  # fmt: skip
+    source = fresh_copy(tmp_path, "first")
+    kept.prepare(source)
+    (kept.host / "a.o").write_text("an output of a build that failed")
+    note = kept.prepare(fresh_copy(tmp_path, "second"))
+    assert note == "emptied: no record of its sources (an interrupted or failed build)"
+    assert kept.host.is_dir() and list(kept.host.iterdir()) == []
+
+
+def test_another_configuration_or_a_broken_record_empties_it(tmp_path: Path) -> None:
+    host = tmp_path / "cache" / "p-cp311"
+    kept = KeptBuildDir(host=host, path="/c/p-cp311", configuration=CONFIGURATION)
+    source = fresh_copy(tmp_path, "first")
+    kept.prepare(source)
+    built(kept, source)
+    other = KeptBuildDir(host=host, path="/c/p-cp311",
+                         configuration={**CONFIGURATION, "image": "localhost/x:2"})  # fmt: skip
+    assert other.prepare(fresh_copy(tmp_path, "second")) == (
+        "emptied: configured for another image, Python or settings"
+    )
+    assert list(host.iterdir()) == []
+    built(kept, source)
+    kept.record_file.write_text("{not json")
+    assert kept.prepare(fresh_copy(tmp_path, "third")) == "emptied: its record is not readable"
+    assert list(host.iterdir()) == []
+
+
+def test_a_restored_copy_of_the_cache_keeps_working(tmp_path: Path) -> None:
+    """actions/cache restores the directory elsewhere in time: the record travels with it."""
+    kept = KeptBuildDir(host=tmp_path / "a" / "p-cp311", path="/c/p-cp311",
+                        configuration=CONFIGURATION)  # fmt: skip
+    source = fresh_copy(tmp_path, "first")
+    kept.prepare(source)
+    built(kept, source)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    restored = KeptBuildDir(host=tmp_path / "b" / "p-cp311", path="/c/p-cp311",
+                            configuration=CONFIGURATION)  # fmt: skip
+    assert restored.prepare(fresh_copy(tmp_path, "second")) == (
+        "kept: 3 source files unchanged, 0 changed or new"
+    )
