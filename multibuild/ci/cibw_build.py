@@ -384,7 +384,8 @@ def build_cache(
             create_args=(*container.create_args, "--volume", f"{host}:{inside}"),
             passed=(*container.passed, *variables),
         )
-        frontend = {"CIBW_BUILD_FRONTEND_LINUX": "build; args: --no-isolation"}
+        # CIBW_BUILD_FRONTEND: cibuildwheel reads no _LINUX form of this one.
+        frontend = {"CIBW_BUILD_FRONTEND": "build; args: --no-isolation"}
         kept_root = (host / "build-dir", inside / "build-dir")
         return container, {**variables, **frontend}, kept_root
     if shutil.which("ccache") is None:

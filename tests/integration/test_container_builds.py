@@ -307,6 +307,11 @@ def test_a_restored_build_cache_hits_in_the_container(
         assert run.returncode == 0, run.output[-5000:]
         [build] = run.record()["builds"]
         builds[work] = (build, [name.rsplit("/", 1)[-1] for name in compiled(run)])
+        # The build requirements at fixed paths: an isolated build's random /tmp/build-env-*
+        # would be in meson's configuration and on the compile lines.
+        log = (run.wheelhouse / f"{run.record()['build_id']}.log").read_text()
+        assert "python -m build" in log and "--no-isolation" in log, log[-3000:]
+        assert "/tmp/build-env-" not in log, log[-3000:]
     (first, first_compiled), (restored, nothing), (changed, one) = builds.values()
     assert first["build_dir"] == "new: the cache held no build dir", first
     assert first["ccache"]["misses"] >= 1 and first["ccache"]["hits"] == 0, first
