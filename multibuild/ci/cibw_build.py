@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import time
 from collections import deque
@@ -67,6 +66,7 @@ from multibuild.settings import (
 )
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import copy_into_by_rename, remove_tree
+from multibuild.util.git import run_git
 from multibuild.util.pythons import PythonVersion
 from multibuild.util.system import check_engine_modules, ensure_tools
 from multibuild.util.wheelzip import WheelZipError, normalize_wheel
@@ -135,14 +135,13 @@ class _Results:
 def repository_files(root: Path, *, leave_out: Sequence[Path]) -> list[Path]:
     """The files of the repository a CI checkout holds: git's tracked and unignored files,
     relative to `root` (without git: every file outside dot-directories)."""
-    done = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        check=False,
+    done = run_git(
+        ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        root,
+        errors="surrogateescape",
     )
-    if done.returncode == 0:
-        names = [Path(n) for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    if done.ok:
+        names = [Path(n) for n in done.stdout.split("\0") if n]
     else:
         names = [
             p.relative_to(root)

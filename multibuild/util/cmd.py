@@ -112,8 +112,6 @@ class Result:
         """The one way a failed command is described: the command, its exit status and the
         end of its output."""
         name = shown or display(self.command)
-        if self.returncode == 127 and not self.stdout and self.stderr.startswith("command not"):
-            return f"`{name}`: {self.stderr}"
         output = excerpt(self.stdout + ("\n" if self.stdout else "") + self.stderr)
         return f"`{name}` failed with exit status {self.returncode}" + (
             f":\n{output}" if output.strip() else ""
@@ -127,9 +125,11 @@ def run(
     env: Mapping[str, str] | None = None,
     input: str | None = None,
     timeout: float | None = None,
+    errors: str = "replace",
 ) -> Result:
-    """Run `command` to its end, stdout and stderr captured as text. Never raises on a non-zero
-    exit; a command that is not installed is exit status 127, as in a shell. A timeout raises
+    """Run `command` to its end, stdout and stderr captured as text (undecodable bytes
+    handled by `errors`). Never raises on a non-zero exit; a command that cannot start (not
+    installed, no such `cwd`) is exit status 127, as in a shell. A timeout raises
     subprocess.TimeoutExpired (the child is killed)."""
     args = tuple(str(part) for part in command)
     try:
@@ -142,12 +142,12 @@ def run(
             capture_output=True,
             text=True,
             encoding="utf-8",
-            errors="replace",
+            errors=errors,
             check=False,
             timeout=timeout,
         )
-    except FileNotFoundError:
-        return Result(args, 127, "", f"command not found: {args[0]}")
+    except OSError as error:
+        return Result(args, 127, "", f"cannot run {args[0]}: {error}")
     return Result(args, done.returncode, done.stdout, done.stderr)
 
 
