@@ -56,7 +56,7 @@ from multibuild.errors import (
 from multibuild.images.oci import engine_failure
 from multibuild.log import Logger
 from multibuild.options import BuildOptions
-from multibuild.platforms import Platform
+from multibuild.platforms import Platform, by_name
 from multibuild.settings import (
     BuildSettings,
     CISettings,
@@ -361,7 +361,7 @@ def build_cache(
         libc = "musllinux" if first.cell.musl else "manylinux"
         host = options.cache_dir / "container" / f"{libc}_{first.plat}"
         (host / "ccache").mkdir(parents=True, exist_ok=True)
-        inside = PurePosixPath(cibuildwheel.PREFIX["linux"]).parent / "cache"
+        inside = by_name("linux").ci_prefix.parent / "cache"
         # cibuildwheel copies the project to /project; the build dirs are under it.
         variables = ccache_variables(inside / "ccache", PurePosixPath("/project"), maxsize)
         # Without isolation: an isolated build's numpy headers come from a new random

@@ -48,7 +48,9 @@ def _true(value: str | None) -> bool:
 
 def local_git_branch(cwd: Path | None = None) -> str | None:
     try:
-        result = run_git(["rev-parse", "--abbrev-ref", "--end-of-options", "HEAD"], cwd, timeout=30)
+        result = run_git(
+            ["rev-parse", "--verify", "--abbrev-ref", "--end-of-options", "HEAD"], cwd, timeout=30
+        )
     except subprocess.TimeoutExpired:
         return None
     branch = result.stdout.strip()

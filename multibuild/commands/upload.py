@@ -17,7 +17,7 @@ from pathlib import Path
 from multibuild.ci import channels, providers
 from multibuild.engine.record import BuildRecord
 from multibuild.errors import ConfigurationError
-from multibuild.options import Knobs
+from multibuild.options import EnvironmentOptions
 from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.upload import Destination, check_credentials, send
 from multibuild.publish.wheelhouse import collect
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     base = Path.cwd()
     root = settings.root if settings else base
     info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(root))
-    knobs = Knobs.from_environ(environ)
+    knobs = EnvironmentOptions.from_environ(environ)
     decision = channels.decide(
         info,
         settings,
@@ -126,7 +126,7 @@ def _send(
     where: str,
     info: providers.CIInfo,
     settings: Settings | None,
-    knobs: Knobs,
+    knobs: EnvironmentOptions,
 ) -> None:
     assert decision.channel is not None and decision.container is not None
     send(

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from multibuild import matrix
 from multibuild.errors import ConfigurationError
-from multibuild.options import Knobs
+from multibuild.options import EnvironmentOptions
 from multibuild.publish.anaconda import index_environ
 from multibuild.release.fetch import DEFAULT_JOBS
 from multibuild.release.uploader import ReleaseRequest, release_wheels
@@ -88,7 +88,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def run(args: argparse.Namespace) -> int:
-    knobs = Knobs.from_environ(os.environ)
+    knobs = EnvironmentOptions.from_environ(os.environ)
     settings = settings_from(args.settings, fallback=PACKAGE_REPOSITORY)
     wheelhouse = Path(args.wheelhouse).expanduser()
     if wheelhouse.exists() and not wheelhouse.is_dir():

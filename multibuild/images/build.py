@@ -54,8 +54,9 @@ from multibuild.images.recipe import (
     ImageSpec,
 )
 from multibuild.images.record import ImageRecord, label, read_record
-from multibuild.log import Logger, format_duration
+from multibuild.log import Logger
 from multibuild.util.cmd import excerpt, stream
+from multibuild.util.durations import format_duration
 from multibuild.util.files import file_lock, remove_tree, sha256_file
 from multibuild.util.pythons import PythonVersion
 from multibuild.util.system import pid_alive

@@ -20,7 +20,7 @@ class SigningError(ReleaseError):
 
 
 def gpg_program(program: str = "gpg") -> str:
-    """The gpg to run (MB_GPG names another: multibuild.options.Knobs)."""
+    """The gpg to run (MB_GPG names another: multibuild.options.EnvironmentOptions)."""
     found = shutil.which(program)
     if found is None:
         raise SigningError(f"{program} is not installed (Debian: apt-get install gnupg)")

@@ -21,8 +21,9 @@ from multibuild.ci import configs as ciconfig
 from multibuild.ci.configs.base import LLVM_WINDOWS_ARM64
 from multibuild.ci.jobs import jobs
 from multibuild.commands import COMMANDS
-from multibuild.publish.containers.credentials import UPLOAD_CREDENTIALS
+from multibuild.platforms.linux import LinuxPlatform
 from multibuild.settings import load_settings
+from multibuild.util.secrets import UPLOAD_CREDENTIALS
 from tests.helpers import REPO_ROOT, copy_wheels_repo
 
 SETTINGS = load_settings(REPO_ROOT / "settings.toml")
@@ -115,7 +116,7 @@ def test_cibuildwheel_selects_exactly_the_matrix() -> None:
     env = linux["environment"]
     assert env["SCIPY_OPENBLAS32_VERSION"] == SETTINGS.libraries["scipy_openblas32"]
     assert env["OPENBLAS_SOURCE"] == SETTINGS.hook_env["OPENBLAS_SOURCE"]
-    assert env["PKG_CONFIG_PATH"].startswith(f"{cibw.PREFIX['linux']}/lib/pkgconfig:")
+    assert env["PKG_CONFIG_PATH"].startswith(f"{LinuxPlatform.ci_prefix}/lib/pkgconfig:")
     assert options["windows"]["environment"]["PATH"].endswith(";$PATH")
     assert options["windows"]["repair-wheel-command"].startswith("delvewheel repair --add-path")
 
