@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from multibuild.ci.jobs import (
 from multibuild.errors import ConfigurationError
 from multibuild.matrix import ACCELERATE, accelerate_targets
 from multibuild.settings import Settings
+from multibuild.util.cmd import run
 
 CONFIG_FILE = "cibuildwheel.toml"
 STEP = "python {project}/scripts/cibw-step"
@@ -226,14 +226,12 @@ def build_identifiers(config_file: Path, platform: str, environ: Mapping[str, st
     with tempfile.TemporaryDirectory(prefix="mb-cibw-") as tmp:
         # A package of no requires-python, so only the configuration selects.
         (Path(tmp) / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
-        done = subprocess.run(
+        done = run(
             [sys.executable, "-m", "cibuildwheel", "--print-build-identifiers",
              "--platform", platform, "--config-file", str(config_file), tmp],
-            capture_output=True, text=True, check=False, env=clean_environ(environ), cwd=tmp,
+            env=clean_environ(environ), cwd=Path(tmp),
         )  # fmt: skip
-    if done.returncode != 0:
-        raise ConfigurationError(
-            f"cibuildwheel --print-build-identifiers --platform {platform} failed "
-            f"({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}"
-        )
+    if not done.ok:
+        shown = f"cibuildwheel --print-build-identifiers --platform {platform}"
+        raise ConfigurationError(done.failure(shown))
     return [line.strip() for line in done.stdout.splitlines() if line.strip()]

@@ -142,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
     arguments = BuildArguments.from_namespace(args)
     settings = project_settings(arguments.settings, arguments.config)
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             commit=commit,
             nightly=nightly,
             environ=environ,
-            redact=args.redactor,
+            redact=redactor,
             arch=args.arch,
         )
     if args.arch is not None and image_arch(args.arch) != host_arch():
@@ -178,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         commit=commit,
         nightly=nightly,
     )
-    logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=args.redactor)
+    logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=redactor)
     with isolated_children(environ):  # no command of the build reaches a credential
         Pipeline(options, platform, logger).run()
     return 0

@@ -25,7 +25,7 @@ from multibuild.errors import ConfigurationError, SourceError
 from multibuild.images.oci import ENGINES
 from multibuild.options import TEST_LEVELS, BuildArguments, EnvironmentOptions
 from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings, settings_from
-from multibuild.util.secrets import withheld
+from multibuild.util.secrets import Redactor, withheld
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show every output line")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
     settings = settings_from(args.settings)
     if settings is None:
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         knobs=knobs,
         environ=environ,
         upload=not args.no_upload,
-        redact=args.redactor,
+        redact=redactor,
     )
 
 

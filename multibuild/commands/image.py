@@ -35,6 +35,7 @@ from multibuild.log import Logger
 from multibuild.options import EnvironmentOptions
 from multibuild.settings import settings_from
 from multibuild.util.pythons import PythonVersion
+from multibuild.util.secrets import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +101,7 @@ def images_cache(args: argparse.Namespace, knobs: EnvironmentOptions, root: Path
     return ((cache or root / ".multibuild" / "cache") / "images").resolve()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
     knobs = EnvironmentOptions.from_environ(environ)
     settings = settings_from(args.settings)

@@ -20,6 +20,7 @@ from multibuild.publish.containers import open_container, same_container
 from multibuild.publish.containers.base import ORPHAN_GRACE_S
 from multibuild.publish.retention import prune
 from multibuild.settings import UploadSettings, settings_from
+from multibuild.util.secrets import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", type=Path, help="settings.toml (default: found)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     settings = settings_from(args.settings)
     upload = settings.upload if settings else UploadSettings()
     base = Path.cwd()  # what a relative container path is relative to

@@ -18,6 +18,7 @@ from multibuild.publish.anaconda import index_environ
 from multibuild.release.status import release_status, status_rows, table
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
 from multibuild.util.durations import parse_duration
+from multibuild.util.secrets import Redactor
 from multibuild.util.urls import hide_userinfo
 
 # README "Exit codes": 12, a release tool found the release unfit (wheels missing).
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     config = settings_from(args.settings, fallback=PACKAGE_REPOSITORY)
     if config is None:
         raise ConfigurationError("no settings.toml found (the matrix lives there); --settings")

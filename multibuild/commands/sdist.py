@@ -23,7 +23,7 @@ from multibuild.settings import settings_from
 from multibuild.util.archives import normalize_tar_gz
 from multibuild.util.files import sha256_file
 from multibuild.util.pythons import find_python, running
-from multibuild.util.secrets import withheld
+from multibuild.util.secrets import Redactor, withheld
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show every output line")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
     settings = settings_from(args.settings)
     platform = platforms.current()

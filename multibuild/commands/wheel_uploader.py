@@ -23,6 +23,7 @@ from multibuild.release.fetch import DEFAULT_JOBS
 from multibuild.release.uploader import ReleaseRequest, release_wheels
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
 from multibuild.util.durations import parse_duration
+from multibuild.util.secrets import Redactor
 
 POLL_S = 30.0
 
@@ -87,7 +88,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(str(error))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     knobs = EnvironmentOptions.from_environ(os.environ)
     settings = settings_from(args.settings, fallback=PACKAGE_REPOSITORY)
     wheelhouse = Path(args.wheelhouse).expanduser()

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from multibuild.debian.apt import APT_ETC, PrivateApt, deb_lines, deb_stanzas, system_sources
 from multibuild.debian.source import place_in_mirror
 from multibuild.errors import LibraryError
+from multibuild.util.cmd import run
 from multibuild.util.files import remove_tree, sha256_file
 
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -143,13 +143,7 @@ class OrigTarball:
 
 def source_versions(apt: PrivateApt, package: str) -> list[str]:
     """The versions of a source package the private apt's indexes list, as listed."""
-    done = subprocess.run(
-        ["apt-cache", *apt.options(), "showsrc", package],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    done = run(["apt-cache", *apt.options(), "showsrc", package], timeout=300)
     return re.findall(r"^Version: (\S+)$", done.stdout, flags=re.MULTILINE)
 
 

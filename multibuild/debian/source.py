@@ -26,7 +26,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -44,6 +43,7 @@ from multibuild.debian.apt import (
 )
 from multibuild.errors import FatalError, LibraryError, SystemDependencyError, report
 from multibuild.options import HookContext
+from multibuild.util.cmd import check, run
 from multibuild.util.files import remove_tree, sha256_file
 
 # Keyrings with the keys of Debian uploaders (package debian-keyring); checked in this order.
@@ -172,9 +172,7 @@ def verify_signature(
             command = [gpgv, "--status-fd", "1"]
             for keyring in present:
                 command += ["--keyring", str(keyring)]
-            done = subprocess.run(
-                [*command, str(dsc_path)], capture_output=True, text=True, check=False
-            )
+            done = run([*command, str(dsc_path)])
             status = done.stdout
             if re.search(r"^\[GNUPG:\] BADSIG ", status, flags=re.MULTILINE):
                 raise LibraryError(f"{dsc_path.name}: BAD signature\n{done.stderr.strip()}")
@@ -312,14 +310,11 @@ def unpack_patched(dsc_path: Path, dest: Path) -> Path:
     remove_tree(dest)
     dest.mkdir(parents=True)
     tree = dest / "tree"
-    done = subprocess.run(
+    check(
         ["dpkg-source", "--no-check", "-x", str(dsc_path), str(tree)],
-        capture_output=True,
-        text=True,
-        check=False,
+        error=LibraryError,
+        shown=f"dpkg-source -x {dsc_path.name}",
     )
-    if done.returncode != 0:
-        raise LibraryError(f"dpkg-source -x {dsc_path.name} failed:\n{done.stderr.strip()}")
     remove_tree(tree / ".pc")  # quilt's bookkeeping, not source
     return tree
 

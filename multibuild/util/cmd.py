@@ -103,6 +103,7 @@ class Result:
     returncode: int
     stdout: str
     stderr: str
+    started: bool = True  # False: the command could not start (stderr says why)
 
     @property
     def ok(self) -> bool:
@@ -147,7 +148,7 @@ def run(
             timeout=timeout,
         )
     except OSError as error:
-        return Result(args, 127, "", f"cannot run {args[0]}: {error}")
+        return Result(args, 127, "", f"cannot run {args[0]}: {error}", started=False)
     return Result(args, done.returncode, done.stdout, done.stderr)
 
 

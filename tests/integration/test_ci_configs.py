@@ -22,6 +22,7 @@ from multibuild.ci.configs.base import LLVM_WINDOWS_ARM64
 from multibuild.ci.jobs import jobs
 from multibuild.commands import COMMANDS
 from multibuild.platforms.linux import LinuxPlatform
+from multibuild.platforms.macos import MacOSPlatform
 from multibuild.settings import load_settings
 from multibuild.util.secrets import UPLOAD_CREDENTIALS
 from tests.helpers import REPO_ROOT, copy_wheels_repo
@@ -348,7 +349,7 @@ def test_each_variant_builds_as_its_job_says(tmp_path: Path) -> None:
     assert set(variables) == {"CIBW_ENVIRONMENT_MACOS", "CIBW_CONFIG_SETTINGS_MACOS"}
     env, config_settings = cibuildwheel_resolves(tmp_path, "macos", accelerate.build_id, variables)
     assert env["MACOSX_DEPLOYMENT_TARGET"] == "14.0" and env["MB_BLAS"] == "accelerate"
-    assert env["MB_PREFIX"] == str(cibw.PREFIX["macos"])  # the rest of the environment kept
+    assert env["MB_PREFIX"] == str(MacOSPlatform.ci_prefix)  # the rest of the environment kept
     assert env["SCIPY_OPENBLAS32_VERSION"] == SETTINGS.libraries["scipy_openblas32"]
     assert config_settings.split() == ["setup-args=-Dblas=accelerate"]
     env, config_settings = cibuildwheel_resolves(tmp_path, "macos", openblas.build_id, {})
