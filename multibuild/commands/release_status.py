@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from multibuild import matrix
+from multibuild.commands import add_type_option
 from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.publish.anaconda import index_environ
 from multibuild.release.status import release_status, status_rows, table
@@ -34,15 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the release container of settings.toml)",
     )
     parser.add_argument("--name", help="project name (default: settings.toml's)")
-    parser.add_argument(
-        "-t",
-        "--type",
-        choices=matrix.TYPES,
-        default="all",
-        dest="kind",
-        help="the wheels of one kind: macosx, win, manylinux, musllinux or linux (both Linux "
-        "kinds); default all",
-    )
+    add_type_option(parser)
     parser.add_argument("--wait", metavar="DURATION", help="poll until complete (e.g. 15m)")
     parser.add_argument("--json", action="store_true", help="the table as JSON")
     parser.add_argument("--settings", help="settings.toml (default: found)")

@@ -15,7 +15,7 @@ import argparse
 import os
 from pathlib import Path
 
-from multibuild import matrix
+from multibuild.commands import add_type_option
 from multibuild.errors import ConfigurationError
 from multibuild.options import EnvironmentOptions
 from multibuild.publish.anaconda import index_environ
@@ -49,15 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=str(Path("~") / "wheelhouse"),
         help="download directory (default ~/wheelhouse)",
     )
-    parser.add_argument(
-        "-t",
-        "--type",
-        choices=matrix.TYPES,
-        default="all",
-        dest="kind",
-        help="the wheels of one kind: macosx, win, manylinux, musllinux or linux (both Linux "
-        "kinds); default all",
-    )
+    add_type_option(parser)
     parser.add_argument("-c", "--clobber", action="store_true", help="download again")
     parser.add_argument("-n", "--no-upload", action="store_true", help="download only")
     parser.add_argument("-r", "--repository", default="pypi", help="name in ~/.pypirc")
