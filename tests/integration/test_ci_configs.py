@@ -25,7 +25,7 @@ from multibuild.platforms.linux import LinuxPlatform
 from multibuild.platforms.macos import MacOSPlatform
 from multibuild.settings import load_settings
 from multibuild.util.secrets import UPLOAD_CREDENTIALS
-from tests.helpers import REPO_ROOT, copy_wheels_repo
+from tests.helpers import REPO_ROOT, cibuildwheel_build_options, copy_wheels_repo
 
 SETTINGS = load_settings(REPO_ROOT / "settings.toml")
 
@@ -320,17 +320,9 @@ def cibuildwheel_resolves(
 ) -> tuple[dict[str, str], str]:
     """What cibuildwheel itself makes of cibuildwheel.toml and `environ` for one build
     identifier: the environment the build sees (from an empty one) and the config settings."""
-    from cibuildwheel.options import CommandLineArguments, compute_options
-
-    package = tmp_path / "probe"
-    package.mkdir(exist_ok=True)
-    (package / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
-    arguments = CommandLineArguments.defaults()
-    arguments.platform = platform
-    arguments.config_file = str(REPO_ROOT / cibw.CONFIG_FILE)
-    arguments.package_dir = package
-    options = compute_options(platform, arguments, environ)  # type: ignore[arg-type]
-    build = options.build_options(identifier)
+    build = cibuildwheel_build_options(
+        tmp_path, REPO_ROOT / cibw.CONFIG_FILE, platform, identifier, environ
+    )
     return build.environment.as_dictionary(prev_environment={}), build.config_settings
 
 
