@@ -124,7 +124,6 @@ def run(
     *,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
-    input: str | None = None,
     timeout: float | None = None,
     errors: str = "replace",
 ) -> Result:
@@ -138,8 +137,6 @@ def run(
             args,
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            input=input,
-            stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,
             text=True,
             encoding="utf-8",
@@ -159,12 +156,11 @@ def check(
     shown: str | None = None,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
-    input: str | None = None,
     timeout: float | None = None,
 ) -> str:
     """Run `command` and return its stdout; a failure raises `error` with Result.failure's
     message (`shown` names the command there instead of its full argument list)."""
-    result = run(command, cwd=cwd, env=env, input=input, timeout=timeout)
+    result = run(command, cwd=cwd, env=env, timeout=timeout)
     if not result.ok:
         raise error(result.failure(shown))
     return result.stdout
