@@ -113,7 +113,8 @@ class Result:
         """The one way a failed command is described: the command, its exit status and the
         end of its output."""
         name = shown or display(self.command)
-        output = excerpt(self.stdout + ("\n" if self.stdout else "") + self.stderr)
+        parts = (part.rstrip() for part in (self.stdout, self.stderr))
+        output = excerpt("\n".join(part for part in parts if part))
         return f"`{name}` failed with exit status {self.returncode}" + (
             f":\n{output}" if output.strip() else ""
         )
