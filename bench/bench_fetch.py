@@ -80,7 +80,9 @@ def ours(url: str, dest: Path, jobs: int) -> tuple[float, int]:
     http = Http()
     try:
         listing = Reader(http).read(url, NAME)
-        entries = [e for e in listing.top_level() if e.name.endswith(".whl")]
+        entries = [
+            e for e in listing.entries.values() if "/" not in e.name and e.name.endswith(".whl")
+        ]
         report = Fetcher(http, dest, jobs=jobs).fetch(entries)
     finally:
         http.close()

@@ -4,7 +4,7 @@ message and an exit code.
 
 The run's Redactor (multibuild.util.secrets) is made here, once, from the environment and the
 command line, and every output of the command goes through it: both console streams (so also
-a traceback asked for with --debug-traceback), and, handed to the command as `args.redactor`,
+a traceback asked for with --debug-traceback), and, handed to the command as `run(args, redactor)`,
 the build log, the build record and what an upload sends."""
 
 from __future__ import annotations
@@ -106,7 +106,6 @@ def _main(args_list: list[str], tool: str | None, redactor: Redactor) -> int:
         parser = make_parser(_first_command(args_list))
         prefix = "multibuild"
     args = parser.parse_args(args_list)
-    args.redactor = redactor
     module = _command(tool or args.command)
     check = getattr(module, "check_arguments", None)
     if check is not None:
@@ -115,7 +114,7 @@ def _main(args_list: list[str], tool: str | None, redactor: Redactor) -> int:
 
     debug = bool(getattr(args, "debug_traceback", False)) or debug_traceback(os.environ)
     try:
-        return int(module.run(args))
+        return int(module.run(args, redactor))
     except FatalError as error:
         if debug:
             traceback.print_exc()

@@ -17,18 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
+from multibuild.util.durations import format_duration
 from multibuild.util.secrets import NO_SECRETS, Redactor
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
 
 # Where a tool says how far it is: ninja's `[498/1259]`, pytest's `[ 24%]`.
 _PROGRESS_MARK = re.compile(r"\[\s*\d+(?:/\d+|%)\]")

@@ -1,7 +1,7 @@
 """Everything a run is told, resolved once into frozen objects: the build command's arguments
 (typed), settings.toml, and the environment. Every MB_* variable is read here, by
-`Knobs.from_environ` (what a user sets) or `HookContext.from_environ` (what the engine gives
-the hook helpers it starts); nothing below reads os.environ for them.
+`EnvironmentOptions.from_environ` (what a user sets) or `HookContext.from_environ` (what the
+engine gives the hook helpers it starts); nothing below reads os.environ for them.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from packaging.utils import InvalidSdistFilename, parse_sdist_filename
 
 from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
@@ -85,7 +87,7 @@ class UploadTuning:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Knobs:
+class EnvironmentOptions:
     """The MB_* variables a user may set (README.rst lists them)."""
 
     job: str | None = None  # MB_JOB: the CI job `ci` runs
@@ -106,7 +108,7 @@ class Knobs:
     upload: UploadTuning = field(default_factory=UploadTuning)
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> Knobs:
+    def from_environ(cls, environ: Mapping[str, str]) -> EnvironmentOptions:
         def whole(name: str) -> int | None:
             value = _number(environ, name, float)
             if value is not None and value != int(value):
@@ -267,7 +269,7 @@ class BuildOptions:
     # The environment the build's processes start from (upload credentials already out).
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
     nightly: bool = False
-    prefix_namespace: bool = True  # Knobs.prefix_namespace
+    prefix_namespace: bool = True  # EnvironmentOptions.prefix_namespace
     # settings' [libraries]: exported to hooks as NAME_VERSION (multibuild's convention)
     library_versions: tuple[tuple[str, str], ...] = ()
     # settings' [hook_env]: exported to hooks as they are
@@ -332,11 +334,22 @@ def _pythons(
     return available, notes
 
 
+def _sdist_project(spec: str) -> str:
+    """The project an --sdist names: NAME==VERSION's name, or an sdist file's (or URL's)."""
+    if "==" in spec:
+        return spec.partition("==")[0]
+    filename = Path(spec).name
+    try:
+        return str(parse_sdist_filename(filename)[0])
+    except InvalidSdistFilename:
+        return filename.rsplit("-", 1)[0]  # not NAME-VERSION.tar.gz: the engine says so later
+
+
 def resolve_build_options(
     arguments: BuildArguments,
     *,
     settings: Settings | None,
-    knobs: Knobs,
+    knobs: EnvironmentOptions,
     platform: Platform,
     environ: Mapping[str, str],
     commit: str | None = None,
@@ -351,7 +364,7 @@ def resolve_build_options(
     if arguments.sdist:
         source = SdistSource(spec=arguments.sdist)
         spec = arguments.sdist
-        project = spec.partition("==")[0] if "==" in spec else Path(spec).name.rsplit("-", 1)[0]
+        project = _sdist_project(spec)
         nightly = False
     else:
         repo = arguments.repo or (settings.project.repo if settings else None)

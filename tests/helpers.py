@@ -245,28 +245,58 @@ def uploader(
     return main([*argv, *release], tool="wheel-uploader")
 
 
+def cibuildwheel_build_options(
+    tmp_path: Path, config_file: Path, platform: str, identifier: str, environ: dict[str, str]
+) -> Any:
+    """cibuildwheel's own BuildOptions for one build identifier, from `config_file` and the
+    job's `environ` (compute_options, as cibuildwheel resolves them on CI), for a probe package
+    of no requires-python."""
+    from cibuildwheel.options import CommandLineArguments, compute_options
+
+    package = tmp_path / "probe"
+    package.mkdir(exist_ok=True)
+    (package / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
+    arguments = CommandLineArguments.defaults()
+    arguments.platform = platform
+    arguments.config_file = str(config_file)
+    arguments.package_dir = package
+    options = compute_options(platform, arguments, environ)  # type: ignore[arg-type]
+    return options.build_options(identifier)
+
+
 # -- nightlies in a container, and pruning them ------------------------------------------
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 
 
-def nightlies(tmp: Path, container: Container, count: int) -> list[dict[str, Any]]:
-    made = []
-    for night in range(count):
-        house = tmp / f"night{night}"
-        started = NOW - timedelta(days=40 - night)
-        made.append(
-            make_build(house, version=f"1.1.dev{night}", started=started, pythons=("3.11", "3.12"))
-        )
-        upload_to_container(
-            container,
-            collect([house]),
-            channel="pre-release",
-            ci={"event": "cron", "nightly": True},
-            title="pkg pre-release",
-            echo=lambda _: None,
-        )
+def upload_nightly(
+    container: Container, house: Path, *, version: str, started: datetime, payload: str = ""
+) -> dict[str, Any]:
+    """A nightly build of two CPythons, made in `house` and uploaded as a cron job does."""
+    made = make_build(
+        house, version=version, started=started, pythons=("3.11", "3.12"), payload=payload
+    )
+    upload_to_container(
+        container,
+        collect([house]),
+        channel="pre-release",
+        ci={"event": "cron", "nightly": True},
+        title="pkg pre-release",
+        echo=lambda _: None,
+    )
     return made
+
+
+def nightlies(tmp: Path, container: Container, count: int) -> list[dict[str, Any]]:
+    return [
+        upload_nightly(
+            container,
+            tmp / f"night{night}",
+            version=f"1.1.dev{night}",
+            started=NOW - timedelta(days=40 - night),
+        )
+        for night in range(count)
+    ]
 
 
 def prune_and_check(tmp: Path, container: Container) -> None:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from multibuild import platforms
 from multibuild.ci.jobs import (
@@ -31,16 +30,10 @@ from multibuild.ci.jobs import (
 from multibuild.errors import ConfigurationError
 from multibuild.matrix import ACCELERATE, accelerate_targets
 from multibuild.settings import Settings
+from multibuild.util.cmd import run
 
 CONFIG_FILE = "cibuildwheel.toml"
 STEP = "python {project}/scripts/cibw-step"
-# Fixed paths of the library prefix and cache, per OS (fixed paths keep caches valid).
-PREFIX = {
-    "linux": PurePosixPath("/tmp/multibuild/prefix"),
-    "macos": PurePosixPath("/tmp/multibuild/prefix"),
-    "windows": PurePosixPath("C:/multibuild/prefix"),
-}
-PATHSEP = {"linux": ":", "macos": ":", "windows": ";"}
 # Placeholders only the engine's own pipeline fills (its fixed build dir, job count).
 ENGINE_PLACEHOLDERS = ("{build_dir}", "{work_dir}", "{python}", "{jobs}")
 
@@ -48,8 +41,8 @@ ENGINE_PLACEHOLDERS = ("{build_dir}", "{work_dir}", "{python}", "{jobs}")
 def environment(settings: Settings, os_name: str) -> dict[str, str]:
     """cibuildwheel's `environment` for one OS: prefix variables appended to the runner's own
     ($VAR), then the hooks' variables from settings.toml."""
-    prefix = PREFIX[os_name]
     platform = platforms.by_name(os_name)
+    prefix = platform.ci_prefix
     names = ("CPPFLAGS", "LDFLAGS", "PKG_CONFIG_PATH",
              "CMAKE_PREFIX_PATH", "PATH", "INCLUDE", "LIB", platform.library_path_var)  # fmt: skip
     env = {
@@ -57,7 +50,7 @@ def environment(settings: Settings, os_name: str) -> dict[str, str]:
         "MB_CONFIG": settings.project.config.relative_to(settings.root).as_posix(),
         "MB_PREFIX": str(prefix),
         "MB_CACHE_DIR": str(prefix.parent / "cache"),
-        **platform.prefix_env(prefix, {n: f"${n}" for n in names}, pathsep=PATHSEP[os_name]),
+        **platform.prefix_env(prefix, {n: f"${n}" for n in names}, pathsep=platform.pathsep),
     }
     for library, version in sorted(settings.libraries.items()):
         env[f"{library.upper()}_VERSION"] = version
@@ -73,7 +66,7 @@ def repair_command(settings: Settings, os_name: str, plat: str | None = None) ->
     retagged, with the retag after delocate)."""
     platform = platforms.by_name(os_name)
     extra = settings.ci.windows_repair_args if os_name == "windows" else ()
-    command = platform.cibuildwheel_repair_command(PREFIX[os_name], extra)
+    command = platform.cibuildwheel_repair_command(platform.ci_prefix, extra)
     tag = wheel_targets(settings).get(plat or "") if os_name == "macos" else None
     if plat is None or tag is None:
         return command
@@ -233,14 +226,12 @@ def build_identifiers(config_file: Path, platform: str, environ: Mapping[str, st
     with tempfile.TemporaryDirectory(prefix="mb-cibw-") as tmp:
         # A package of no requires-python, so only the configuration selects.
         (Path(tmp) / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
-        done = subprocess.run(
+        done = run(
             [sys.executable, "-m", "cibuildwheel", "--print-build-identifiers",
              "--platform", platform, "--config-file", str(config_file), tmp],
-            capture_output=True, text=True, check=False, env=clean_environ(environ), cwd=tmp,
+            env=clean_environ(environ), cwd=Path(tmp),
         )  # fmt: skip
-    if done.returncode != 0:
-        raise ConfigurationError(
-            f"cibuildwheel --print-build-identifiers --platform {platform} failed "
-            f"({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}"
-        )
+    if not done.ok:
+        shown = f"cibuildwheel --print-build-identifiers --platform {platform}"
+        raise ConfigurationError(done.failure(shown))
     return [line.strip() for line in done.stdout.splitlines() if line.strip()]

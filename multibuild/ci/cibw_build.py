@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from collections import deque
@@ -60,7 +59,7 @@ from multibuild.errors import (
 from multibuild.images.oci import engine_failure
 from multibuild.log import Logger
 from multibuild.options import BuildOptions
-from multibuild.platforms import Platform
+from multibuild.platforms import Platform, by_name
 from multibuild.settings import (
     BuildSettings,
     CISettings,
@@ -70,6 +69,7 @@ from multibuild.settings import (
 )
 from multibuild.util.cmd import excerpt, stream
 from multibuild.util.files import copy_into_by_rename, remove_tree
+from multibuild.util.git import run_git
 from multibuild.util.pythons import PythonVersion
 from multibuild.util.system import check_engine_modules, ensure_tools
 from multibuild.util.wheelzip import WheelZipError, normalize_wheel
@@ -138,14 +138,13 @@ class _Results:
 def repository_files(root: Path, *, leave_out: Sequence[Path]) -> list[Path]:
     """The files of the repository a CI checkout holds: git's tracked and unignored files,
     relative to `root` (without git: every file outside dot-directories)."""
-    done = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        check=False,
+    done = run_git(
+        ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        root,
+        errors="surrogateescape",
     )
-    if done.returncode == 0:
-        names = [Path(n) for n in done.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+    if done.ok:
+        names = [Path(n) for n in done.stdout.split("\0") if n]
     else:
         names = [
             p.relative_to(root)
@@ -372,7 +371,7 @@ def build_cache(
         libc = "musllinux" if first.cell.musl else "manylinux"
         host = options.cache_dir / "container" / f"{libc}_{first.plat}"
         (host / "ccache").mkdir(parents=True, exist_ok=True)
-        inside = PurePosixPath(cibuildwheel.PREFIX["linux"]).parent / "cache"
+        inside = by_name("linux").ci_prefix.parent / "cache"
         # cibuildwheel copies the project to /project; the build dirs are under it.
         variables = ccache_variables(inside / "ccache", PurePosixPath("/project"), maxsize)
         # Without isolation: an isolated build's numpy headers come from a new random

@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from multibuild.engine.testing import prepare_run_dir, pytest_counts
 from multibuild.errors import BuildError, ConfigurationError, FatalError, TestFailure, report
 from multibuild.log import Logger
 from multibuild.options import HookContext
+from multibuild.util.cmd import Result, run
 from multibuild.util.pythons import running
 from multibuild.util.wheelzip import WheelZipError, retag_platform
 
@@ -93,15 +93,9 @@ def install_build_requires(package: Path, env: Mapping[str, str], logger: Logger
 
     def install(requires: Sequence[str]) -> None:
         logger.info(f"build requirements into {sys.executable}: {' '.join(requires)}")
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", "install", *requires],
-            capture_output=True,
-            text=True,
-            env=dict(env),
-            check=False,
-        )
-        if done.returncode != 0:
-            raise BuildError(f"installing the build requirements failed:\n{done.stderr[-2000:]}")
+        done = run([sys.executable, "-m", "pip", "install", *requires], env=env)
+        if not done.ok:
+            raise BuildError(f"installing the build requirements failed: {done.failure()}")
 
     install(build_requires(package))
     dynamic = dynamic_requires(package, Path(sys.executable), (), env)
@@ -117,10 +111,8 @@ def ccache_result(hook: str, env: Mapping[str, str]) -> dict[str, Any]:
     if shutil.which("ccache", path=env.get("PATH")) is None:
         return {"ccache_note": "no ccache in the build environment: every compile ran"}
 
-    def ccache(option: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["ccache", option], env=dict(env), capture_output=True, text=True, check=False
-        )
+    def ccache(option: str) -> Result:
+        return run(["ccache", option], env=env)
 
     done = ccache("--print-stats")
     if done.returncode != 0:

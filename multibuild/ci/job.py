@@ -29,14 +29,18 @@ from multibuild.errors import ConfigurationError, CredentialsError, FatalError
 from multibuild.images.recipe import image_pythons
 from multibuild.log import Logger
 from multibuild.matrix import ACCELERATE
-from multibuild.options import BuildArguments, BuildOptions, Knobs, resolve_build_options
+from multibuild.options import (
+    BuildArguments,
+    BuildOptions,
+    EnvironmentOptions,
+    resolve_build_options,
+)
 from multibuild.platforms import Platform
 from multibuild.publish.anaconda import publish_indexes
-from multibuild.publish.containers.credentials import withheld
 from multibuild.publish.upload import Destination, check_credentials, send
 from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings
 from multibuild.util.isolation import isolated_children
-from multibuild.util.secrets import NO_SECRETS, Redactor
+from multibuild.util.secrets import NO_SECRETS, Redactor, withheld
 from multibuild.util.urls import hide_userinfo
 
 
@@ -179,7 +183,7 @@ def make_plan(
                 else []
             ),
             ("source", f"{source}, into .multibuild/src"),
-            ("libraries", f"config.sh pre_build into {cibuildwheel.PREFIX[job.os]} (before-build)"),
+            ("libraries", f"config.sh pre_build into {platform.ci_prefix} (before-build)"),
             ("build", f"cibuildwheel --only {job.build_id} {where}{_variant_note(job)}"),
             ("repair", platform.repair_summary),
             ("test", "config.sh run_tests in cibuildwheel's clean test venv (test-command)"),
@@ -237,7 +241,7 @@ def run_job(
     *,
     settings: Settings,
     arguments: BuildArguments,
-    knobs: Knobs,
+    knobs: EnvironmentOptions,
     environ: Mapping[str, str],
     upload: bool = True,
     redact: Redactor = NO_SECRETS,
@@ -309,7 +313,7 @@ def _upload(
     settings: Settings,
     products: list[Path],
     *,
-    knobs: Knobs,
+    knobs: EnvironmentOptions,
     environ: Mapping[str, str],
     redact: Redactor,
 ) -> None:
@@ -419,7 +423,7 @@ def _run_cibuildwheel(
     options: BuildOptions,
     platform: Platform,
     records: list[BuildRecord],
-    knobs: Knobs,
+    knobs: EnvironmentOptions,
     environ: Mapping[str, str],
     logger: Logger,
 ) -> None:

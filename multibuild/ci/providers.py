@@ -14,14 +14,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from multibuild.util.git import FULL_HASH, run_git
+
 PUSH = "push"
 CRON = "cron"
 MANUAL = "manual"  # Travis api, Appveyor forced build, GitHub workflow_dispatch
 PULL_REQUEST = "pull_request"
 TAG = "tag"
 LOCAL = "local"
-
-_FULL_HASH = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,13 @@ def _true(value: str | None) -> bool:
 
 def local_git_branch(cwd: Path | None = None) -> str | None:
     try:
-        result = subprocess.run(
-            ["git", "rev-parse", "--abbrev-ref", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
+        result = run_git(
+            ["rev-parse", "--verify", "--abbrev-ref", "--end-of-options", "HEAD"], cwd, timeout=30
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except subprocess.TimeoutExpired:
         return None
     branch = result.stdout.strip()
-    return branch if result.returncode == 0 and branch and branch != "HEAD" else None
+    return branch if result.ok and branch and branch != "HEAD" else None
 
 
 def _travis(env: Mapping[str, str]) -> CIInfo:
@@ -173,7 +168,7 @@ def detect(
 
 
 def is_full_hash(ref: str) -> bool:
-    return bool(_FULL_HASH.fullmatch(ref))
+    return bool(FULL_HASH.fullmatch(ref))
 
 
 def fold_style(info: CIInfo) -> str | None:

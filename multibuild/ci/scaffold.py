@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from multibuild._compat import tomllib
 from multibuild.ci import configs
 from multibuild.errors import ConfigurationError
 from multibuild.settings import PACKAGE_REPOSITORY
+from multibuild.util.git import run_git
 
 ENGINE_PACKAGE = Path(__file__).resolve().parents[1]
 # The project name as the package index normalises it (PEP 503), and owner/name on GitHub.
@@ -238,17 +238,10 @@ GITIGNORE = "/wheelhouse/\n/.multibuild/\n/containers/\n/.nox/\n*.egg-info/\n__p
 
 def _engine_origin() -> str:
     """Where the engine's copy comes from: its version and, in a git clone, the commit."""
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(PACKAGE_REPOSITORY), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-        )
-    except OSError:
-        return __version__
-    commit = done.stdout.strip() if done.returncode == 0 else ""
+    done = run_git(
+        ["rev-parse", "--verify", "--end-of-options", "HEAD"], PACKAGE_REPOSITORY, timeout=30
+    )
+    commit = done.stdout.strip() if done.ok else ""
     return f"{__version__} (commit {commit})" if commit else __version__
 
 

@@ -1,9 +1,11 @@
 """One module per subcommand (as twine does), each with `add_arguments(parser)` and
-`run(args) -> int` (and, where argparse cannot check everything, `check_arguments`). The table
-below is all `python -m multibuild --help` needs: a command's module is imported only when it
-runs."""
+`run(args, redactor) -> int` (and, where argparse cannot check everything, `check_arguments`).
+The table below is all `python -m multibuild --help` needs: a command's module is imported only
+when it runs."""
 
 from __future__ import annotations
+
+import argparse
 
 # name: (module, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -41,3 +43,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "an empty commit naming what CI builds (--push: push it)",
     ),
 }
+
+
+def add_type_option(parser: argparse.ArgumentParser) -> None:
+    """`-t/--type`: the wheels of one kind (release-status and wheel-uploader)."""
+    from multibuild import matrix  # here: the table above is all `--help` imports
+
+    parser.add_argument(
+        "-t",
+        "--type",
+        choices=matrix.TYPES,
+        default="all",
+        dest="kind",
+        help="the wheels of one kind: macosx, win, manylinux, musllinux or linux (both Linux "
+        "kinds); default all",
+    )

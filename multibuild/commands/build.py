@@ -28,12 +28,16 @@ from multibuild.images.oci import ENGINES
 from multibuild.images.recipe import host_arch, image_arch, image_pythons, unavailable
 from multibuild.log import Logger
 from multibuild.matrix import Cell
-from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
-from multibuild.publish.containers.credentials import withheld
+from multibuild.options import (
+    TEST_LEVELS,
+    BuildArguments,
+    EnvironmentOptions,
+    resolve_build_options,
+)
 from multibuild.settings import BUILDERS, CI_PROVIDERS, CISettings, Settings, project_settings
 from multibuild.util.isolation import isolated_children
 from multibuild.util.pythons import PythonVersion
-from multibuild.util.secrets import Redactor
+from multibuild.util.secrets import Redactor, withheld
 from multibuild.util.urls import hide_userinfo, local_path
 
 
@@ -138,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
     arguments = BuildArguments.from_namespace(args)
     settings = project_settings(arguments.settings, arguments.config)
@@ -157,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             commit=commit,
             nightly=nightly,
             environ=environ,
-            redact=args.redactor,
+            redact=redactor,
             arch=args.arch,
         )
     if args.arch is not None and image_arch(args.arch) != host_arch():
@@ -168,13 +172,13 @@ def run(args: argparse.Namespace) -> int:
     options = resolve_build_options(
         arguments,
         settings=settings,
-        knobs=Knobs.from_environ(environ),
+        knobs=EnvironmentOptions.from_environ(environ),
         platform=platform,
         environ=withheld(environ),  # the build runs the project's code: no credentials
         commit=commit,
         nightly=nightly,
     )
-    logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=args.redactor)
+    logger = Logger(verbose=options.verbose, ci=providers.fold_style(info), redact=redactor)
     with isolated_children(environ):  # no command of the build reaches a credential
         Pipeline(options, platform, logger).run()
     return 0
@@ -269,7 +273,7 @@ def _run_cibuildwheel(
     options = resolve_build_options(
         arguments,
         settings=settings,
-        knobs=Knobs.from_environ(environ),
+        knobs=EnvironmentOptions.from_environ(environ),
         platform=platform,
         environ=withheld(environ),
         commit=commit,
@@ -281,7 +285,7 @@ def _run_cibuildwheel(
         jobs=jobs,
         container=container,
         image_pythons=image_pythons((), matrix)[0] if local else (),
-        passed=Knobs.from_environ(environ).container_env,
+        passed=EnvironmentOptions.from_environ(environ).container_env,
         plan=options.summary(),
     )
     records: list[BuildRecord] = []

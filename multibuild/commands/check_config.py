@@ -15,6 +15,7 @@ from multibuild.ci import configs
 from multibuild.commands import COMMANDS
 from multibuild.errors import ConfigurationError
 from multibuild.settings import settings_from
+from multibuild.util.secrets import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     settings = settings_from(args.settings)
     if settings is None:
         raise ConfigurationError("no settings.toml here or above; --settings PATH")

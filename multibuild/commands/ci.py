@@ -23,9 +23,9 @@ from multibuild.ci.jobs import container_engine, find_job, jobs, official_image,
 from multibuild.engine import source
 from multibuild.errors import ConfigurationError, SourceError
 from multibuild.images.oci import ENGINES
-from multibuild.options import TEST_LEVELS, BuildArguments, Knobs
-from multibuild.publish.containers.credentials import withheld
+from multibuild.options import TEST_LEVELS, BuildArguments, EnvironmentOptions
 from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings, settings_from
+from multibuild.util.secrets import Redactor, withheld
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,13 +79,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show every output line")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
     settings = settings_from(args.settings)
     if settings is None:
         raise ConfigurationError("no settings.toml here or above; --settings PATH")
     settings = settings.pinned()
-    knobs = Knobs.from_environ(environ)
+    knobs = EnvironmentOptions.from_environ(environ)
     if args.list:
         return _list(settings, args)
     job_id = args.job or knobs.job
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         knobs=knobs,
         environ=environ,
         upload=not args.no_upload,
-        redact=args.redactor,
+        redact=redactor,
     )
 
 

@@ -32,9 +32,10 @@ from multibuild.images.oci import ENGINES, Engine, find_engine
 from multibuild.images.recipe import ARCHS, DEFAULT_GLIBC, SUITES, image_pythons, image_spec
 from multibuild.images.record import ImageRecord, read_record
 from multibuild.log import Logger
-from multibuild.options import Knobs
+from multibuild.options import EnvironmentOptions
 from multibuild.settings import settings_from
 from multibuild.util.pythons import PythonVersion
+from multibuild.util.secrets import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,15 +95,15 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def images_cache(args: argparse.Namespace, knobs: Knobs, root: Path) -> Path:
+def images_cache(args: argparse.Namespace, knobs: EnvironmentOptions, root: Path) -> Path:
     """Where the image's file stages, records and logs live: the build cache's images/."""
     cache = Path(args.cache_dir) if args.cache_dir else knobs.cache_dir
     return ((cache or root / ".multibuild" / "cache") / "images").resolve()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
-    knobs = Knobs.from_environ(environ)
+    knobs = EnvironmentOptions.from_environ(environ)
     settings = settings_from(args.settings)
     root = settings.root if settings else Path.cwd()
     cache = images_cache(args, knobs, root)

@@ -17,6 +17,7 @@ from pathlib import Path
 from multibuild.ci import configs, scaffold
 from multibuild.errors import ConfigurationError
 from multibuild.settings import load_settings
+from multibuild.util.secrets import Redactor
 
 
 def _platforms(value: str) -> tuple[str, ...]:
@@ -77,7 +78,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error("--name, --repo and --commit are needed (or --engine-only)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     started = time.monotonic()
     dest: Path = args.dir.resolve()
     if args.engine_only:

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from multibuild.ci import channels, providers
 from multibuild.errors import ConfigurationError, UploadError
-from multibuild.options import Knobs
+from multibuild.options import EnvironmentOptions
 from multibuild.publish.containers import open_container, same_container
 from multibuild.publish.containers.base import ORPHAN_GRACE_S
 from multibuild.publish.retention import prune
 from multibuild.settings import UploadSettings, settings_from
+from multibuild.util.secrets import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--settings", type=Path, help="settings.toml (default: found)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     settings = settings_from(args.settings)
     upload = settings.upload if settings else UploadSettings()
     base = Path.cwd()  # what a relative container path is relative to
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     keep_days = upload.keep_days if args.keep_days is None else args.keep_days
     if keep < 1 or not (0 <= keep_days <= 36500) or math.isnan(keep_days):
         raise ConfigurationError("--keep must be at least 1 and --keep-days 0 to 36500")
-    tuning = Knobs.from_environ(os.environ).upload
+    tuning = EnvironmentOptions.from_environ(os.environ).upload
     container = open_container(
         url, base_dir=base, environ=os.environ, tuning=tuning, purpose="prune"
     )

@@ -13,11 +13,13 @@ import os
 from pathlib import Path
 
 from multibuild import matrix
+from multibuild.commands import add_type_option
 from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.publish.anaconda import index_environ
 from multibuild.release.status import release_status, status_rows, table
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
 from multibuild.util.durations import parse_duration
+from multibuild.util.secrets import Redactor
 from multibuild.util.urls import hide_userinfo
 
 # README "Exit codes": 12, a release tool found the release unfit (wheels missing).
@@ -33,15 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: the release container of settings.toml)",
     )
     parser.add_argument("--name", help="project name (default: settings.toml's)")
-    parser.add_argument(
-        "-t",
-        "--type",
-        choices=matrix.TYPES,
-        default="all",
-        dest="kind",
-        help="the wheels of one kind: macosx, win, manylinux, musllinux or linux (both Linux "
-        "kinds); default all",
-    )
+    add_type_option(parser)
     parser.add_argument("--wait", metavar="DURATION", help="poll until complete (e.g. 15m)")
     parser.add_argument("--json", action="store_true", help="the table as JSON")
     parser.add_argument("--settings", help="settings.toml (default: found)")
@@ -53,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     config = settings_from(args.settings, fallback=PACKAGE_REPOSITORY)
     if config is None:
         raise ConfigurationError("no settings.toml found (the matrix lives there); --settings")

@@ -18,12 +18,12 @@ from multibuild.engine.hooks import run_hook
 from multibuild.engine.pipeline import Pipeline
 from multibuild.engine.source import prepare_source
 from multibuild.log import Logger
-from multibuild.options import BuildArguments, Knobs, resolve_build_options
-from multibuild.publish.containers.credentials import withheld
+from multibuild.options import BuildArguments, EnvironmentOptions, resolve_build_options
 from multibuild.settings import settings_from
 from multibuild.util.archives import normalize_tar_gz
 from multibuild.util.files import sha256_file
 from multibuild.util.pythons import find_python, running
+from multibuild.util.secrets import Redactor, withheld
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="show every output line")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
     settings = settings_from(args.settings)
     platform = platforms.current()
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             verbose=args.verbose,
         ),
         settings=settings,
-        knobs=Knobs.from_environ(environ),
+        knobs=EnvironmentOptions.from_environ(environ),
         platform=platform,
         environ=withheld(environ),  # the hooks run the project's code: no credentials
         commit=settings.project.build_commit if settings else None,

@@ -18,6 +18,7 @@ from multibuild.ci import configs
 from multibuild.commands import COMMANDS
 from multibuild.errors import ConfigurationError
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
+from multibuild.util.secrets import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +47,7 @@ def _root(given: Path | None) -> Path:
     return found.root
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     root = _root(args.root)
     if args.dry_run and not args.check:
         return _dry_run(root, args)

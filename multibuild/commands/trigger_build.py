@@ -18,6 +18,7 @@ from multibuild.commands import COMMANDS
 from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.release.trigger import git, message
 from multibuild.settings import SETTINGS_FILE, load_settings
+from multibuild.util.secrets import Redactor
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if not args.directory.is_dir():
         raise ConfigurationError(f"-C {args.directory}: no such directory")
     if args.remote.startswith("-"):

@@ -17,11 +17,12 @@ from pathlib import Path
 from multibuild.ci import channels, providers
 from multibuild.engine.record import BuildRecord
 from multibuild.errors import ConfigurationError
-from multibuild.options import Knobs
+from multibuild.options import EnvironmentOptions
 from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.upload import Destination, check_credentials, send
 from multibuild.publish.wheelhouse import collect
 from multibuild.settings import Settings, settings_from
+from multibuild.util.secrets import Redactor
 from multibuild.util.urls import hide_userinfo
 
 
@@ -59,14 +60,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
     settings = settings_from(args.settings)
     # A relative container path is relative to the current directory, as ./wheelhouse.
     base = Path.cwd()
     root = settings.root if settings else base
     info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(root))
-    knobs = Knobs.from_environ(environ)
+    knobs = EnvironmentOptions.from_environ(environ)
     decision = channels.decide(
         info,
         settings,
@@ -102,7 +103,16 @@ def run(args: argparse.Namespace) -> int:
     if decision.container is None:
         print(f"multibuild upload: {where}: {decision.reason}")
     else:
-        _send(args, decision, base=base, where=where, info=info, settings=settings, knobs=knobs)
+        _send(
+            args,
+            decision,
+            base=base,
+            where=where,
+            info=info,
+            settings=settings,
+            knobs=knobs,
+            redactor=redactor,
+        )
     if decision.indexes and not args.dry_run:
         publish_indexes(
             decision.indexes,
@@ -126,7 +136,8 @@ def _send(
     where: str,
     info: providers.CIInfo,
     settings: Settings | None,
-    knobs: Knobs,
+    knobs: EnvironmentOptions,
+    redactor: Redactor,
 ) -> None:
     assert decision.channel is not None and decision.container is not None
     send(
@@ -140,7 +151,7 @@ def _send(
         ),
         project=settings.project.name if settings else "",
         environ=os.environ,
-        redact=args.redactor,
+        redact=redactor,
         tuning=knobs.upload,
         dry_run=args.dry_run,
     )

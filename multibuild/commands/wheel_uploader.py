@@ -15,14 +15,15 @@ import argparse
 import os
 from pathlib import Path
 
-from multibuild import matrix
+from multibuild.commands import add_type_option
 from multibuild.errors import ConfigurationError
-from multibuild.options import Knobs
+from multibuild.options import EnvironmentOptions
 from multibuild.publish.anaconda import index_environ
 from multibuild.release.fetch import DEFAULT_JOBS
 from multibuild.release.uploader import ReleaseRequest, release_wheels
 from multibuild.settings import PACKAGE_REPOSITORY, settings_from
 from multibuild.util.durations import parse_duration
+from multibuild.util.secrets import Redactor
 
 POLL_S = 30.0
 
@@ -48,15 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=str(Path("~") / "wheelhouse"),
         help="download directory (default ~/wheelhouse)",
     )
-    parser.add_argument(
-        "-t",
-        "--type",
-        choices=matrix.TYPES,
-        default="all",
-        dest="kind",
-        help="the wheels of one kind: macosx, win, manylinux, musllinux or linux (both Linux "
-        "kinds); default all",
-    )
+    add_type_option(parser)
     parser.add_argument("-c", "--clobber", action="store_true", help="download again")
     parser.add_argument("-n", "--no-upload", action="store_true", help="download only")
     parser.add_argument("-r", "--repository", default="pypi", help="name in ~/.pypirc")
@@ -87,8 +80,8 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
             parser.error(str(error))
 
 
-def run(args: argparse.Namespace) -> int:
-    knobs = Knobs.from_environ(os.environ)
+def run(args: argparse.Namespace, redactor: Redactor) -> int:
+    knobs = EnvironmentOptions.from_environ(os.environ)
     settings = settings_from(args.settings, fallback=PACKAGE_REPOSITORY)
     wheelhouse = Path(args.wheelhouse).expanduser()
     if wheelhouse.exists() and not wheelhouse.is_dir():

@@ -4,7 +4,7 @@ upstream tarballs (a source package's .orig) from suites the system does not lis
 
 Nothing names a mirror: the archive's URI is read from the system's apt sources at run time
 (the deb entry whose URI ends in /debian, and the one ending in /debian-security). Source
-packages are fetched through a private apt state (multibuild.debian.source.PrivateApt), so the
+packages are fetched through a private apt state (multibuild.debian.apt.PrivateApt), so the
 system's lists stay as they are; apt checks every file against the archive's signed Release
 and Sources files, and the .orig is checked again against the .dsc and a pinned sha256.
 """
@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild.debian.source import (
-    APT_ETC,
-    PrivateApt,
-    apt_source_files,
-    parse_control,
-    place_in_mirror,
-)
+from multibuild.debian.apt import APT_ETC, PrivateApt, deb_lines, deb_stanzas, system_sources
+from multibuild.debian.source import place_in_mirror
 from multibuild.errors import LibraryError
+from multibuild.util.cmd import run
 from multibuild.util.files import remove_tree, sha256_file
 
 DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
@@ -37,58 +32,41 @@ class AptEntry:
     signed_by: str = ""
 
 
-def _paragraphs(text: str) -> list[str]:
-    kept = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-    return [p for p in re.split(r"\n\s*\n", "\n".join(kept)) if p.strip()]
+def _entry(words: list[str]) -> AptEntry | None:
+    """A one-line entry's words after `deb` (`[options] URI SUITE COMPONENT...`) as an AptEntry."""
+    signed_by = ""
+    if words and words[0].startswith("["):
+        options = []
+        while words:
+            word = words.pop(0)
+            options.append(word.strip("[]"))
+            if word.endswith("]"):
+                break
+        for option in options:
+            if option.startswith("signed-by="):
+                signed_by = option.partition("=")[2]
+    return AptEntry(words[0], (words[1],), signed_by) if len(words) >= 2 else None
 
 
 def entries_from_sources(text: str) -> list[AptEntry]:
     """The enabled `deb` entries of a deb822 (.sources) file."""
-    entries = []
-    for paragraph in _paragraphs(text):
-        fields = parse_control(paragraph)
-        if "deb" not in fields.get("Types", "").split():
-            continue
-        if fields.get("Enabled", "yes").lower() == "no":
-            continue
-        for uri in fields.get("URIs", "").split():
-            entries.append(
-                AptEntry(uri, tuple(fields.get("Suites", "").split()), fields.get("Signed-By", ""))
-            )
-    return entries
+    return [
+        AptEntry(uri, tuple(fields.get("Suites", "").split()), fields.get("Signed-By", ""))
+        for fields in deb_stanzas(text)
+        for uri in fields.get("URIs", "").split()
+    ]
 
 
 def entries_from_list(text: str) -> list[AptEntry]:
     """The `deb` entries of a one-line (.list) file: `deb [options] URI SUITE COMPONENT...`."""
-    entries = []
-    for line in text.splitlines():
-        words = line.split("#", 1)[0].split()
-        if not words or words[0] != "deb":
-            continue
-        words = words[1:]
-        signed_by = ""
-        if words and words[0].startswith("["):
-            options = []
-            while words:
-                word = words.pop(0)
-                options.append(word.strip("[]"))
-                if word.endswith("]"):
-                    break
-            for option in options:
-                if option.startswith("signed-by="):
-                    signed_by = option.partition("=")[2]
-        if len(words) >= 2:
-            entries.append(AptEntry(words[0], (words[1],), signed_by))
-    return entries
+    return [entry for words in deb_lines(text) if (entry := _entry(words)) is not None]
 
 
 def system_entries(apt_etc: Path = APT_ETC) -> list[AptEntry]:
     entries: list[AptEntry] = []
-    for path in apt_source_files(apt_etc):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        entries += (
-            entries_from_sources(text) if path.suffix == ".sources" else entries_from_list(text)
-        )
+    for source in system_sources(apt_etc):
+        read = entries_from_sources if source.deb822 else entries_from_list
+        entries += read(source.text)
     return entries
 
 
@@ -165,13 +143,7 @@ class OrigTarball:
 
 def source_versions(apt: PrivateApt, package: str) -> list[str]:
     """The versions of a source package the private apt's indexes list, as listed."""
-    done = subprocess.run(
-        ["apt-cache", *apt.options(), "showsrc", package],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    done = run(["apt-cache", *apt.options(), "showsrc", package], timeout=300)
     return re.findall(r"^Version: (\S+)$", done.stdout, flags=re.MULTILINE)
 
 

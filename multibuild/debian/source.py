@@ -26,7 +26,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -34,11 +33,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from multibuild.debian.apt import (
+    APT_ETC,
+    PrivateApt,
+    deb_lines,
+    deb_stanzas,
+    parse_control,
+    system_sources,
+)
 from multibuild.errors import FatalError, LibraryError, SystemDependencyError, report
 from multibuild.options import HookContext
+from multibuild.util.cmd import check, run
 from multibuild.util.files import remove_tree, sha256_file
 
-APT_ETC = Path("/etc/apt")
 # Keyrings with the keys of Debian uploaders (package debian-keyring); checked in this order.
 DEBIAN_KEYRINGS = (
     Path("/usr/share/keyrings/debian-keyring.gpg"),
@@ -91,30 +98,6 @@ def _strip_signature(text: str) -> tuple[str, bool]:
         raise LibraryError("malformed clearsigned .dsc (no body or no signature)") from None
     body = [line[2:] if line.startswith("- ") else line for line in lines[start:end]]
     return "\n".join(body) + "\n", True
-
-
-def parse_control(text: str) -> dict[str, str]:
-    """One deb822 paragraph: field name -> value (continuation lines joined with newlines)."""
-    fields: dict[str, str] = {}
-    current: str | None = None
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break  # only the first paragraph
-            continue
-        if line.startswith("#"):
-            continue
-        if line[0] in " \t":
-            if current is None:
-                raise LibraryError(f"continuation line before any field: {line!r}")
-            fields[current] += "\n" + line.strip()
-            continue
-        name, colon, value = line.partition(":")
-        if not colon:
-            raise LibraryError(f"not a field: {line!r}")
-        current = name.strip()
-        fields[current] = value.strip()
-    return fields
 
 
 def parse_dsc(text: str) -> Dsc:
@@ -189,9 +172,7 @@ def verify_signature(
             command = [gpgv, "--status-fd", "1"]
             for keyring in present:
                 command += ["--keyring", str(keyring)]
-            done = subprocess.run(
-                [*command, str(dsc_path)], capture_output=True, text=True, check=False
-            )
+            done = run([*command, str(dsc_path)])
             status = done.stdout
             if re.search(r"^\[GNUPG:\] BADSIG ", status, flags=re.MULTILINE):
                 raise LibraryError(f"{dsc_path.name}: BAD signature\n{done.stderr.strip()}")
@@ -217,27 +198,10 @@ def verify_signature(
 # -- deb-src entries from the system's deb entries -------------------------------------------------
 
 
-def _deb822_paragraphs(text: str) -> list[list[str]]:
-    paragraphs: list[list[str]] = [[]]
-    for line in text.splitlines():
-        if not line.strip():
-            if paragraphs[-1]:
-                paragraphs.append([])
-            continue
-        if line.lstrip().startswith("#"):
-            continue
-        paragraphs[-1].append(line)
-    return [p for p in paragraphs if p]
-
-
 def deb_src_from_sources(text: str) -> str:
     """deb822 (.sources) stanzas of type deb, turned into deb-src stanzas; others dropped."""
     out = []
-    for paragraph in _deb822_paragraphs(text):
-        fields = parse_control("\n".join(paragraph))
-        types = fields.get("Types", "").split()
-        if "deb" not in types or fields.get("Enabled", "yes").lower() == "no":
-            continue
+    for fields in deb_stanzas(text):
         fields["Types"] = "deb-src"
         fields.pop("Architectures", None)  # binary architectures mean nothing for sources
         lines = []
@@ -251,85 +215,22 @@ def deb_src_from_sources(text: str) -> str:
 
 def deb_src_from_list(text: str) -> str:
     """One-line (.list) `deb ...` entries turned into `deb-src ...` entries; others dropped."""
-    out = []
-    for line in text.splitlines():
-        words = line.split("#", 1)[0].split()
-        if words and words[0] == "deb":
-            out.append(" ".join(["deb-src", *words[1:]]))
+    out = [" ".join(["deb-src", *words]) for words in deb_lines(text)]
     return "\n".join(out) + ("\n" if out else "")
-
-
-def apt_source_files(apt_etc: Path = APT_ETC) -> list[Path]:
-    """The system's apt source files: sources.list, then sources.list.d's in name order."""
-    files: list[Path] = []
-    if (apt_etc / "sources.list").is_file():
-        files.append(apt_etc / "sources.list")
-    parts = apt_etc / "sources.list.d"
-    if parts.is_dir():
-        files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
-    return files
 
 
 def derived_entries(apt_etc: Path = APT_ETC) -> dict[str, str]:
     """File name -> deb-src entries for every system sources file with deb entries."""
     derived = {}
-    for path in apt_source_files(apt_etc):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        if path.suffix == ".sources":
-            converted, name = deb_src_from_sources(text), f"{path.stem}-src.sources"
+    for source in system_sources(apt_etc):
+        stem = source.path.stem
+        if source.deb822:
+            converted, name = deb_src_from_sources(source.text), f"{stem}-src.sources"
         else:
-            converted, name = deb_src_from_list(text), f"{path.stem}-src.list"
+            converted, name = deb_src_from_list(source.text), f"{stem}-src.list"
         if converted:
             derived[name] = converted
     return derived
-
-
-class PrivateApt:
-    """apt-get with its own source list, lists and cache under `root`; the system's apt
-    configuration (proxies, keyrings named by Signed-By) still applies."""
-
-    def __init__(self, root: Path, entries: dict[str, str]) -> None:
-        if not entries:
-            raise LibraryError("no deb entries in the apt sources to derive deb-src entries from")
-        if shutil.which("apt-get") is None:
-            raise SystemDependencyError("fetching a Debian source package needs apt-get")
-        self.root = root
-        parts = root / "sources.list.d"
-        remove_tree(parts)
-        parts.mkdir(parents=True)
-        for name, text in entries.items():
-            (parts / name).write_text(text)
-        for sub in ("lists/partial", "cache/archives/partial"):
-            (root / sub).mkdir(parents=True, exist_ok=True)
-
-    def options(self) -> list[str]:
-        options = {
-            "Dir::Etc::SourceList": "/dev/null",
-            "Dir::Etc::SourceParts": str(self.root / "sources.list.d"),
-            "Dir::State::Lists": str(self.root / "lists"),
-            "Dir::Cache": str(self.root / "cache"),
-            "Debug::NoLocking": "1",
-        }
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            options["APT::Sandbox::User"] = "root"  # _apt cannot write our private dirs
-        return [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
-
-    def run(self, args: Sequence[str], cwd: Path | None = None) -> str:
-        command = ["apt-get", "-q", *self.options(), *args]
-        done = subprocess.run(
-            command, cwd=cwd, capture_output=True, text=True, check=False, timeout=1800
-        )
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
-            raise LibraryError(f"`apt-get {' '.join(args)}` failed:\n{tail}")
-        return done.stdout
-
-    def update(self) -> None:
-        self.run(["update"])
-
-    def download_source(self, package: str, version: str | None, dest: Path) -> None:
-        spec = f"{package}={version}" if version else package
-        self.run(["source", "--download-only", spec], cwd=dest)
 
 
 # -- fetching and placing --------------------------------------------------------------------------
@@ -409,14 +310,11 @@ def unpack_patched(dsc_path: Path, dest: Path) -> Path:
     remove_tree(dest)
     dest.mkdir(parents=True)
     tree = dest / "tree"
-    done = subprocess.run(
+    check(
         ["dpkg-source", "--no-check", "-x", str(dsc_path), str(tree)],
-        capture_output=True,
-        text=True,
-        check=False,
+        error=LibraryError,
+        shown=f"dpkg-source -x {dsc_path.name}",
     )
-    if done.returncode != 0:
-        raise LibraryError(f"dpkg-source -x {dsc_path.name} failed:\n{done.stderr.strip()}")
     remove_tree(tree / ".pc")  # quilt's bookkeeping, not source
     return tree
 

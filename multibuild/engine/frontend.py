@@ -4,7 +4,6 @@ with pypa/build."""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from multibuild._compat import tomllib
 from multibuild.errors import BuildError, FatalError
 from multibuild.log import Logger
 from multibuild.platforms import Platform
-from multibuild.util.cmd import capture, excerpt, stream
+from multibuild.util.cmd import capture, excerpt, run, stream
 from multibuild.util.files import remove_tree
 from multibuild.util.isolation import isolated
 
@@ -101,7 +100,7 @@ def dynamic_requires(
     source: Path, venv_python: Path, config_settings: Sequence[str], env: Mapping[str, str]
 ) -> list[str]:
     """What the backend asks for to build a wheel (it runs in the build venv)."""
-    done = subprocess.run(
+    done = run(
         isolated(
             [
                 str(venv_python),
@@ -111,12 +110,9 @@ def dynamic_requires(
                 json.dumps(config_settings_dict(config_settings)),
             ]
         ),
-        capture_output=True,
-        text=True,
-        env=dict(env),
-        check=False,
+        env=env,
     )
-    if done.returncode != 0:
+    if not done.ok:
         raise BuildError(
             "the build backend could not say what it needs "
             f"(get_requires_for_build_wheel):\n{excerpt(done.stderr, 15)}"

@@ -38,6 +38,7 @@ from multibuild.options import BuildOptions
 from multibuild.platforms import Platform
 from multibuild.util.cmd import capture
 from multibuild.util.files import copy_into_by_rename, remove_tree
+from multibuild.util.git import run_git
 from multibuild.util.pythons import PythonVersion, find_python
 from multibuild.util.system import ENGINE_MODULES, check_engine_modules, ensure_tools
 from multibuild.util.wheelzip import WheelZipError, normalize_wheel
@@ -64,11 +65,12 @@ def tool_versions(platform: Platform) -> dict[str, str]:
 def recipe_of(directory: Path) -> dict[str, str]:
     """The commit of the repository `directory` (config.sh's) lives in, and whether its
     tracked files differ from it: which version of this repository's recipe built the wheels."""
-    commit = capture(["git", "-C", directory, "rev-parse", "HEAD"])
-    if not commit:
+    head = run_git(["rev-parse", "--verify", "--end-of-options", "HEAD"], directory, timeout=60)
+    if not head.ok or not head.stdout.strip():
         return {}
-    changes = capture(["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"])
-    return {"commit": commit, "modified": "yes" if changes else "no"}
+    changes = run_git(["status", "--porcelain", "--untracked-files=no"], directory, timeout=60)
+    modified = changes.ok and bool(changes.stdout.strip())
+    return {"commit": head.stdout.strip(), "modified": "yes" if modified else "no"}
 
 
 def save_record(record: BuildRecord, logger: Logger, log: Path, wheelhouse: Path) -> None:

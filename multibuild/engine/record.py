@@ -15,7 +15,7 @@ from typing import Any
 
 from packaging.utils import parse_wheel_filename
 
-from multibuild.log import format_duration
+from multibuild.util.durations import format_duration
 from multibuild.util.files import sha256_file
 from multibuild.util.secrets import NO_SECRETS, Redactor
 from multibuild.util.sizes import format_size

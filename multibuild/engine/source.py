@@ -21,9 +21,9 @@ from multibuild.log import Logger
 from multibuild.options import GitSource, SdistSource
 from multibuild.util import http
 from multibuild.util.archives import download, unpack
-from multibuild.util.cmd import excerpt, stream
+from multibuild.util.cmd import Result, excerpt, stream
 from multibuild.util.files import remove_tree, sha256_file
-from multibuild.util.git import check_ref, check_remote, git_command, git_environ
+from multibuild.util.git import check_ref, check_remote, git_command, git_environ, run_git
 from multibuild.util.http import HttpError
 from multibuild.util.index import configured_indexes, project_files
 from multibuild.util.urls import hide_userinfo, local_path
@@ -40,11 +40,8 @@ class PreparedSource:
 
 def _git(
     args: list[str], cwd: Path | None, env: Mapping[str, str], timeout: float | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        git_command(*args), cwd=cwd, env=dict(env), capture_output=True, text=True, check=False,
-        timeout=timeout,
-    )  # fmt: skip
+) -> Result:
+    return run_git(args, cwd, env, timeout=timeout)
 
 
 def _resolve(repo: Path, ref: str, env: Mapping[str, str]) -> str | None:

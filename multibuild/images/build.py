@@ -31,7 +31,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -54,8 +53,9 @@ from multibuild.images.recipe import (
     ImageSpec,
 )
 from multibuild.images.record import ImageRecord, label, read_record
-from multibuild.log import Logger, format_duration
-from multibuild.util.cmd import excerpt, stream
+from multibuild.log import Logger
+from multibuild.util.cmd import check, excerpt, stream
+from multibuild.util.durations import format_duration
 from multibuild.util.files import file_lock, remove_tree, sha256_file
 from multibuild.util.pythons import PythonVersion
 from multibuild.util.system import pid_alive
@@ -355,12 +355,7 @@ class ImageBuilder:
         return Cross(triplet, compiler, pythons)
 
     def _output(self, command: list[str]) -> str:
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=False, env=self.environ, timeout=60
-        )
-        if done.returncode != 0:
-            raise ContainerError(f"`{' '.join(command)}` failed: {done.stderr.strip()[-500:]}")
-        return done.stdout.strip()
+        return check(command, env=self.environ, timeout=60, error=ContainerError).strip()
 
     def _has_stage(self, reference: str, key: str) -> bool:
         found = inspect(self.engine, reference, self.environ)
@@ -597,12 +592,11 @@ class ImageBuilder:
         self._temporary.append(tarball)
         self._quiet("export", "-o", tarball, name, what="exporting the base's root")
         sysroot.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            ["tar", "-xf", str(tarball), "-C", str(sysroot), "--exclude=./dev", "--exclude=dev"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise ContainerError(f"unpacking the base's root failed: {done.stderr[-500:]}")
+        check(
+            ["tar", "-xf", tarball, "-C", sysroot, "--exclude=./dev", "--exclude=dev"],
+            error=ContainerError,
+            shown=f"tar -xf {tarball.name} (unpacking the base's root)",
+        )
         remove_tree(tarball)
         relative_links(sysroot)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from multibuild.errors import ContainerError
+from multibuild.util.cmd import Result, run
 
 ENGINES = ("docker", "podman")
 CONTAINERS_CONF = "containers.conf"
@@ -72,21 +73,15 @@ class Engine:
     def env(self, base: Mapping[str, str]) -> dict[str, str]:
         return {**base, **self.environ}
 
-    def run(
-        self, *args: str | Path, base: Mapping[str, str], timeout: float = 600
-    ) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str | Path, base: Mapping[str, str], timeout: float = 600) -> Result:
         """A quick engine command, captured (long ones are streamed by the caller)."""
         try:
-            return subprocess.run(
-                self.command(*args),
-                env=self.env(base),
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=timeout,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
+            done = run(self.command(*args), env=self.env(base), timeout=timeout)
+        except subprocess.TimeoutExpired as error:
             raise ContainerError(f"`{self.name} {args[0]}` did not run: {error}") from None
+        if not done.started:
+            raise ContainerError(f"`{self.name} {args[0]}` did not run: {done.stderr}")
+        return done
 
 
 def engine_environ(name: str, environ: Mapping[str, str], config_dir: Path) -> dict[str, str]:
@@ -112,16 +107,11 @@ def _last_line(text: str) -> str:
 def probe(engine: Engine, base: Mapping[str, str]) -> str | None:
     """None when the engine answers (`ENGINE info`), else why not."""
     try:
-        done = subprocess.run(
-            engine.command("info"),
-            env=engine.env(base),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
+        done = run(engine.command("info"), env=engine.env(base), timeout=60)
+    except subprocess.TimeoutExpired as error:
         return f"`{engine.name} info` did not run: {error}"
+    if not done.started:
+        return f"`{engine.name} info` did not run: {done.stderr}"
     if done.returncode != 0:
         return f"`{engine.name} info` failed: {_last_line(done.stderr or done.stdout)}"
     return None

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from multibuild.images.recipe import LABEL_PREFIX, RECIPE_VERSION
-from multibuild.log import format_duration
+from multibuild.util.durations import format_duration
 
 SCHEMA = 1
 KIND = "multibuild-image"

@@ -7,10 +7,10 @@ import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Literal
 
-from multibuild.util.pythons import PythonVersion
+from multibuild.util.pythons import PythonVersion, is_installed
 
 PlatformName = Literal["linux", "macos", "windows"]
 # cibuildwheel's placeholders in a repair-wheel-command.
@@ -33,6 +33,10 @@ class Platform(ABC):
     # The repair tool: its command (as cibuildwheel runs it), and what it does, in a phrase.
     repair_tool: str
     repair_summary: str
+    # The library prefix of a cibuildwheel build on this OS, and the separator of its path
+    # lists: fixed paths keep CI caches valid.
+    ci_prefix: PurePosixPath = PurePosixPath("/tmp/multibuild/prefix")
+    pathsep: str = ":"
 
     @abstractmethod
     def machine(self) -> str:
@@ -150,6 +154,4 @@ def current() -> Platform:
 
 def python_installed(version: PythonVersion) -> bool:
     """Whether this machine has CPython `version` (free-threaded for 3.13t)."""
-    from multibuild.util.pythons import is_installed
-
     return is_installed(version, current().python_candidates(version))

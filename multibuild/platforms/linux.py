@@ -6,14 +6,13 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePath
 
 from multibuild.platforms import prepend
 from multibuild.platforms.posix import PosixPlatform
-from multibuild.util.cmd import capture
+from multibuild.util.cmd import capture, run
 
 # auditwheel's name for a grafted library: NAME-<8 hex of its hash>.so... (NAME.so... before).
 GRAFTED = re.compile(r"^(?P<stem>.+?)-[0-9a-f]{8}(?P<so>\.so.*)$")
@@ -64,7 +63,7 @@ class LinuxPlatform(PosixPlatform):
         if os.geteuid() != 0 or shutil.which("unshare") is None:
             return None
         wrapper = ["unshare", "--mount", "--propagation", "private"]
-        if subprocess.run([*wrapper, "true"], capture_output=True, check=False).returncode:
+        if not run([*wrapper, "true"]).ok:
             return None
         mounts = " && ".join(f"mount --bind /dev/null {shlex.quote(str(p))}" for p in paths)
         return [*wrapper, "sh", "-c", f'{mounts} && exec "$@"', "hide"]

@@ -6,7 +6,7 @@ import os
 import platform
 import sys
 from collections.abc import Mapping
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 
 from multibuild.platforms import Platform, prepend
 from multibuild.util.pythons import PythonVersion
@@ -15,6 +15,8 @@ from multibuild.util.pythons import PythonVersion
 class WindowsPlatform(Platform):
     name = "windows"
     library_path_var = "PATH"
+    ci_prefix = PurePosixPath("C:/multibuild/prefix")
+    pathsep = ";"
     repair_tool = "delvewheel"
     repair_summary = "delvewheel repair (grafts the DLLs, prefix on its path)"
 

@@ -27,6 +27,7 @@ from packaging.version import InvalidVersion, Version
 
 from multibuild.errors import ConfigurationError, CredentialsError, UploadError
 from multibuild.publish.containers.credentials import require
+from multibuild.util.cmd import Result, run
 from multibuild.util.secrets import Redactor, secret_values
 
 SCHEME = "anaconda"
@@ -117,21 +118,17 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
 
 
-def _run(
-    command: list[str], redact: Redactor, what: str, echo: Callable[[str], None]
-) -> subprocess.CompletedProcess[str]:
+def _run(command: list[str], redact: Redactor, what: str, echo: Callable[[str], None]) -> Result:
     shown = redact(" ".join(command))
     echo(f"  $ {shown}")
     try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, check=False, timeout=TIMEOUT_S
-        )
-    except FileNotFoundError:
-        raise UploadError(
-            f"{what}: the `{command[0]}` command is missing (pip install anaconda-client)"
-        ) from None
+        done = run(command, timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
         raise UploadError(f"{what}: no answer in {TIMEOUT_S:.0f} s") from None
+    if not done.started:
+        raise UploadError(
+            f"{what}: the `{command[0]}` command is missing (pip install anaconda-client)"
+        )
     output = redact((done.stdout + done.stderr).strip())
     for line in output.splitlines():
         echo(f"    {line}")

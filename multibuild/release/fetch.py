@@ -22,13 +22,13 @@ import requests
 
 from multibuild.errors import ReleaseError
 from multibuild.release.listing import Entry
+from multibuild.util.files import CHUNK
+from multibuild.util.http import CHUNK as NET_CHUNK
 from multibuild.util.http import Http, HttpError
 from multibuild.util.sizes import format_size
 from multibuild.util.wheelcheck import WheelProblem, check_wheel
 
-CHUNK = 1 << 20
 PARTIAL = ".partial"  # in the wheelhouse: downloads under way or to resume
-NET_CHUNK = 64 << 10
 DEFAULT_JOBS = 8
 
 

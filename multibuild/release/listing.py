@@ -100,9 +100,6 @@ class Listing:
         existing.md5 = existing.md5 or entry.md5
         return existing
 
-    def top_level(self) -> list[Entry]:
-        return [e for e in self.entries.values() if "/" not in e.name]
-
     def by_basename(self) -> dict[str, Entry]:
         result: dict[str, Entry] = {}
         for entry in self.entries.values():

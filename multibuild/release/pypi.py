@@ -12,7 +12,6 @@ twine reads them. The simple index is `--index-url`, else found beside the uploa
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from multibuild.errors import ConfigurationError, CredentialsError, FatalError, ReleaseError
-from multibuild.util.cmd import excerpt
+from multibuild.util.cmd import Result, excerpt, run
 from multibuild.util.http import Http, HttpError
 from multibuild.util.index import configured_indexes, project_files
 from multibuild.util.urls import check_url, hide_userinfo
@@ -160,14 +159,8 @@ def upload_plan(
     return result
 
 
-def _twine(args: Sequence[str], environ: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "twine", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=dict(environ),
-    )
+def _twine(args: Sequence[str], environ: Mapping[str, str]) -> Result:
+    return run([sys.executable, "-m", "twine", *args], env=environ)
 
 
 def twine_check(files: Sequence[Path], environ: Mapping[str, str]) -> None:

@@ -5,11 +5,11 @@ honoured (gpg reads it from the environment)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from multibuild.errors import ReleaseError
+from multibuild.util.cmd import run
 from multibuild.util.files import sha256_file
 
 SUMS = "SHA256SUMS"
@@ -20,7 +20,7 @@ class SigningError(ReleaseError):
 
 
 def gpg_program(program: str = "gpg") -> str:
-    """The gpg to run (MB_GPG names another: multibuild.options.Knobs)."""
+    """The gpg to run (MB_GPG names another: multibuild.options.EnvironmentOptions)."""
     found = shutil.which(program)
     if found is None:
         raise SigningError(f"{program} is not installed (Debian: apt-get install gnupg)")
@@ -44,8 +44,8 @@ def sign_file(path: Path, identity: str | None = None, gpg: str = "gpg") -> Path
     if identity:
         argv += ["--local-user", identity]
     argv += ["--output", str(signature), str(path)]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    done = run(argv)
+    if not done.ok:
         detail = done.stderr.strip().splitlines()
         last = detail[-1] if detail else f"exit status {done.returncode}"
         who = f"key {identity!r}" if identity else "the default key"
@@ -55,12 +55,7 @@ def sign_file(path: Path, identity: str | None = None, gpg: str = "gpg") -> Path
 
 def verify(path: Path, signature: Path | None = None, gpg: str = "gpg") -> bool:
     signature = signature or path.with_name(path.name + ".asc")
-    done = subprocess.run(
-        [gpg_program(gpg), "--batch", "--verify", str(signature), str(path)],
-        capture_output=True,
-        check=False,
-    )
-    return done.returncode == 0
+    return run([gpg_program(gpg), "--batch", "--verify", str(signature), str(path)]).ok
 
 
 def sign_release(

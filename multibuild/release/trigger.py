@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from multibuild.errors import ReleaseError
-from multibuild.util.git import git_command
+from multibuild.util.git import run_git
 
 
 def git(cwd: Path, *args: str) -> str:
     """git in `cwd` (callers put `--` before arguments that come from the user)."""
-    done = subprocess.run(git_command(*args), cwd=cwd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
+    done = run_git(args, cwd)
+    if not done.ok:
         raise ReleaseError(f"git {' '.join(args)} failed: {done.stderr.strip() or done.stdout}")
     return done.stdout.strip()
 

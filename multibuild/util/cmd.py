@@ -7,7 +7,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -93,6 +93,78 @@ def stream(
             raise
     reader.join()
     return Finished(process.returncode, "\n".join(sink.tail), time.monotonic() - start)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A command run to its end with its output captured."""
+
+    command: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    started: bool = True  # False: the command could not start (stderr says why)
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def failure(self, shown: str | None = None) -> str:
+        """The one way a failed command is described: the command, its exit status and the
+        end of its output."""
+        name = shown or display(self.command)
+        parts = (part.rstrip() for part in (self.stdout, self.stderr))
+        output = excerpt("\n".join(part for part in parts if part))
+        return f"`{name}` failed with exit status {self.returncode}" + (
+            f":\n{output}" if output.strip() else ""
+        )
+
+
+def run(
+    command: Command,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    errors: str = "replace",
+) -> Result:
+    """Run `command` to its end, stdout and stderr captured as text (undecodable bytes
+    handled by `errors`). Never raises on a non-zero exit; a command that cannot start (not
+    installed, no such `cwd`) is exit status 127, as in a shell. A timeout raises
+    subprocess.TimeoutExpired (the child is killed)."""
+    args = tuple(str(part) for part in command)
+    try:
+        done = subprocess.run(
+            args,
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors=errors,
+            check=False,
+            timeout=timeout,
+        )
+    except OSError as error:
+        return Result(args, 127, "", f"cannot run {args[0]}: {error}", started=False)
+    return Result(args, done.returncode, done.stdout, done.stderr)
+
+
+def check(
+    command: Command,
+    *,
+    error: Callable[[str], Exception],
+    shown: str | None = None,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+) -> str:
+    """Run `command` and return its stdout; a failure raises `error` with Result.failure's
+    message (`shown` names the command there instead of its full argument list)."""
+    result = run(command, cwd=cwd, env=env, timeout=timeout)
+    if not result.ok:
+        raise error(result.failure(shown))
+    return result.stdout
 
 
 def capture(command: Command, *, env: Mapping[str, str] | None = None) -> str:

@@ -1,4 +1,4 @@
-"""Durations as people type them: `900`, `90s`, `15m`, `1h30m`."""
+"""Durations as people type them (`900`, `90s`, `15m`, `1h30m`) and read them (`4.2s`, `3m05s`)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,17 @@ import re
 from multibuild.errors import ConfigurationError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([hms]?)")
+
+
+def format_duration(seconds: float) -> str:
+    """`4.2s`, `3m05s`, `1h02m`."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 def parse_duration(text: str) -> float:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # the block files are read and copied in
 
 
 def sha256_file(path: Path) -> str:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from multibuild.util.cmd import Result, run
 
 # Remote transports git may use; `file` only when the user gave a local path or file:// URL
 # (a remote repository's submodules must not read local files).
@@ -22,13 +25,13 @@ _SCHEMES = {"https": "https", "ssh": "ssh", "git+ssh": "ssh", "ssh+git": "ssh", 
 SAFE_CONFIG = ("-c", "protocol.ext.allow=never")
 
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
-_FULL_HASH = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
+FULL_HASH = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 
 def ref_problem(ref: str) -> str | None:
     """Why `ref` is not a ref name git accepts (`git check-ref-format --allow-onelevel`'s
     rules) or begins with `-`; None when it is fine. A full commit hash is fine."""
-    if _FULL_HASH.fullmatch(ref):
+    if FULL_HASH.fullmatch(ref):
         return None
     if not ref:
         return "it is empty"
@@ -98,3 +101,16 @@ def git_environ(environ: Mapping[str, str], *, allow_file: bool) -> dict[str, st
 def git_command(*args: str) -> list[str]:
     """`git` with the safe configuration, then `args` (which put `--` before arguments)."""
     return ["git", *SAFE_CONFIG, *args]
+
+
+def run_git(
+    args: Sequence[str],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    timeout: float | None = None,
+    errors: str = "replace",
+) -> Result:
+    """The one way git runs: git_command(*args) in `cwd`, output captured, never raising on a
+    non-zero exit (the caller says what failed)."""
+    return run(git_command(*args), cwd=cwd, env=env, timeout=timeout, errors=errors)

@@ -16,7 +16,6 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 class Link:
     href: str
     text: str = ""
-    in_colname: bool = False  # inside <td class="colname">
     size: int | None = None  # a data-bytes value of the row's size cell
 
     @property
@@ -31,7 +30,6 @@ class _Parser(HTMLParser):
         self.links: list[Link] = []
         self.meta: dict[str, str] = {}
         self._in_a: Link | None = None
-        self._colname = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = {k: v or "" for k, v in attrs}
@@ -39,11 +37,10 @@ class _Parser(HTMLParser):
             self.meta[values["name"]] = values.get("content", "")
         elif tag == "td":
             classes = values.get("class", "").split()
-            self._colname = "colname" in classes
             if "colsize" in classes and values.get("data-bytes", "").isdigit() and self.links:
                 self.links[-1].size = int(values["data-bytes"])
         elif tag == "a" and "href" in values:
-            self._in_a = Link(href=values["href"], in_colname=self._colname)
+            self._in_a = Link(href=values["href"])
             self.links.append(self._in_a)
 
     def handle_endtag(self, tag: str) -> None:
@@ -56,16 +53,18 @@ class _Parser(HTMLParser):
 
 
 @dataclass
-class Page:
+class ParsedPage:
+    """An HTML page's links and <meta name=...> values (util.http.Page is the page as fetched)."""
+
     links: list[Link]
     meta: dict[str, str]
 
 
-def parse_links(text: str) -> Page:
+def parse_links(text: str) -> ParsedPage:
     parser = _Parser()
     parser.feed(text)
     parser.close()
-    return Page(parser.links, parser.meta)
+    return ParsedPage(parser.links, parser.meta)
 
 
 def fragment_sha256(href: str) -> str:

@@ -3,7 +3,6 @@ indexes pip is configured with, and a project's files with their sha256."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 import requests
 from packaging.utils import canonicalize_name
 
+from multibuild.util.cmd import run
 from multibuild.util.http import Http, HttpError
 from multibuild.util.urls import basename, local_path
 
@@ -27,13 +27,7 @@ class IndexFile:
 def configured_indexes(environ: Mapping[str, str]) -> list[str]:
     """The index URLs pip uses here: PIP_INDEX_URL / PIP_EXTRA_INDEX_URL, pip's configuration
     files, else the package index pip defaults to (http, https and file: indexes)."""
-    config = subprocess.run(
-        [sys.executable, "-m", "pip", "config", "list"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=dict(environ),
-    ).stdout
+    config = run([sys.executable, "-m", "pip", "config", "list"], env=environ).stdout
     values: dict[str, str] = {}
     for line in config.splitlines():
         key, _, value = line.partition("=")

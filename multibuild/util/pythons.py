@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from multibuild.errors import ConfigurationError
+from multibuild.util.cmd import run
 
 _VERSION = re.compile(r"^3\.(\d{1,2})(t?)$")
 
@@ -98,19 +99,16 @@ def pyenv_candidates(version: PythonVersion) -> list[Path]:
 
 def interpreter_version(python: Path) -> PythonVersion | None:
     try:
-        out = subprocess.run(
+        out = run(
             [
                 str(python),
                 "-c",
                 "import sys, sysconfig; print(sys.version_info[0], sys.version_info[1], "
                 "bool(sysconfig.get_config_var('Py_GIL_DISABLED')))",
             ],
-            capture_output=True,
-            text=True,
             timeout=30,
-            check=False,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except subprocess.TimeoutExpired:
         return None
     parts = out.stdout.split()
     if out.returncode != 0 or len(parts) != 3 or parts[0] != "3":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-MiB = 1 << 20
-
 
 def format_size(size: int) -> str:
     """`5 B`, `2.0 KiB`, `34.3 MiB`."""

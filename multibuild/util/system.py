@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 
 from multibuild.errors import SystemDependencyError
+from multibuild.util.cmd import check
 
 # Debian/Ubuntu package for each tool.
 DEBIAN_PACKAGES = {
@@ -76,11 +76,7 @@ def ensure_tools(
             ["apt-get", "update", "-qq"],
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
         ):
-            done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise SystemDependencyError(
-                    f"`{' '.join(command)}` failed:\n{done.stderr.strip()[-2000:]}"
-                )
+            check(command, env=env, error=SystemDependencyError)
         missing = missing_tools(tools)
         if not missing:
             return

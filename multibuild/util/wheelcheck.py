@@ -28,7 +28,8 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion
 
-CHUNK = 1 << 20
+from multibuild.util.files import CHUNK
+
 MAX_RATIO = 200  # scipy's wheels inflate 3-4x; a zip bomb by a thousand
 MAX_TOTAL = 16 << 30
 MAX_METADATA = 16 << 20  # RECORD and WHEEL: read whole, so capped

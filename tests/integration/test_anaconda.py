@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from multibuild.publish import anaconda
-from multibuild.publish.containers.credentials import withheld
+from multibuild.util.secrets import withheld
 from tests.helpers import REPO_ROOT, github
 from tests.servers.wheelhouse import make_build
 

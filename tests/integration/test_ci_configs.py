@@ -21,9 +21,11 @@ from multibuild.ci import configs as ciconfig
 from multibuild.ci.configs.base import LLVM_WINDOWS_ARM64
 from multibuild.ci.jobs import jobs
 from multibuild.commands import COMMANDS
-from multibuild.publish.containers.credentials import UPLOAD_CREDENTIALS
+from multibuild.platforms.linux import LinuxPlatform
+from multibuild.platforms.macos import MacOSPlatform
 from multibuild.settings import load_settings
-from tests.helpers import REPO_ROOT, copy_wheels_repo
+from multibuild.util.secrets import UPLOAD_CREDENTIALS
+from tests.helpers import REPO_ROOT, cibuildwheel_build_options, copy_wheels_repo
 
 SETTINGS = load_settings(REPO_ROOT / "settings.toml")
 
@@ -115,7 +117,7 @@ def test_cibuildwheel_selects_exactly_the_matrix() -> None:
     env = linux["environment"]
     assert env["SCIPY_OPENBLAS32_VERSION"] == SETTINGS.libraries["scipy_openblas32"]
     assert env["OPENBLAS_SOURCE"] == SETTINGS.hook_env["OPENBLAS_SOURCE"]
-    assert env["PKG_CONFIG_PATH"].startswith(f"{cibw.PREFIX['linux']}/lib/pkgconfig:")
+    assert env["PKG_CONFIG_PATH"].startswith(f"{LinuxPlatform.ci_prefix}/lib/pkgconfig:")
     assert options["windows"]["environment"]["PATH"].endswith(";$PATH")
     assert options["windows"]["repair-wheel-command"].startswith("delvewheel repair --add-path")
 
@@ -318,17 +320,9 @@ def cibuildwheel_resolves(
 ) -> tuple[dict[str, str], str]:
     """What cibuildwheel itself makes of cibuildwheel.toml and `environ` for one build
     identifier: the environment the build sees (from an empty one) and the config settings."""
-    from cibuildwheel.options import CommandLineArguments, compute_options
-
-    package = tmp_path / "probe"
-    package.mkdir(exist_ok=True)
-    (package / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
-    arguments = CommandLineArguments.defaults()
-    arguments.platform = platform
-    arguments.config_file = str(REPO_ROOT / cibw.CONFIG_FILE)
-    arguments.package_dir = package
-    options = compute_options(platform, arguments, environ)  # type: ignore[arg-type]
-    build = options.build_options(identifier)
+    build = cibuildwheel_build_options(
+        tmp_path, REPO_ROOT / cibw.CONFIG_FILE, platform, identifier, environ
+    )
     return build.environment.as_dictionary(prev_environment={}), build.config_settings
 
 
@@ -347,7 +341,7 @@ def test_each_variant_builds_as_its_job_says(tmp_path: Path) -> None:
     assert set(variables) == {"CIBW_ENVIRONMENT_MACOS", "CIBW_CONFIG_SETTINGS_MACOS"}
     env, config_settings = cibuildwheel_resolves(tmp_path, "macos", accelerate.build_id, variables)
     assert env["MACOSX_DEPLOYMENT_TARGET"] == "14.0" and env["MB_BLAS"] == "accelerate"
-    assert env["MB_PREFIX"] == str(cibw.PREFIX["macos"])  # the rest of the environment kept
+    assert env["MB_PREFIX"] == str(MacOSPlatform.ci_prefix)  # the rest of the environment kept
     assert env["SCIPY_OPENBLAS32_VERSION"] == SETTINGS.libraries["scipy_openblas32"]
     assert config_settings.split() == ["setup-args=-Dblas=accelerate"]
     env, config_settings = cibuildwheel_resolves(tmp_path, "macos", openblas.build_id, {})

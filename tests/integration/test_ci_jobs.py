@@ -20,6 +20,7 @@ from cibuildwheel.environment import parse_environment
 from multibuild._compat import tomllib
 from multibuild.ci import cibuildwheel as cibw
 from multibuild.ci.jobs import jobs
+from multibuild.platforms.linux import LinuxPlatform
 from multibuild.settings import load_settings
 from tests.helpers import CI_EVENTS as EVENTS
 from tests.helpers import REPO_ROOT, config_copy, engine_environ, git, make_repo
@@ -269,7 +270,7 @@ def test_cibuildwheel_commands_run_as_cibuildwheel_runs_them(
     shutil.copytree(REPO_ROOT / "scripts", root / "scripts")
     shutil.copytree(REPO_ROOT / "multibuild", root / "multibuild")
     prefix = tmp_path / "cibw-prefix"
-    monkeypatch.setitem(cibw.PREFIX, "linux", prefix)
+    monkeypatch.setattr(LinuxPlatform, "ci_prefix", prefix)
     settings = load_settings(root / "settings.toml")
     options = tomllib.loads(cibw.render(settings))["tool"]["cibuildwheel"]
     linux = options["linux"]

@@ -18,7 +18,7 @@ from multibuild.ci import cibuildwheel as cibw
 from multibuild.ci.jobs import jobs
 from multibuild.settings import load_settings
 from multibuild.util.wheelzip import WheelZipError, retag_platform
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, cibuildwheel_build_options
 
 SETTINGS = load_settings(REPO_ROOT / "settings.toml")
 MAC_LIBS = "/tmp/multibuild/prefix/lib:/tmp/multibuild/prefix/lib64"
@@ -26,17 +26,9 @@ RETAG = "python {project}/scripts/cibw-step retag {dest_dir} macosx_12_3_arm64 m
 
 
 def resolve(tmp_path: Path, platform: str, identifier: str, environ: dict[str, str]) -> Any:
-    from cibuildwheel.options import CommandLineArguments, compute_options
-
-    package = tmp_path / "probe"
-    package.mkdir(exist_ok=True)
-    (package / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
-    arguments = CommandLineArguments.defaults()
-    arguments.platform = platform
-    arguments.config_file = str(REPO_ROOT / cibw.CONFIG_FILE)
-    arguments.package_dir = package
-    options = compute_options(platform, arguments, environ)  # type: ignore[arg-type]
-    return options.build_options(identifier)
+    return cibuildwheel_build_options(
+        tmp_path, REPO_ROOT / cibw.CONFIG_FILE, platform, identifier, environ
+    )
 
 
 MACOS_JOBS = [j for j in jobs(SETTINGS) if j.os == "macos"]

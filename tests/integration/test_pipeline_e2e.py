@@ -260,9 +260,9 @@ def test_fortran_extension_grafts_libgfortran(fstats_build: Run, tmp_path: Path)
     assert out.split() == ["1.5000", "1.5"]
 
 
-def test_sdist_route(tmp_path: Path) -> None:
-    """--sdist NAME==VERSION from a package index pip is configured with (here an extra
-    file:// index), its sha256 checked."""
+def sdist_in_an_index(tmp_path: Path) -> tuple[Path, str]:
+    """The C fixture's sdist (mb-hello-c 1.0) in a file:// package index at tmp_path/index:
+    its path there and its sha256."""
     repo = make_repo("hello-c", tmp_path / "repo")
     subprocess.run(
         [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path / "dist"), str(repo)],
@@ -277,6 +277,13 @@ def test_sdist_route(tmp_path: Path) -> None:
     (index / "index.html").write_text(
         f'<html><body><a href="{sdist.name}#sha256={digest}">{sdist.name}</a></body></html>'
     )
+    return index / sdist.name, digest
+
+
+def test_sdist_route(tmp_path: Path) -> None:
+    """--sdist NAME==VERSION from a package index pip is configured with (here an extra
+    file:// index), its sha256 checked."""
+    sdist, digest = sdist_in_an_index(tmp_path)
     config = config_copy("hello-c", tmp_path / "config")
     # The config in a repository of its own, as in this wheels repository: its commit is
     # recorded as the recipe that built the wheels.
@@ -309,7 +316,7 @@ def test_sdist_route(tmp_path: Path) -> None:
     assert len(run.wheels()) == 1
 
     # The same index with a wrong hash: refused before anything is built.
-    (index / "index.html").write_text(f'<a href="{sdist.name}#sha256={"0" * 64}">x</a>')
+    (sdist.parent / "index.html").write_text(f'<a href="{sdist.name}#sha256={"0" * 64}">x</a>')
     bad = run_multibuild(
         tmp_path,
         "build",
@@ -373,18 +380,7 @@ def test_an_unreachable_pinned_release_builds_its_sdist_from_the_index(tmp_path:
     (a loopback port with nothing listening): the release's sdist from the package index
     (an extra file:// index here), said loudly, the record naming the sdist and its sha256.
     An explicit --repo insists on git."""
-    repo = make_repo("hello-c", tmp_path / "repo")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path / "dist"), str(repo)],
-        check=True,
-        capture_output=True,
-    )
-    (sdist,) = (tmp_path / "dist").glob("*.tar.gz")
-    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-    index = tmp_path / "index" / "mb-hello-c"
-    index.mkdir(parents=True)
-    shutil.copy(sdist, index / sdist.name)
-    (index / "index.html").write_text(f'<a href="{sdist.name}#sha256={digest}">{sdist.name}</a>')
+    _, digest = sdist_in_an_index(tmp_path)
     wheels = tmp_path / "wheels-repo"
     config_copy("hello-c", wheels / "cfg")
     (wheels / "settings.toml").write_text(

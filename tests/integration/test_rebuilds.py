@@ -12,7 +12,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import build_args, compiled, config_copy, git, make_repo, run_multibuild
+from tests.helpers import Run, build_args, compiled, config_copy, git, make_repo, run_multibuild
+
+
+def build_in_work_dir(tmp_path: Path, repo: Path, config: Path, work: str) -> Run:
+    """A build in a work dir, cache and wheelhouse of its own, which must succeed. TMPDIR is
+    the test's own: the prefix links numbered there are this test's alone."""
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(exist_ok=True)
+    run = run_multibuild(
+        tmp_path,
+        *build_args(repo, config, "--cache-dir", str(tmp_path / work / "cache")),
+        work_dir=tmp_path / work,
+        wheelhouse=tmp_path / f"{work}-wheels",
+        env={"TMPDIR": str(tmp)},
+    )
+    assert run.returncode == 0, run.output
+    return run
 
 
 @pytest.mark.slow
@@ -79,18 +95,9 @@ def test_a_cmake_library_with_debug_info_is_the_same_from_two_work_dirs(tmp_path
     config = config_copy(
         "hello-c", tmp_path / "config", {" cmake\n": " cmake -DCMAKE_BUILD_TYPE=RelWithDebInfo\n"}
     )
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
     libraries = []
     for work in ("work-a", "work-b"):
-        run = run_multibuild(
-            tmp_path,
-            *build_args(repo, config, "--cache-dir", str(tmp_path / work / "cache")),
-            work_dir=tmp_path / work,
-            wheelhouse=tmp_path / f"{work}-wheels",
-            env={"TMPDIR": str(tmp)},
-        )
-        assert run.returncode == 0, run.output
+        run = build_in_work_dir(tmp_path, repo, config, work)
         [wheel] = run.wheels()
         with zipfile.ZipFile(wheel) as archive:
             [name] = [n for n in archive.namelist() if "libhello" in n]
@@ -106,26 +113,17 @@ def test_the_same_sources_give_the_same_wheel(tmp_path: Path) -> None:
     gives one sha256; one changed source file gives another."""
     repo = make_repo("hello-c", tmp_path / "hello")
     config = config_copy("hello-c", tmp_path / "config")
-    # A temp dir of the test's own: the prefix links numbered there are this test's alone.
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
     wheels = []
     for work in ("work-a", "work-b"):
-        run = run_multibuild(
-            tmp_path,
-            *build_args(repo, config, "--cache-dir", str(tmp_path / work / "cache")),
-            work_dir=tmp_path / work,
-            wheelhouse=tmp_path / f"{work}-wheels",
-            env={"TMPDIR": str(tmp)},
-        )
-        assert run.returncode == 0, run.output
+        run = build_in_work_dir(tmp_path, repo, config, work)
         [wheel] = run.wheels()
         wheels.append(wheel.read_bytes())
         inputs = run.record()["inputs"]
         assert inputs["source_date_epoch"] == int(git("log", "-1", "--format=%ct", cwd=repo))
         # Both work dirs' prefixes seen at one path: the mount namespace's (root), else the
         # first numbered link, free again.
-        assert inputs["prefix"] == str(tmp / ("mb-prefix" if os.geteuid() == 0 else "mb-prefix-0"))
+        slot = "mb-prefix" if os.geteuid() == 0 else "mb-prefix-0"
+        assert inputs["prefix"] == str(tmp_path / "tmp" / slot)
     assert wheels[0] == wheels[1]
     source = repo / "src" / "hello_c" / "__init__.py"
     source.write_text(source.read_text() + "# changed\n")

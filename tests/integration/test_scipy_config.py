@@ -680,8 +680,8 @@ def musl_loader(tmp_path_factory: pytest.TempPathFactory) -> Path:
     state from the archive this machine's apt uses: the runtime libraries of musllinux_1_2
     wheels carry DT_RELR relocations, which bookworm's musl (1.2.3) cannot apply (it jumps to
     an unrelocated address); musl reads them from 1.2.4 on, as Alpine's has."""
+    from multibuild.debian.apt import PrivateApt
     from multibuild.debian.archive import system_archives
-    from multibuild.debian.source import PrivateApt
 
     root = tmp_path_factory.mktemp("musl")
     archive = system_archives()

@@ -18,10 +18,7 @@ from multibuild.publish.containers import open_container
 from multibuild.publish.containers.base import Container
 from multibuild.publish.index import INDEX
 from multibuild.publish.retention import prune
-from multibuild.publish.upload import upload_to_container
-from multibuild.publish.wheelhouse import collect
-from tests.helpers import NOW, nightlies
-from tests.servers.wheelhouse import make_build
+from tests.helpers import NOW, nightlies, upload_nightly
 
 
 @pytest.fixture(
@@ -46,18 +43,7 @@ def container(request: pytest.FixtureRequest, tmp_path: Path, container_name: st
 
 def upload_night(container: Container, house: Path, payload: str) -> dict[str, Any]:
     """A new nightly with the wheel names of the oldest one (`1.1.dev0`), other bytes."""
-    made = make_build(
-        house, version="1.1.dev0", started=NOW, pythons=("3.11", "3.12"), payload=payload
-    )
-    upload_to_container(
-        container,
-        collect([house]),
-        channel="pre-release",
-        ci={"event": "cron", "nightly": True},
-        title="pkg pre-release",
-        echo=lambda _: None,
-    )
-    return made
+    return upload_nightly(container, house, version="1.1.dev0", started=NOW, payload=payload)
 
 
 def assert_survived(container: Container, made: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from multibuild.images.oci import (
     find_engine,
 )
 from multibuild.images.record import ImageRecord, label
-from multibuild.options import BuildArguments, Knobs, resolve_build_options
+from multibuild.options import BuildArguments, EnvironmentOptions, resolve_build_options
 from multibuild.platforms.linux import LinuxPlatform
 from multibuild.settings import load_settings
 from multibuild.util.pythons import PythonVersion
@@ -319,7 +319,7 @@ def test_any_projects_cibuildwheel_toml_comes_from_its_options(tmp_path: Path) -
             config_setting=("setup-args=-Dblas=none",),
         ),
         settings=None,
-        knobs=Knobs(),
+        knobs=EnvironmentOptions(),
         platform=LinuxPlatform(),
         environ={},
         cwd=tmp_path,
@@ -369,10 +369,12 @@ def test_the_image_record_round_trips_and_its_labels_summarize_it() -> None:
 
 
 def test_variables_for_the_container_are_named_by_a_knob() -> None:
-    knobs = Knobs.from_environ({"MB_CONTAINER_ENV": "SCIPY_TEST_MODULES, OMP_NUM_THREADS"})
+    knobs = EnvironmentOptions.from_environ(
+        {"MB_CONTAINER_ENV": "SCIPY_TEST_MODULES, OMP_NUM_THREADS"}
+    )
     assert knobs.container_env == ("SCIPY_TEST_MODULES", "OMP_NUM_THREADS")
     with pytest.raises(ConfigurationError, match="MB_CONTAINER_ENV: 'A=B' is not a variable"):
-        Knobs.from_environ({"MB_CONTAINER_ENV": "A=B"})
+        EnvironmentOptions.from_environ({"MB_CONTAINER_ENV": "A=B"})
 
 
 def test_a_ci_run_keeps_the_official_image() -> None:

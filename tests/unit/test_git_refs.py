@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from multibuild.ci import configs
 from multibuild.errors import ConfigurationError
 from multibuild.settings import branch_pattern_problem, load_settings
 from multibuild.util.git import git_environ, ref_problem, remote_problem
@@ -21,6 +22,21 @@ def test_good_refs(ref: str) -> None:
 @pytest.mark.parametrize("ref", BAD_REFS)
 def test_bad_refs(ref: str) -> None:
     assert ref_problem(ref) is not None
+
+
+@pytest.mark.parametrize("ref", BAD_REFS)
+def test_the_ci_configs_refuse_what_git_refuses(ref: str) -> None:
+    with pytest.raises(ConfigurationError, match="is not a commit these files can name"):
+        configs.check_ref(ref)
+
+
+def test_the_ci_configs_take_only_yaml_safe_refs() -> None:
+    """git takes `v1#x` and `v1$x`; a CI file would read a comment or a variable."""
+    assert configs.check_ref("v1.0/rc+1") == "v1.0/rc+1"
+    for ref in ("v1#x", "v1$x"):
+        assert ref_problem(ref) is None
+        with pytest.raises(ConfigurationError, match="letters, digits and"):
+            configs.check_ref(ref)
 
 
 @pytest.mark.parametrize(

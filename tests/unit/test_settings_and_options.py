@@ -10,7 +10,7 @@ import pytest
 
 from multibuild.ci import channels, providers
 from multibuild.errors import ConfigurationError
-from multibuild.options import BuildArguments, GitSource, Knobs, resolve_build_options
+from multibuild.options import BuildArguments, EnvironmentOptions, GitSource, resolve_build_options
 from multibuild.platforms.linux import LinuxPlatform
 from multibuild.settings import TABLES, known_keys, load_settings, project_settings
 from multibuild.util.pythons import PythonVersion
@@ -111,7 +111,7 @@ def test_nightly_builds_build_the_daily_commit(
     options = resolve_build_options(
         BuildArguments(python=("3.11",)),
         settings=settings,
-        knobs=Knobs.from_environ(environ),
+        knobs=EnvironmentOptions.from_environ(environ),
         platform=LinuxPlatform(),
         environ=environ,
         commit=commit,
@@ -137,11 +137,11 @@ def test_nightly_builds_build_the_daily_commit(
 )
 def test_bad_knobs_are_clear_errors(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
-        Knobs.from_environ({name: value})
+        EnvironmentOptions.from_environ({name: value})
 
 
 def test_knobs_read_once() -> None:
-    knobs = Knobs.from_environ(
+    knobs = EnvironmentOptions.from_environ(
         {"MB_JOB": "cp311-manylinux_x86_64", "MB_UPLOAD_THREADS": "3", "MB_MIRROR_DIRS": "/a:/b"}
     )
     assert knobs.job == "cp311-manylinux_x86_64"
@@ -178,7 +178,7 @@ def test_a_python_of_the_matrix_not_here_is_said_not_dropped(
     options = resolve_build_options(
         BuildArguments(),
         settings=settings,
-        knobs=Knobs(),
+        knobs=EnvironmentOptions(),
         platform=NoInterpreters(),
         environ={},
         commit="v1",
@@ -199,7 +199,7 @@ def test_the_build_header_says_ccache_only_where_it_is(
     options = resolve_build_options(
         BuildArguments(python=("3.11",), commit="v1.17.1"),
         settings=settings,
-        knobs=Knobs.from_environ({}),
+        knobs=EnvironmentOptions.from_environ({}),
         platform=LinuxPlatform(),
         environ={},
     )
@@ -219,7 +219,7 @@ def test_the_header_names_the_project_of_the_settings_not_the_clones_directory()
     options = resolve_build_options(
         BuildArguments(python=("3.11",), repo="/mirrors/a-clone", commit="v1.17.1"),
         settings=settings,
-        knobs=Knobs.from_environ({}),
+        knobs=EnvironmentOptions.from_environ({}),
         platform=LinuxPlatform(),
         environ={},
     )
@@ -233,7 +233,7 @@ def test_the_header_names_the_project_of_the_settings_not_the_clones_directory()
             config=str(REPO_ROOT / "config.sh"),
         ),
         settings=None,
-        knobs=Knobs.from_environ({}),
+        knobs=EnvironmentOptions.from_environ({}),
         platform=LinuxPlatform(),
         environ={},
     )

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from multibuild.ci.cibuildwheel import PREFIX, environment
+from multibuild.ci.cibuildwheel import environment
 from multibuild.engine import hooks
+from multibuild.platforms.windows import WindowsPlatform
 from multibuild.settings import load_settings
 from tests.helpers import REPO_ROOT
 
 
 def test_windows_prefix_entries_leave_path_whatever_their_slashes() -> None:
-    prefix = PureWindowsPath(str(PREFIX["windows"]))
+    prefix = PureWindowsPath(str(WindowsPlatform.ci_prefix))
     assert str(prefix) == "C:\\multibuild\\prefix"  # how Path("C:/...") prints on Windows
     environ = {
         "PATH": "C:/multibuild/prefix/bin;c:\\MULTIBUILD\\prefix\\lib;C:\\Windows\\system32;"

@@ -28,6 +28,7 @@ from multibuild.ci.configs.travis import Travis
 from multibuild.ci.jobs import jobs
 from multibuild.errors import ConfigurationError
 from multibuild.settings import SETTINGS_FILE, Settings, load_settings
+from multibuild.util.git import ref_problem
 
 PROVIDERS: tuple[Provider, ...] = (Travis(), Appveyor(), GitHub())
 CI_FILES = tuple(provider.path for provider in PROVIDERS)
@@ -44,12 +45,16 @@ _SETTINGS_LINE = (
     r"^(?P<lead>\s*{key}\s*=\s*)(?P<q>[\"'])(?P<value>[^\"']*)(?P=q)(?P<tail>\s*(#.*)?)$"
 )
 
-# A commit as these files may name it: a branch, a tag or a hash (no spaces, quotes, `#`, `$`).
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+@-]{0,199}$")
+# A commit as these files may name it: a ref git accepts (util.git.ref_problem), and only these
+# characters, so the YAML stays plain (no spaces, quotes, `#`, `$`).
+_YAML_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+@-]{0,199}$")
 
 
 def check_ref(ref: str) -> str:
-    if not _REF.match(ref) or ".." in ref or ref.endswith((".lock", "/", ".")) or "@{" in ref:
+    problem = ref_problem(ref)
+    if problem:
+        raise ConfigurationError(f"{ref!r} is not a commit these files can name: {problem}")
+    if not _YAML_SAFE.match(ref):
         raise ConfigurationError(
             f"{ref!r} is not a commit these files can name (a branch, tag or hash: letters, "
             "digits and . _ / + @ -)"

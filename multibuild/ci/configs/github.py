@@ -20,8 +20,8 @@ from multibuild.ci.configs.base import (
 )
 from multibuild.ci.jobs import Job
 from multibuild.errors import ConfigurationError
-from multibuild.publish.containers.credentials import UPLOAD_CREDENTIALS
 from multibuild.settings import Settings
+from multibuild.util.secrets import UPLOAD_CREDENTIALS
 
 # Every action by full commit, its release in the comment (checked against the actions' own
 # tags; gh-action-pypi-publish's as scipy-release's workflow pins it).

@@ -19,8 +19,8 @@ from typing import Any
 from multibuild.errors import UploadError
 from multibuild.publish.containers import retry
 from multibuild.publish.containers.retry import Kind, RetryPolicy, RetryStats
+from multibuild.util.files import CHUNK
 
-CHUNK = 1 << 20
 # What killed uploads left (segments, temporary files, multipart uploads) is deleted once it
 # is this old (MB_ORPHAN_GRACE): an upload in progress elsewhere is never younger.
 ORPHAN_GRACE_S = 3600.0

@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from multibuild.errors import CredentialsError
-from multibuild.util.secrets import UPLOAD_CREDENTIALS, is_secret_name, withheld
-
-__all__ = ["UPLOAD_CREDENTIALS", "is_secret_name", "read_variable", "require", "withheld"]
 
 # What a container is opened for, as messages say it.
 PURPOSES = {

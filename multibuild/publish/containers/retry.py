@@ -97,7 +97,7 @@ class RetryPolicy:
 
     @classmethod
     def from_tuning(cls, tuning: UploadTuning) -> RetryPolicy:
-        """The defaults, with what MB_UPLOAD_* (multibuild.options.Knobs) changes."""
+        """The defaults, with what MB_UPLOAD_* (multibuild.options.EnvironmentOptions) changes."""
         policy = cls()
         return cls(
             attempts=tuning.attempts or policy.attempts,
