@@ -7,7 +7,8 @@ Levels, the same on every command (`-q`/`-v`, added by multibuild.cli):
 - `info`: what is being done (stdout), silenced by `-q`.
 - `detail`: each file, each step (stdout), only with `-v`.
 - `warning`, `error`: stderr at every level.
-- `Transfer`: a progress bar for long downloads and uploads (rich) on a terminal.
+- `Transfer`: a progress bar for long downloads (rich) on a terminal; `wait`: a spinner
+  while a command polls.
 
 Every line goes through the run's redactor first (multibuild.cli sets it with `configure`),
 so a secret in a message leaves `***`. The streams are looked up at each call (sys.stdout then
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -98,6 +100,19 @@ def warning(text: str) -> None:
 def error(text: str) -> None:
     """stderr at every level."""
     _write(sys.stderr, text)
+
+
+def wait(message: str, seconds: float, *, to_stderr: bool = False) -> None:
+    """Sleep `seconds`, saying why: a spinner with `message` (rich) on a terminal, the
+    `message` as an info line otherwise (a CI log keeps one line per poll)."""
+    stream = sys.stderr if to_stderr else sys.stdout
+    if _state.level >= Level.NORMAL and stream.isatty():
+        shown = Console(file=stream, force_terminal=True)
+        with shown.status(_state.redact(message)):
+            time.sleep(seconds)
+    else:
+        info(message, to_stderr=to_stderr)
+        time.sleep(seconds)
 
 
 class Transfer:

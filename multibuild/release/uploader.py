@@ -65,11 +65,11 @@ def _poll(
         remaining = deadline - time.monotonic()
         if (wheels and (done.complete or not cells)) or remaining <= 0:
             return listing, wheels, done
-        console.info(
+        console.wait(
             f"waiting for {len(done.missing) if wheels else 'all'} wheel(s) "
-            f"({remaining / 60:.1f} min left)"
+            f"({remaining / 60:.1f} min left)",
+            min(args.poll_interval, max(remaining, 0.1)),
         )
-        time.sleep(min(args.poll_interval, max(remaining, 0.1)))
 
 
 def release_wheels(args: ReleaseRequest, config: Settings | None) -> int:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import io
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -138,3 +141,37 @@ def test_the_redactor_applies_to_every_line(capsys: pytest.CaptureFixture[str]) 
     shown = captured.out + captured.err
     assert secret not in shown
     assert shown.count("***") == 6
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_wait_is_a_spinner_on_a_terminal_and_a_line_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "s3cr3t-t0ken-value-0123456789"
+    console.configure(redact=Redactor([secret]))
+    try:
+        started = time.monotonic()
+        console.wait(f"waiting for 2 wheel(s) {secret}", 0.2)
+        console.wait("waiting for 1 wheel(s)", 0.01, to_stderr=True)
+        assert time.monotonic() - started >= 0.2
+        assert capsys.readouterr() == (
+            "waiting for 2 wheel(s) ***\n",
+            "waiting for 1 wheel(s)\n",
+        )
+        terminal = _Terminal()
+        monkeypatch.setattr(sys, "stdout", terminal)
+        console.wait(f"waiting for 3 wheel(s) {secret}", 0.2)
+        shown = terminal.getvalue()
+        assert "waiting for 3 wheel(s) ***" in shown and secret not in shown
+        assert "\x1b[" in shown  # drawn in place (rich), not a line in a log
+        console.configure(level=console.Level.QUIET)
+        quiet = _Terminal()
+        monkeypatch.setattr(sys, "stdout", quiet)
+        console.wait("waiting", 0.01)
+        assert quiet.getvalue() == ""
+    finally:
+        console.configure()
