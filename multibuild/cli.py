@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Sequence
 from types import ModuleType
 
-from multibuild import __version__
+from multibuild import __version__, console
 from multibuild.commands import COMMANDS
 from multibuild.errors import FatalError, SystemDependencyError, report
 from multibuild.util.secrets import Redactor, redacted_output
@@ -32,6 +32,26 @@ def _debug_flag(parser: argparse.ArgumentParser, default: object) -> None:
         default=default,
         help="show the Python traceback of a failure (also MB_DEBUG_TRACEBACK=1)",
     )
+
+
+def _voice_flags(parser: argparse.ArgumentParser) -> None:
+    """-v/-q on `parser`, or on each of its sub-commands (`image build`), with one meaning
+    everywhere (multibuild.console's levels). A command's own -v (its help says what more it
+    shows) is kept."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in {id(p): p for p in action.choices.values()}.values():
+                _voice_flags(sub)
+            return
+    options = parser._option_string_actions
+    if "-v" not in options:
+        parser.add_argument(
+            "-v", "--verbose", action="store_true", help="show more: each file, each step"
+        )
+    if "-q" not in options:
+        parser.add_argument(
+            "-q", "--quiet", action="store_true", help="show only results, warnings and errors"
+        )
 
 
 def _command(name: str) -> ModuleType:
@@ -58,6 +78,7 @@ def make_parser(command: str | None = None) -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(sub)
+        _voice_flags(sub)
         _debug_flag(sub, argparse.SUPPRESS)
     return parser
 
@@ -68,6 +89,7 @@ def _standalone_parser(name: str) -> argparse.ArgumentParser:
         prog=name, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     module.add_arguments(parser)
+    _voice_flags(parser)
     _debug_flag(parser, False)
     return parser
 
@@ -96,6 +118,8 @@ def main(argv: Sequence[str] | None = None, *, tool: str | None = None) -> int:
                 "repository (or run through nox: `nox -s build`)"
             )
             return report(tool or "multibuild", SystemDependencyError(message), message)
+        finally:
+            console.configure()  # the defaults again (a test runs several commands)
 
 
 def _main(args_list: list[str], tool: str | None, redactor: Redactor) -> int:
@@ -106,6 +130,10 @@ def _main(args_list: list[str], tool: str | None, redactor: Redactor) -> int:
         parser = make_parser(_first_command(args_list))
         prefix = "multibuild"
     args = parser.parse_args(args_list)
+    verbose, quiet = getattr(args, "verbose", False), getattr(args, "quiet", False)
+    if verbose and quiet:
+        parser.error("-v/--verbose and -q/--quiet exclude each other")
+    console.configure(level=console.level_from(verbose=verbose, quiet=quiet), redact=redactor)
     module = _command(tool or args.command)
     check = getattr(module, "check_arguments", None)
     if check is not None:
@@ -120,7 +148,7 @@ def _main(args_list: list[str], tool: str | None, redactor: Redactor) -> int:
             traceback.print_exc()
         return report(prefix, error, redactor(str(error)))
     except KeyboardInterrupt:
-        print(f"\n{prefix}: interrupted (a rerun resumes)", file=sys.stderr)
+        console.error(f"\n{prefix}: interrupted (a rerun resumes)")
         return 130
 
 

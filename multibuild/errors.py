@@ -5,7 +5,7 @@ Each class of failure has its own exit code so CI scripts and tests can tell the
 
 from __future__ import annotations
 
-import sys
+from multibuild import console
 
 
 class FatalError(Exception):
@@ -107,5 +107,5 @@ def error_class(return_code: int) -> type[FatalError] | None:
 def report(prog: str, error: FatalError, message: str | None = None) -> int:
     """The one shape of a failure, for every entry point (the command line, and the helpers
     hooks run): `PROG: error: MESSAGE` on stderr; returns the exit code."""
-    print(f"\n{prog}: error: {error if message is None else message}", file=sys.stderr)
+    console.error(f"\n{prog}: error: {error if message is None else message}")
     return error.return_code

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from multibuild import console
 from multibuild.engine.ccache import parse_stats, start_note
 from multibuild.engine.frontend import build_requires, dynamic_requires
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, test_environment
@@ -42,7 +43,7 @@ RESULT_MARKER = "multibuild-result: "
 
 
 def print_result(result: Mapping[str, Any]) -> None:
-    print(RESULT_MARKER + json.dumps(result, sort_keys=True), flush=True)
+    console.result(RESULT_MARKER + json.dumps(result, sort_keys=True))
 
 
 def step_environment(
@@ -80,10 +81,10 @@ def retag(wheel_dir: Path, old: str, new: str) -> int:
         try:
             renamed = retag_platform(wheel, old, new)
         except WheelZipError as error:
-            print(f"cibw-step retag: {error}", file=sys.stderr)
+            console.error(f"cibw-step retag: {error}")
             return ConfigurationError.return_code
         if renamed is not None:
-            print(f"cibw-step retag: {wheel.name} -> {renamed.name}")
+            console.info(f"cibw-step retag: {wheel.name} -> {renamed.name}")
     return 0
 
 
@@ -130,10 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) == 4 and args[0] == "retag":
         return retag(Path(args[1]), args[2], args[3])
     if len(args) < 2 or args[0] not in HOOKS or (args[0] != "run_tests" and len(args) > 2):
-        print(
+        console.error(
             f"usage: cibw-step {{{','.join(HOOKS)}}} PACKAGE_DIR (run_tests: [TEST_SOURCE...])\n"
-            "       cibw-step retag WHEEL_DIR OLD_PLATFORM_TAG NEW_PLATFORM_TAG",
-            file=sys.stderr,
+            "       cibw-step retag WHEEL_DIR OLD_PLATFORM_TAG NEW_PLATFORM_TAG"
         )
         return 2
     hook, package, test_sources = args[0], Path(args[1]).resolve(), args[2:]

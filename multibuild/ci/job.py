@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from multibuild import platforms
+from multibuild import console, platforms
 from multibuild.ci import cibuildwheel
 from multibuild.ci.build_container import ContainerChoice
 from multibuild.ci.channels import Decision
@@ -295,14 +295,14 @@ def run_job(
     except FatalError as error:
         failure = error
     except _Skipped:
-        print(f"multibuild ci: {plan.job.id} skipped: {plan.skipped}")
+        console.info(f"multibuild ci: {plan.job.id} skipped: {plan.skipped}")
     products = [p for record in records for p in products_of(record, wheelhouse)]
     if not upload:
-        print(f"multibuild ci: --no-upload: {len(products)} file(s) stay in {wheelhouse}")
+        console.info(f"multibuild ci: --no-upload: {len(products)} file(s) stay in {wheelhouse}")
     elif products and plan.decision.channel:
         _upload(plan, settings, products, knobs=knobs, environ=environ, redact=redact)
     elif products:
-        print(f"multibuild ci: not uploading: {plan.decision.reason}")
+        console.info(f"multibuild ci: not uploading: {plan.decision.reason}")
     if failure is not None:
         raise failure
     return 0

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import replace
 
-from multibuild import platforms
+from multibuild import console, platforms
 from multibuild.ci import channels, providers
 from multibuild.ci.build_container import choose_container
 from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
@@ -213,13 +212,11 @@ def released_sdist_instead(
     if version is None or reachable(settings.project.repo, withheld(environ)):
         return arguments
     spec = f"{settings.project.name}=={version}"
-    print(
+    console.warning(
         f"\n{'!' * 78}\nmultibuild: {hide_userinfo(settings.project.repo)} cannot be reached "
         f"from here: building {spec}, the released sdist from the package index, instead of "
         f"git {commit} (the build record names the sdist and its sha256; `--repo PATH` "
-        f"builds from a local clone or mirror)\n{'!' * 78}\n",
-        file=sys.stderr,
-        flush=True,
+        f"builds from a local clone or mirror)\n{'!' * 78}\n"
     )
     return replace(arguments, sdist=spec)
 

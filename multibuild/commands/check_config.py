@@ -11,6 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
+from multibuild import console
 from multibuild.ci import configs
 from multibuild.commands import COMMANDS
 from multibuild.errors import ConfigurationError
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     root = settings.root
     if args.write:
         for written in configs.write_configs(root):
-            print(f"{'wrote' if written.changed else 'unchanged'}: {written.path}")
+            console.info(f"{'wrote' if written.changed else 'unchanged'}: {written.path}")
     problems = configs.check_configs(
         root,
         command_names=COMMANDS,
@@ -43,11 +44,11 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         environ=os.environ,
     )
     for problem in problems:
-        print(f"MISMATCH: {problem}")
+        console.result(f"MISMATCH: {problem}")
     if problems:
         raise ConfigurationError(f"{len(problems)} CI config problem(s); see above")
     commits = configs.read_commits(root)["settings.toml"]
-    print(
+    console.result(
         f"OK: {len(configs.ALL_FILES)} files agree: BUILD_COMMIT={commits['BUILD_COMMIT']} "
         f"DAILY_COMMIT={commits['DAILY_COMMIT']}; {', '.join(configs.GENERATED)} are as "
         "settings.toml generates them"

@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Mapping
 
-from multibuild import platforms
+from multibuild import console, platforms
 from multibuild.ci import channels, job, providers
 from multibuild.ci.build_container import choose_container
 from multibuild.ci.jobs import container_engine, find_job, jobs, official_image, runnable_here
@@ -121,9 +121,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         source_notes=source_notes,
     )
     if args.dry_run:
-        print(json.dumps(plan.to_json(), indent=2) if args.json else plan.describe())
+        console.result(json.dumps(plan.to_json(), indent=2) if args.json else plan.describe())
         return 0
-    print(plan.describe(), flush=True)
+    console.info(plan.describe())
     arguments = BuildArguments(
         repo=args.repo,
         sdist=args.sdist,
@@ -181,14 +181,14 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
         for j in jobs(settings)
     ]
     if args.json:
-        print(json.dumps([
+        console.result(json.dumps([
             {"job": j.id, "os": j.os, "plat": j.plat, "variant": j.variant, "python": j.python,
              "github_runner": j.github_runner, "runs_here": r.ok, "reason": r.reason}
             for j, r in rows
         ], indent=2))  # fmt: skip
         return 0
     width = max(len(j.id) for j, _ in rows)
-    print(f"{'job':<{width}}  here  (builder {builder}; `nox -s ci -- JOB` runs one)")
+    console.result(f"{'job':<{width}}  here  (builder {builder}; `nox -s ci -- JOB` runs one)")
     for j, runnable in rows:
-        print(f"{j.id:<{width}}  {'yes ' if runnable.ok else 'no  '}  {runnable.reason}")
+        console.result(f"{j.id:<{width}}  {'yes ' if runnable.ok else 'no  '}  {runnable.reason}")
     return 0

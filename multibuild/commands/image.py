@@ -24,6 +24,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from multibuild import console
 from multibuild.ci import providers
 from multibuild.engine.record import stamp
 from multibuild.errors import ConfigurationError, ContainerError
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         ).ensure()
     finally:
         logger.close()
-    print(json.dumps(record.to_json(), indent=1) if args.json else record.reference)
+    console.result(json.dumps(record.to_json(), indent=1) if args.json else record.reference)
     return 0
 
 
@@ -149,11 +150,13 @@ def _records(engine: Engine, cache: Path, environ: Mapping[str, str]) -> list[Im
 def _list(engine: Engine, cache: Path, environ: Mapping[str, str]) -> int:
     records = _records(engine, cache, environ)
     if not records:
-        print(f"no local image in {engine.name}'s storage (`python -m multibuild image build`)")
+        console.info(
+            f"no local image in {engine.name}'s storage (`python -m multibuild image build`)"
+        )
         return 0
     for record in sorted(records, key=lambda r: r.created, reverse=True):
         pythons = ",".join(sorted(record.pythons))
-        print(
+        console.result(
             f"{record.reference}  glibc {record.glibc}  {pythons}  "
             f"{record.created or '(created: see the image)'}"
         )
@@ -174,5 +177,5 @@ def _show(engine: Engine, cache: Path, environ: Mapping[str, str], reference: st
             record = image_record(engine, reference, environ)
     if record is None:
         raise ConfigurationError(f"no image {reference} in {engine.name}'s storage")
-    print(record.summary())
+    console.result(record.summary())
     return 0

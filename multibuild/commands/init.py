@@ -14,6 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
+from multibuild import console
 from multibuild.ci import configs, scaffold
 from multibuild.errors import ConfigurationError
 from multibuild.settings import load_settings
@@ -103,10 +104,10 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         )
         written = scaffold.create(dest, new)
     for path in written:
-        print(f"wrote: {path}")
-    print(f"{dest}: done in {time.monotonic() - started:.1f} s")
+        console.info(f"wrote: {path}")
+    console.info(f"{dest}: done in {time.monotonic() - started:.1f} s")
     if not args.engine_only:
-        print(
+        console.info(
             "next: edit config.sh (pre_build, run_tests) and settings.toml, then\n"
             f"  cd {dest} && nox -s build\n"
             "  nox -s ci -- --list\n"

@@ -13,6 +13,7 @@ import math
 import os
 from pathlib import Path
 
+from multibuild import console
 from multibuild.ci import channels, providers
 from multibuild.errors import ConfigurationError, UploadError
 from multibuild.options import EnvironmentOptions
@@ -45,7 +46,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     url = args.container or channels.channel_container(upload, "pre-release", by_hand=by_hand)
     if not url:
         # The nightly indexes' retention runs with their upload (multibuild.publish.anaconda).
-        print("multibuild prune: no pre-release container ([upload] pre_release): nothing to do")
+        console.info(
+            "multibuild prune: no pre-release container ([upload] pre_release): nothing to do"
+        )
         return 0
     release = channels.channel_container(upload, "release", by_hand=by_hand)
     if release and same_container(url, release, base):
@@ -59,7 +62,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         url, base_dir=base, environ=os.environ, tuning=tuning, purpose="prune"
     )
     project = settings.project.name if settings else "wheels"
-    print(f"multibuild prune: {url}: keep {keep} per platform and Python, and {keep_days:g} days")
+    console.info(
+        f"multibuild prune: {url}: keep {keep} per platform and Python, and {keep_days:g} days"
+    )
     try:
         if not container.exists():
             raise UploadError(f"no container {url} to prune (nothing was deleted)")

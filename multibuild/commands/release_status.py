@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from multibuild import matrix
+from multibuild import console, matrix
 from multibuild.commands import add_type_option
 from multibuild.errors import ConfigurationError, ReleaseError
 from multibuild.publish.anaconda import index_environ
@@ -67,12 +67,14 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     rows = status_rows(done, status.entries, name, args.version)
     shown = hide_userinfo(url)
     if args.json:
-        print(json.dumps({"complete": done.complete, "url": shown, "wheels": rows}, indent=2))
+        console.result(
+            json.dumps({"complete": done.complete, "url": shown, "wheels": rows}, indent=2)
+        )
     else:
-        print(f"{name} {args.version} in {shown} ({status.listing.kind})")
-        print(table(rows))
+        console.result(f"{name} {args.version} in {shown} ({status.listing.kind})")
+        console.result(table(rows))
         present = len(done.cells) - len(done.missing)
         verdict = "COMPLETE" if done.complete else "INCOMPLETE"
         extra = f", {len(done.conflicts)} with two wheels" if done.conflicts else ""
-        print(f"{verdict}: {present}/{len(done.cells)} wheels of the matrix{extra}")
+        console.result(f"{verdict}: {present}/{len(done.cells)} wheels of the matrix{extra}")
     return 0 if done.complete else INCOMPLETE

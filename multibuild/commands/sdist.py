@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from multibuild import platforms
+from multibuild import console, platforms
 from multibuild.ci import providers
 from multibuild.engine.frontend import build_environment, build_sdist
 from multibuild.engine.hooks import run_hook
@@ -88,5 +88,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         if epoch:
             normalize_tar_gz(sdist, epoch)
     logger.close()
-    print(f"sdist: {sdist} (sha256 {sha256_file(sdist)}), from {source.record.get('commit')}")
+    console.result(
+        f"sdist: {sdist} (sha256 {sha256_file(sdist)}), from {source.record.get('commit')}"
+    )
     return 0

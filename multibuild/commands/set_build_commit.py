@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from multibuild import console
 from multibuild.ci import configs
 from multibuild.commands import COMMANDS
 from multibuild.errors import ConfigurationError
@@ -59,14 +60,14 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             changes["DAILY_COMMIT"] = configs.check_ref(args.daily)
         changed = configs.set_commits(root, changes)
         for path in changed:
-            print(f"updated {path}")
+            console.info(f"updated {path}")
         if not changed:
-            print("already set; nothing changed")
+            console.info("already set; nothing changed")
     problems = configs.check_configs(root, command_names=COMMANDS, environ=os.environ)
     if problems:
         raise ConfigurationError("\n".join(map(str, problems)))
     commits = configs.read_commits(root)["settings.toml"]
-    print(
+    console.info(
         f"all {len(configs.ALL_FILES)} files agree: BUILD_COMMIT={commits['BUILD_COMMIT']} "
         f"DAILY_COMMIT={commits['DAILY_COMMIT']}"
     )
@@ -92,6 +93,6 @@ def _dry_run(root: Path, args: argparse.Namespace) -> int:
             new = (copy / path).read_text(encoding="utf-8").splitlines()
             for number, (before, after) in enumerate(zip(old, new, strict=False), start=1):
                 if before != after:
-                    print(f"{path}:{number}: {before.strip()} -> {after.strip()}")
-    print("dry run: nothing written" if changed else "already set; nothing would change")
+                    console.result(f"{path}:{number}: {before.strip()} -> {after.strip()}")
+    console.info("dry run: nothing written" if changed else "already set; nothing would change")
     return 0

@@ -13,6 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
+from multibuild import console
 from multibuild.ci import configs
 from multibuild.commands import COMMANDS
 from multibuild.errors import ConfigurationError, ReleaseError
@@ -56,17 +57,17 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     text = message(settings.project.name, build, daily, args.message)
     if args.dry_run:
         where = f"; then push to {args.remote}" if args.push else ""
-        print(f"would commit (empty){where}:\n{text}")
+        console.info(f"would commit (empty){where}:\n{text}")
         return 0
     git(root, "commit", "--allow-empty", "-q", "-m", text)
     head = git(root, "rev-parse", "HEAD")
-    print(f"committed {head[:12]}: {text.splitlines()[0]}")
+    console.info(f"committed {head[:12]}: {text.splitlines()[0]}")
     if args.push:
         branch = git(root, "rev-parse", "--abbrev-ref", "HEAD")
         if branch == "HEAD":
             raise ReleaseError("detached HEAD: check out a branch to push")
         git(root, "push", "-q", "--", args.remote, f"HEAD:refs/heads/{branch}")
-        print(f"pushed {branch} to {args.remote}: CI builds {build}")
+        console.info(f"pushed {branch} to {args.remote}: CI builds {build}")
     else:
-        print("not pushed (--push pushes it)")
+        console.info("not pushed (--push pushes it)")
     return 0

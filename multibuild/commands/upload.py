@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
+from multibuild import console
 from multibuild.ci import channels, providers
 from multibuild.engine.record import BuildRecord
 from multibuild.errors import ConfigurationError
@@ -80,11 +80,13 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     where = what + (f" on {info.branch}" if info.branch else "")
     if args.check_secrets:
         if decision.channel is None:
-            print(f"multibuild upload: no upload ({where}): {decision.reason}; no secret needed")
+            console.info(
+                f"multibuild upload: no upload ({where}): {decision.reason}; no secret needed"
+            )
             return 0
         check_credentials(decision.container, decision.indexes, environ)
         targets = ", ".join(filter(None, [decision.container, *decision.indexes]))
-        print(f"multibuild upload: the secrets for {targets} are set ({where})")
+        console.info(f"multibuild upload: the secrets for {targets} are set ({where})")
         return 0
     if not args.paths:
         raise ConfigurationError("give the wheelhouse (or wheels) to upload")
@@ -96,12 +98,12 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
                 f"nothing ({where}): {decision.reason}"
                 + ("" if decision.forbidden else "; give --channel pre-release or release")
             )
-        print(f"multibuild upload: not uploading ({where}): {decision.reason}")
+        console.info(f"multibuild upload: not uploading ({where}): {decision.reason}")
         return 0
     if decision.channel == "release":
         _warn_moving_refs(settings, [record for _, record in collect(args.paths).records])
     if decision.container is None:
-        print(f"multibuild upload: {where}: {decision.reason}")
+        console.info(f"multibuild upload: {where}: {decision.reason}")
     else:
         _send(
             args,
@@ -122,7 +124,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             environ=environ,
         )
     elif decision.indexes:
-        print(
+        console.info(
             f"multibuild upload: dry run: the wheels would also go to {', '.join(decision.indexes)}"
         )
     return 0
@@ -166,9 +168,8 @@ def _warn_moving_refs(settings: Settings | None, records: list[BuildRecord]) -> 
             refs.add(record.source["ref"])
     for ref in sorted(refs):
         if not providers.is_full_hash(ref):
-            print(
+            console.warning(
                 f"multibuild upload: WARNING: BUILD_COMMIT {ref!r} is a moving name, not a "
                 "full commit hash; for a release, push the commit, build that hash, and tag "
-                "only after all wheels exist",
-                file=sys.stderr,
+                "only after all wheels exist"
             )

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from multibuild import console
 from multibuild.debian.apt import (
     APT_ETC,
     PrivateApt,
@@ -443,10 +444,10 @@ def place_in_mirror(
 
 def _print(values: dict[str, str], as_json: bool) -> None:
     if as_json:
-        print(json.dumps(values, indent=1))
+        console.result(json.dumps(values, indent=1))
     else:
         for key, value in values.items():
-            print(f"{key}={shlex.quote(value)}")
+            console.result(f"{key}={shlex.quote(value)}")
 
 
 def main(argv: Iterable[str] | None = None) -> int:
@@ -508,10 +509,10 @@ def main(argv: Iterable[str] | None = None) -> int:
         return report("debian_source", error)
     signature = placed.signature
     about = ", ".join(part for part in (signature.signer, signature.detail) if part)
-    print(
+    console.info(
         f"debian_source: {placed.dsc.source} {placed.dsc.version}: files match the .dsc; "
         f"signature: {signature.status}" + (f" ({about})" if about else ""),
-        file=sys.stderr,
+        to_stderr=True,
     )
     _print(placed.assignments(), ns.json)
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from multibuild import __version__
+from multibuild import __version__, console
 from multibuild.engine.ccache import ccache_env, read_stats, zero_stats
 from multibuild.engine.frontend import build_backend, build_environment, build_wheel
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, settings_variables
@@ -81,7 +81,7 @@ def save_record(record: BuildRecord, logger: Logger, log: Path, wheelhouse: Path
     kept_log = wheelhouse / record.log_name
     if log.exists():
         shutil.copyfile(log, kept_log)
-    print(f"record: {record.write(wheelhouse, logger.redact)}\nlog:    {kept_log}")
+    console.result(f"record: {record.write(wheelhouse, logger.redact)}\nlog:    {kept_log}")
 
 
 @contextmanager
@@ -122,7 +122,7 @@ def recorded_build(
             message = f"the build record and log could not be written to {wheelhouse}: {error}"
             if record.status != "success":
                 # The build's own error (on its way out of this `finally`) says more.
-                print(f"multibuild: {message}", file=sys.stderr)
+                console.warning(f"multibuild: {message}")
             else:
                 raise BuildError(message) from None
 

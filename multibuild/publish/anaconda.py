@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from multibuild import console
 from multibuild.errors import ConfigurationError, CredentialsError, UploadError
 from multibuild.publish.containers.credentials import require
 from multibuild.util.cmd import Result, run
@@ -148,7 +149,7 @@ def publish_nightly(
     project: str,
     keep: int | None,
     environ: Mapping[str, str],
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = console.info,
     program: str = PROGRAM,
 ) -> IndexReport:
     """Upload the wheels to anaconda://ORG (replacing files of the same name), then remove the
@@ -185,7 +186,7 @@ def publish_indexes(
     project: str,
     keep: int | None,
     environ: Mapping[str, str],
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = console.info,
 ) -> list[IndexReport]:
     """A nightly's wheels to each of `[upload] nightly_indexes`, or a release branch's to
     `[upload] release_indexes` (`keep` None: no retention), anaconda://ORG only."""

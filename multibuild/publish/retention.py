@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from multibuild import console
 from multibuild.engine.record import BuildRecord
 from multibuild.publish.containers.base import ORPHAN_GRACE_S, Container
 from multibuild.publish.index import (
@@ -110,7 +111,7 @@ def prune(
     title: str,
     dry_run: bool = False,
     now: datetime | None = None,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = console.info,
     orphan_grace_s: float = ORPHAN_GRACE_S,
 ) -> PrunePlan:
     objects = list(container.list())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from multibuild import console
 from multibuild.errors import UploadError
 from multibuild.options import UploadTuning
 from multibuild.publish.containers import open_container
@@ -83,7 +84,7 @@ def upload_to_container(
     title: str,
     redact: Redactor = NO_SECRETS,
     dry_run: bool = False,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = console.info,
     orphan_grace_s: float = ORPHAN_GRACE_S,
 ) -> UploadReport:
     """Upload every wheel (verified, then marked, then indexed), then logs and records, then
@@ -232,7 +233,7 @@ def send(
     redact: Redactor = NO_SECRETS,
     tuning: UploadTuning | None = None,
     dry_run: bool = False,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = console.info,
 ) -> UploadReport:
     """Collect the wheelhouses (every file checked first) and upload them to the destination,
     with a report."""

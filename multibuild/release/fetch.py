@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 from urllib.parse import unquote, urlsplit
 
 import requests
 
+from multibuild.console import Transfer
 from multibuild.errors import ReleaseError
 from multibuild.release.listing import Entry
 from multibuild.util.files import CHUNK
 from multibuild.util.http import CHUNK as NET_CHUNK
 from multibuild.util.http import Http, HttpError
-from multibuild.util.sizes import format_size
 from multibuild.util.wheelcheck import WheelProblem, check_wheel
 
 PARTIAL = ".partial"  # in the wheelhouse: downloads under way or to resume
@@ -90,62 +88,6 @@ def verification(entry: Entry) -> str:
     return "size" if entry.size is not None else "none"
 
 
-class Progress:
-    """One self-rewriting line on a terminal; a line per finished file otherwise (verbose)."""
-
-    def __init__(
-        self,
-        files: int,
-        total: int,
-        stream: TextIO | None = None,
-        enabled: bool | None = None,
-        verbose: bool = False,
-    ) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.verbose = verbose
-        self.files, self.total = files, total
-        self.done_files = 0
-        self.done = 0
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-        self._shown = 0.0
-
-    def advance(self, nbytes: int) -> None:
-        with self._lock:
-            self.done += nbytes
-            now = time.monotonic()
-            if self.enabled and now - self._shown > 0.1:
-                self._shown = now
-                self._draw()
-
-    def finished(self, name: str, how: str) -> None:
-        with self._lock:
-            self.done_files += 1
-            if self.enabled:
-                self._draw()
-            elif self.verbose:
-                print(f"  {how}: {name}", file=self.stream, flush=True)
-
-    def _draw(self) -> None:
-        width = 30
-        fraction = self.done / self.total if self.total else 1.0
-        bar = "=" * int(width * min(fraction, 1.0))
-        rate = self.done / max(time.monotonic() - self.started, 1e-6) / (1 << 20)
-        self.stream.write(
-            f"\r[{bar:<{width}}] {self.done_files}/{self.files} files "
-            f"{format_size(self.done)}/{format_size(self.total)} {rate:.1f} MiB/s"
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            with self._lock:
-                self._draw()
-                self.stream.write("\n")
-                self.stream.flush()
-
-
 @dataclass
 class FetchReport:
     downloaded: list[Path] = field(default_factory=list)
@@ -168,7 +110,7 @@ class Fetcher:
         *,
         clobber: bool = False,
         jobs: int = DEFAULT_JOBS,
-        progress: Progress | None = None,
+        progress: Transfer | None = None,
     ) -> None:
         self.http = http
         self.wheelhouse = wheelhouse

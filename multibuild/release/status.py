@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from multibuild import matrix
+from multibuild import console, matrix
 from multibuild.errors import ConfigurationError
 from multibuild.release.listing import Entry, Listing, read_container_listing
 from multibuild.util.http import Http
@@ -123,6 +123,11 @@ def release_status(
             done = matrix.completeness(cells, wheels, kind)
             if done.complete or time.monotonic() >= deadline:
                 return Status(listing, entries, done)
-            time.sleep(min(poll_s, max(deadline - time.monotonic(), 0.1)))
+            remaining = deadline - time.monotonic()
+            console.wait(  # stderr: stdout is the table a script reads
+                f"waiting for {len(done.missing)} wheel(s) ({remaining / 60:.1f} min left)",
+                min(poll_s, max(remaining, 0.1)),
+                to_stderr=True,
+            )
     finally:
         http.close()

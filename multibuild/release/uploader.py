@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from multibuild import matrix
+from multibuild import console, matrix
 from multibuild.errors import ReleaseError
 from multibuild.release import pypi, sign
-from multibuild.release.fetch import DEFAULT_JOBS, Fetcher, Progress
+from multibuild.release.fetch import DEFAULT_JOBS, Fetcher
 from multibuild.release.listing import Entry, Listing, read_container_listing
 from multibuild.settings import Settings
 from multibuild.util.files import sha256_file
@@ -49,10 +49,6 @@ class ReleaseRequest:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
 def _poll(
     args: ReleaseRequest, http: Http, cells: list[matrix.Cell], base_dir: Path
 ) -> tuple[Listing, list[matrix.WheelName], matrix.Completeness]:
@@ -69,11 +65,11 @@ def _poll(
         remaining = deadline - time.monotonic()
         if (wheels and (done.complete or not cells)) or remaining <= 0:
             return listing, wheels, done
-        say(
+        console.wait(
             f"waiting for {len(done.missing) if wheels else 'all'} wheel(s) "
-            f"({remaining / 60:.1f} min left)"
+            f"({remaining / 60:.1f} min left)",
+            min(args.poll_interval, max(remaining, 0.1)),
         )
-        time.sleep(min(args.poll_interval, max(remaining, 0.1)))
 
 
 def release_wheels(args: ReleaseRequest, config: Settings | None) -> int:
@@ -92,18 +88,17 @@ def _release(
 ) -> int:
     listing, wheels, done = _poll(args, http, cells, base_dir)
     for href in listing.ignored:
-        if args.verbose:
-            say(f"ignored a link that leaves the container: {href}")
+        console.detail(f"ignored a link that leaves the container: {href}")
     top = listing.by_basename()
     for entry in listing.entries.values():
-        if entry.name.endswith(".whl") and top.get(entry.basename) is not entry and args.verbose:
-            say(f"ignored a wheel in a sub-directory: {entry.name}")
+        if entry.name.endswith(".whl") and top.get(entry.basename) is not entry:
+            console.detail(f"ignored a wheel in a sub-directory: {entry.name}")
     if not wheels:
         raise ReleaseError(
             f"no wheel of {args.name} {args.version} (type {args.kind}) in {args.url} "
             f"({len(listing.entries)} objects listed)"
         )
-    say(
+    console.info(
         f"{len(wheels)} wheel(s) of {args.name} {args.version} in {hide_userinfo(listing.url)} "
         f"({listing.kind})"
     )
@@ -117,9 +112,11 @@ def _release(
             "beside the first build?); delete the one not to release:\n" + "\n".join(lines)
         )
     if not has_matrix:
-        say("warning: no settings.toml found: the release cannot be checked for completeness")
+        console.warning(
+            "warning: no settings.toml found: the release cannot be checked for completeness"
+        )
     if done.missing:
-        say(f"missing: {matrix.describe_missing(done.missing, args.name, args.version)}")
+        console.info(f"missing: {matrix.describe_missing(done.missing, args.name, args.version)}")
         if not (args.allow_incomplete or args.no_upload):
             raise ReleaseError(
                 f"{len(done.missing)} of {len(done.cells)} wheels of the matrix are missing; "
@@ -129,22 +126,26 @@ def _release(
     entries: list[Entry] = [top[w.filename] for w in wheels]
     wheelhouse = args.wheelhouse
     total = sum(e.size or 0 for e in entries)
-    progress = Progress(len(entries), total, verbose=args.verbose)
+    progress = console.Transfer(len(entries), total)
     report = Fetcher(
         http, wheelhouse, clobber=args.clobber, jobs=args.jobs, progress=progress
     ).fetch(entries)
     resumed = f", {len(report.resumed)} resumed" if report.resumed else ""
-    say(
+    console.info(
         f"{len(report.downloaded)} downloaded ({format_size(report.nbytes)} in "
         f"{report.seconds:.1f} s{resumed}), {len(report.kept)} already there, into {wheelhouse}"
     )
     for name in report.unverified:
-        say(f"warning: {name}: no checksum in the container or a record; checked by size only")
+        console.warning(
+            f"warning: {name}: no checksum in the container or a record; checked by size only"
+        )
     paths = report.paths
     sums = sign.write_sums(paths, wheelhouse)
     if args.sign:
         signed = sign.sign_release(paths, wheelhouse, args.identity, gpg=args.gpg)
-        say(f"signed {len(paths)} wheel(s) and {sums.name}: {len(signed) - 1} signature(s)")
+        console.info(
+            f"signed {len(paths)} wheel(s) and {sums.name}: {len(signed) - 1} signature(s)"
+        )
     if args.no_upload:
         return 0
     pypi.twine_check(paths, args.environ)
@@ -161,21 +162,20 @@ def _release(
     plan = pypi.upload_plan(http, target, args.name, paths, sha256s, environ=args.environ)
     where = hide_userinfo(target.repository_url) if target.repository_url else target.repository
     for path in plan.skip:
-        say(f"already on the index (same sha256), skipped: {path.name}")
+        console.info(f"already on the index (same sha256), skipped: {path.name}")
     if args.dry_run:
         for path in plan.upload:
             extra = " (+ .asc)" if path.with_name(path.name + ".asc").exists() else ""
-            say(f"would upload to {where}: {path.name}{extra}")
+            console.info(f"would upload to {where}: {path.name}{extra}")
         return 0
     if not plan.upload:
-        say("nothing to upload: every wheel is already on the index")
+        console.info("nothing to upload: every wheel is already on the index")
         return 0
     output = pypi.twine_upload(target, plan.upload, args.environ, verbose=args.verbose)
-    if args.verbose:
-        say(output)
+    console.detail(output)
     present = pypi.existing_files(http, plan.index_url, args.name) or {}
     wrong = [p.name for p in plan.upload if present.get(p.name) not in (sha256s[p.name], "")]
     if wrong:
         raise ReleaseError(f"uploaded, but the index does not show them as sent: {wrong}")
-    say(f"uploaded {len(plan.upload)} wheel(s) to {where}")
+    console.info(f"uploaded {len(plan.upload)} wheel(s) to {where}")
     return 0

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from multibuild import console
 from multibuild.util.secrets import is_credential_name
 
 UNSHARE = ("unshare", "--pid", "--fork", "--mount-proc", "--kill-child")
@@ -71,10 +72,9 @@ def isolated_children(environ: Mapping[str, str]) -> Iterator[None]:
     _not_dumpable()
     prefix = namespace_prefix()
     if prefix is None:
-        print(
+        console.warning(
             "multibuild: warning: no PID namespace here (unshare): the build's commands can "
-            "read the credentials in this process's and its parents' environment",
-            file=sys.stderr,
+            "read the credentials in this process's and its parents' environment"
         )
         yield
         return
