@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.utils import InvalidSdistFilename, parse_sdist_filename
-
 from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
 from multibuild.settings import Settings
@@ -338,6 +336,10 @@ def _sdist_project(spec: str) -> str:
     """The project an --sdist names: NAME==VERSION's name, or an sdist file's (or URL's)."""
     if "==" in spec:
         return spec.partition("==")[0]
+    # Here, not at the top: scripts/cibw-step imports this module in cibuildwheel's test venv,
+    # which has no packaging.
+    from packaging.utils import InvalidSdistFilename, parse_sdist_filename
+
     filename = Path(spec).name
     try:
         return str(parse_sdist_filename(filename)[0])
