@@ -363,9 +363,12 @@ def resolve_build_options(
     if arguments.sdist and (arguments.repo or arguments.commit):
         raise ConfigurationError("--sdist builds from an sdist: it excludes --repo/--commit")
     source: GitSource | SdistSource
-    if arguments.sdist:
-        source = SdistSource(spec=arguments.sdist)
-        spec = arguments.sdist
+    # settings.toml's [project] sdist where no option names another source.
+    pinned_sdist = settings.project.sdist if settings else ""
+    sdist = arguments.sdist or (None if arguments.repo or arguments.commit else pinned_sdist)
+    if sdist:
+        source = SdistSource(spec=sdist)
+        spec = sdist
         project = _sdist_project(spec)
         nightly = False
     else:

@@ -32,6 +32,9 @@ class ProjectSettings:
     # config.sh need none of them (an sdist build takes its name from the sdist).
     name: str = ""
     repo: str = ""
+    # Or a release's sdist from the package index, NAME==VERSION (instead of repo and commits:
+    # `init --sdist`); nightlies build the same release.
+    sdist: str = ""
     build_commit: str = field(default="", metadata={"key": "BUILD_COMMIT"})
     daily_commit: str = field(default="", metadata={"key": "DAILY_COMMIT"})
     # The project's hooks, relative to settings.toml.
@@ -180,18 +183,14 @@ class Settings:
     def pinned(self) -> Settings:
         """These settings, checked to pin what CI builds ([project] name, repo and
         BUILD_COMMIT): the CI configs and the release tools need them."""
-        missing = [
-            key
-            for key, value in (
-                ("name", self.project.name),
-                ("repo", self.project.repo),
-                ("BUILD_COMMIT", self.project.build_commit),
-            )
-            if not value
-        ]
+        pins = [("name", self.project.name)]
+        if not self.project.sdist:
+            pins += [("repo", self.project.repo), ("BUILD_COMMIT", self.project.build_commit)]
+        missing = [key for key, value in pins if not value]
         if missing:
             raise ConfigurationError(
-                f"{self.path}: [project] needs {', '.join(missing)} (what CI builds)"
+                f"{self.path}: [project] needs {', '.join(missing)} (what CI builds; or sdist "
+                '= "NAME==VERSION" for a release\'s sdist)'
             )
         return self
 
@@ -325,6 +324,31 @@ def project_settings(settings: str | None, config: str | None) -> Settings | Non
     return load_settings(beside) if beside.is_file() else None
 
 
+def _check_sdist(path: Path, project: ProjectSettings) -> None:
+    """[project] sdist: one release of this project, NAME==VERSION, and no git source beside it."""
+    # Here, not at the top: cibw-step imports settings in test venvs without packaging.
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    if project.repo or project.build_commit:
+        raise ConfigurationError(
+            f"{path}: [project] sdist builds a release's sdist: it excludes repo and BUILD_COMMIT"
+        )
+    try:
+        wanted = Requirement(project.sdist)
+    except InvalidRequirement as error:
+        raise ConfigurationError(f"{path}: [project] sdist {project.sdist!r}: {error}") from None
+    pins = list(wanted.specifier)
+    if len(pins) != 1 or pins[0].operator != "==" or "*" in pins[0].version or wanted.extras:
+        raise ConfigurationError(
+            f"{path}: [project] sdist {project.sdist!r} is not one release: NAME==VERSION"
+        )
+    if project.name and canonicalize_name(wanted.name) != canonicalize_name(project.name):
+        raise ConfigurationError(
+            f"{path}: [project] sdist {project.sdist!r} is not of {project.name!r} ([project] name)"
+        )
+
+
 def load_settings(path: Path) -> Settings:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -348,6 +372,8 @@ def load_settings(path: Path) -> Settings:
     tables["project"] = project
     tables.update({name: _free_form(path, name, data[name]) for name in FREE_FORM if name in data})
     settings = Settings(path=path.resolve(), **tables)
+    if project.sdist:
+        _check_sdist(path, project)
     for key in ("BUILD_COMMIT", "DAILY_COMMIT"):
         ref = project.build_commit if key == "BUILD_COMMIT" else project.daily_commit
         # Empty: not pinned (a project's own settings; `pinned()` asks for it where needed).

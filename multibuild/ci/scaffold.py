@@ -34,8 +34,10 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 @dataclass(frozen=True, kw_only=True)
 class NewRepository:
     name: str
-    repo: str
-    commit: str
+    # Either a git source (repo and commit) or a release's sdist, NAME==VERSION.
+    repo: str = ""
+    commit: str = ""
+    sdist: str = ""
     daily_commit: str = "main"
     python: tuple[str, ...] = ("3.11", "3.12", "3.13", "3.14")
     linux: tuple[str, ...] = ("x86_64",)
@@ -48,12 +50,16 @@ class NewRepository:
     def check(self) -> None:
         if not _NAME.match(self.name):
             raise ConfigurationError(f"--name {self.name!r} is not a project name")
-        configs.check_ref(self.commit)
-        configs.check_ref(self.daily_commit)
         if self.github and not _OWNER_NAME.match(self.github):
             raise ConfigurationError(f"--github {self.github!r} is not OWNER/NAME")
-        if not self.repo or any(c in self.repo for c in '"\n\\'):
-            raise ConfigurationError(f"--repo {self.repo!r} cannot be written to settings.toml")
+        if self.sdist:
+            if any(c in self.sdist for c in '"\n\\'):
+                raise ConfigurationError(f"--sdist {self.sdist!r}: not NAME==VERSION")
+        else:
+            configs.check_ref(self.commit)
+            configs.check_ref(self.daily_commit)
+            if not self.repo or any(c in self.repo for c in '"\n\\'):
+                raise ConfigurationError(f"--repo {self.repo!r} cannot be written to settings.toml")
         if not self.python:
             raise ConfigurationError("--python: at least one CPython")
         if not (self.linux or self.macos or self.windows):
@@ -64,6 +70,23 @@ def _toml_list(values: Sequence[str]) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
 
+def _source_lines(new: NewRepository) -> str:
+    if new.sdist:
+        return f"""\
+# The release built (nightlies too): its sdist from the package index, NAME==VERSION; edit it
+# for a new release. (A git source instead: repo, BUILD_COMMIT, DAILY_COMMIT.)
+sdist = "{new.sdist}"
+"""
+    return f"""\
+# A git URL, a local path or a mirror; `--repo` overrides it for one build.
+repo = "{new.repo}"
+# Any naming of a commit: a branch, a tag or a full hash (`nox -s set-build-commit -- REF`).
+BUILD_COMMIT = "{new.commit}"
+# What cron (nightly) builds build.
+DAILY_COMMIT = "{new.daily_commit}"
+"""
+
+
 def settings_toml(new: NewRepository) -> str:
     github = new.github or f"OWNER/{new.name}-wheels"
     return f"""\
@@ -72,13 +95,7 @@ def settings_toml(new: NewRepository) -> str:
 
 [project]
 name = "{new.name}"
-# A git URL, a local path or a mirror; `--repo` overrides it for one build.
-repo = "{new.repo}"
-# Any naming of a commit: a branch, a tag or a full hash (`nox -s set-build-commit -- REF`).
-BUILD_COMMIT = "{new.commit}"
-# What cron (nightly) builds build.
-DAILY_COMMIT = "{new.daily_commit}"
-# The project's hooks (pre_build, run_tests), relative to this file.
+{_source_lines(new)}# The project's hooks (pre_build, run_tests), relative to this file.
 config = "config.sh"
 
 [build]
@@ -199,7 +216,7 @@ README = """\
 @TITLE@
 @RULE@
 
-Tested, self-contained binary wheels of @NAME@ at the commit settings.toml pins, built
+Tested, self-contained binary wheels of @NAME@ at the @PIN@ settings.toml pins, built
 by multibuild's engine (``multibuild/``, a pinned copy: see pyproject.toml).
 
 Two commands
@@ -214,7 +231,7 @@ What to edit
 ------------
 
 ``settings.toml``
-    what is built (``[project]``: repo, BUILD_COMMIT), the matrix, the test packages and
+    what is built (``[project]``: @PIN_KEYS@), the matrix, the test packages and
     ``test_sources``, where wheels are uploaded (``[upload]``).
 ``config.sh``
     the hooks: ``pre_build`` builds the libraries the project links (``build_library``,
@@ -222,8 +239,7 @@ What to edit
 
 After changing settings.toml: ``nox -s check-config -- --write`` regenerates
 ``.github/workflows/wheels.yml``, ``.travis.yml``, ``appveyor.yml`` and ``cibuildwheel.toml``
-(commit them too); ``nox -s check-config`` checks them. A new release:
-``nox -s set-build-commit -- vX.Y.Z``.
+(commit them too); ``nox -s check-config`` checks them. A new release: @NEW_RELEASE@.
 
 What the CI needs
 -----------------
@@ -319,7 +335,15 @@ def create(dest: Path, new: NewRepository) -> list[str]:
         "noxfile.py": NOXFILE,
         "README.rst": README.replace("@TITLE@", title)
         .replace("@RULE@", "=" * len(title))
-        .replace("@NAME@", new.name),
+        .replace("@NAME@", new.name)
+        .replace("@PIN@", "release (its sdist)" if new.sdist else "commit")
+        .replace("@PIN_KEYS@", "sdist" if new.sdist else "repo, BUILD_COMMIT")
+        .replace(
+            "@NEW_RELEASE@",
+            "edit ``sdist`` in settings.toml, then ``nox -s check-config -- --write``"
+            if new.sdist
+            else "``nox -s set-build-commit -- vX.Y.Z``",
+        ),
         "pyproject.toml": pyproject_toml(new.name),
         ".gitignore": GITIGNORE,
     }

@@ -98,6 +98,8 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.nightly and info.provider in ("local", "unknown"):
         info = channels.as_nightly(info)  # reproduce a nightly by hand
     decision = channels.decide(info, settings, local_on_ci=knobs.local_container_on_ci)
+    # settings.toml's [project] sdist unless --repo or --sdist names another source.
+    args.sdist = args.sdist or (None if args.repo else settings.project.sdist or None)
     requires, source_notes = _requires_python(settings, args, decision.commit, environ)
     chosen = find_job(settings, job_id)
     container = choose_container(

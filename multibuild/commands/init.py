@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", help="the project's git URL (or a local path or mirror)")
     parser.add_argument("--commit", help="what CI builds: a tag, branch or full hash")
     parser.add_argument(
+        "--sdist",
+        metavar="NAME==VERSION",
+        help="build a release's sdist from the package index instead of a git source "
+        "(excludes --repo/--commit)",
+    )
+    parser.add_argument(
         "--daily-commit", default="main", help="what nightly builds build (default: main)"
     )
     parser.add_argument(
@@ -75,8 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    if not args.engine_only and not (args.name and args.repo and args.commit):
-        parser.error("--name, --repo and --commit are needed (or --engine-only)")
+    if args.engine_only:
+        return
+    if args.sdist and (args.repo or args.commit):
+        parser.error("--sdist excludes --repo and --commit (one source)")
+    if not args.name or not (args.sdist or (args.repo and args.commit)):
+        parser.error("--name and either --repo and --commit or --sdist NAME==VERSION are needed")
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -92,8 +102,9 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     else:
         new = scaffold.NewRepository(
             name=args.name,
-            repo=args.repo,
-            commit=args.commit,
+            repo=args.repo or "",
+            commit=args.commit or "",
+            sdist=args.sdist or "",
             daily_commit=args.daily_commit,
             python=args.python,
             linux=args.linux,

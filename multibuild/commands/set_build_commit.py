@@ -18,7 +18,7 @@ from multibuild import console
 from multibuild.ci import configs
 from multibuild.commands import COMMANDS
 from multibuild.errors import ConfigurationError
-from multibuild.settings import PACKAGE_REPOSITORY, settings_from
+from multibuild.settings import PACKAGE_REPOSITORY, SETTINGS_FILE, load_settings, settings_from
 from multibuild.util.secrets import Redactor
 
 
@@ -50,6 +50,12 @@ def _root(given: Path | None) -> Path:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     root = _root(args.root)
+    sdist = load_settings(root / SETTINGS_FILE).project.sdist
+    if sdist and not args.check and (args.ref or args.daily):
+        raise ConfigurationError(
+            f"settings.toml builds a release's sdist ([project] sdist = {sdist!r}), no commit: "
+            "edit that line for another release, then `check-config --write`"
+        )
     if args.dry_run and not args.check:
         return _dry_run(root, args)
     if not args.check:

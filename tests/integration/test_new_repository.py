@@ -6,7 +6,9 @@ cibuildwheel in the local image with the project's test_sources."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -59,6 +61,8 @@ static PyMethodDef methods[] = {{"twice", twice, METH_O, "2 * n"}, {NULL, NULL, 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_twice", NULL, -1, methods};
 PyMODINIT_FUNC PyInit__twice(void) { return PyModule_Create(&module); }
 """,
+    # The sdist carries the tests (test_sources) too.
+    "MANIFEST.in": "recursive-include tests *.py *.json\n",
     # The tests need a file beside them: only a copy of test_sources has it.
     "tests/expected.json": '{"21": 42}\n',
     "tests/test_twice.py": """\
@@ -272,3 +276,65 @@ def test_its_linux_job_through_cibuildwheel_passes_the_same_tests(
     assert record["status"] == "success" and record["settings"]["builder"] == "cibuildwheel"
     assert build["tests"]["counts"] == {"passed": 2}
     assert f"cibuildwheel {JOB}: done" in output
+
+
+@pytest.mark.slow
+def test_a_repository_for_a_release_sdist(tmp_path: Path) -> None:
+    """`init --sdist NAME==VERSION`: no git source; settings.toml pins the release, the CI
+    files show it and pass the validators, `ci --list` lists the matrix, and the Linux job
+    builds the wheel from the sdist it finds on the package index (here a file:// index),
+    repairs and tests it with the sdist's test_sources."""
+    project = write_project(tmp_path / "twice")
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "build", "--sdist", "--outdir", str(dist), str(project)],
+                   check=True, capture_output=True, timeout=600)  # fmt: skip
+    (sdist,) = (tmp_path / "dist").glob("twice-0.1.0.tar.gz")
+    index = tmp_path / "index" / "twice"
+    index.mkdir(parents=True)
+    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    shutil.copy(sdist, index / sdist.name)
+    (index / "index.html").write_text(f'<a href="{sdist.name}#sha256={digest}">{sdist.name}</a>')
+    root = tmp_path / "twice-wheels"
+    done = multibuild("init", str(root), "--name", "twice", "--sdist", "twice==0.1.0",
+                      "--repo", str(project), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and "--sdist excludes --repo and --commit" in done.stderr
+    done = multibuild(
+        "init", str(root), "--name", "twice", "--sdist", "twice==0.1.0", "--python", "3.11",
+        "--test-sources", "tests", "--github", "example/twice-wheels", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    git("init", "-q", "-b", "main", cwd=root)
+    settings = (root / "settings.toml").read_text()
+    assert 'sdist = "twice==0.1.0"' in settings and "BUILD_COMMIT" not in settings
+    done = multibuild("check-config", cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for path in (".github/workflows/wheels.yml", "appveyor.yml"):
+        assert 'SDIST: "twice==0.1.0"' in (root / path).read_text(), path
+    assert "- SDIST=twice==0.1.0" in (root / ".travis.yml").read_text()
+    workflow = ".github/workflows/wheels.yml"
+    for command in (
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", workflow],
+        [tool("check-jsonschema"), "--builtin-schema", "vendor.travis", ".travis.yml"],
+        [tool("actionlint"), "-shellcheck", tool("shellcheck"), workflow],
+    ):
+        done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False,
+                              timeout=300)  # fmt: skip
+        assert done.returncode == 0, command[0] + done.stdout + done.stderr
+    done = multibuild("set-build-commit", "v0.2.0", cwd=root)
+    assert done.returncode == 2 and "builds a release's sdist" in done.stderr, done.stderr
+
+    done = multibuild("ci", "--list", "--json", cwd=root)
+    assert done.returncode == 0, done.stderr
+    assert {job["job"] for job in json.loads(done.stdout)} == {JOB}
+    wheelhouse = tmp_path / "wheelhouse"
+    done = multibuild(
+        "ci", "--job", JOB, "--no-upload", "--builder", "host", "--wheelhouse", str(wheelhouse),
+        cwd=root, PIP_EXTRA_INDEX_URL=(tmp_path / "index").as_uri(),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "sdist twice==0.1.0" in done.stdout
+    record = job_record(wheelhouse)
+    (build,) = record["builds"]
+    assert record["status"] == "success" and record["source"]["sha256"] == digest, record["source"]
+    assert build["tests"]["counts"] == {"passed": 2}
+    assert list(wheelhouse.glob("twice-0.1.0-cp311-*manylinux*.whl"))

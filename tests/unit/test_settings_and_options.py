@@ -10,7 +10,13 @@ import pytest
 
 from multibuild.ci import channels, providers
 from multibuild.errors import ConfigurationError
-from multibuild.options import BuildArguments, EnvironmentOptions, GitSource, resolve_build_options
+from multibuild.options import (
+    BuildArguments,
+    EnvironmentOptions,
+    GitSource,
+    SdistSource,
+    resolve_build_options,
+)
 from multibuild.platforms.linux import LinuxPlatform
 from multibuild.settings import TABLES, known_keys, load_settings, project_settings
 from multibuild.util.pythons import PythonVersion
@@ -28,7 +34,8 @@ def test_repository_settings_load() -> None:
 
 
 def test_known_keys_are_the_dataclass_fields() -> None:
-    assert set(known_keys("project")) == {"name", "repo", "BUILD_COMMIT", "DAILY_COMMIT", "config"}
+    project = {"name", "repo", "sdist", "BUILD_COMMIT", "DAILY_COMMIT", "config"}
+    assert set(known_keys("project")) == project
     for table, cls in TABLES.items():
         assert len(known_keys(table)) == len(cls.__dataclass_fields__)
 
@@ -238,3 +245,45 @@ def test_the_header_names_the_project_of_the_settings_not_the_clones_directory()
         environ={},
     )
     assert alone.project == "a-clone"
+
+
+@pytest.mark.parametrize(
+    ("project", "message"),
+    [
+        ('name="twice"\nsdist="twice>=0.1"', r"'twice>=0.1' is not one release: NAME==VERSION"),
+        ('name="twice"\nsdist="twice==0.*"', "is not one release"),
+        ('name="twice"\nsdist="other==0.1"', r"sdist 'other==0.1' is not of 'twice'"),
+        ('name="twice"\nsdist="twice=0.1"', r"sdist 'twice=0.1': "),
+        ('name="twice"\nsdist="twice==0.1"\nrepo="r"', "it excludes repo and BUILD_COMMIT"),
+    ],
+)
+def test_a_release_sdist_is_one_release_of_the_project(
+    tmp_path: Path, project: str, message: str
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(f"[project]\n{project}\n")
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(path)
+
+
+def test_a_release_sdist_pins_what_ci_builds(tmp_path: Path) -> None:
+    """[project] sdist instead of repo and BUILD_COMMIT: pinned, and a build with no source
+    option builds that release (an option naming another source wins)."""
+    path = tmp_path / "settings.toml"
+    path.write_text('[project]\nname = "Twice"\nsdist = "twice==0.1.0"\n')
+    settings = load_settings(path).pinned()
+    (tmp_path / "config.sh").write_text("")
+    arguments = BuildArguments(config=str(tmp_path / "config.sh"), python=("3.11",))
+    options = resolve_build_options(
+        arguments,
+        settings=settings,
+        knobs=EnvironmentOptions(),
+        platform=LinuxPlatform(),
+        environ={},
+    )
+    assert options.source == SdistSource(spec="twice==0.1.0")
+    other = dataclasses.replace(arguments, repo="/src/twice", commit="v0.2.0")
+    options = resolve_build_options(
+        other, settings=settings, knobs=EnvironmentOptions(), platform=LinuxPlatform(), environ={}
+    )
+    assert options.source == GitSource(url="/src/twice", ref="v0.2.0")

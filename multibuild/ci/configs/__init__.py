@@ -93,7 +93,9 @@ def read_commits_text(path: str, text: str) -> dict[str, str]:
     data = _parse(path, text) or {}
     if path == SETTINGS_FILE:
         project = data.get("project", {})
-        values: dict[str, Any] = {k: project.get(k) for k in KEYS}
+        # A release's sdist ([project] sdist) pins no commit: the files show empty ones.
+        unpinned = "" if project.get("sdist") else None
+        values: dict[str, Any] = {k: project.get(k, unpinned) for k in KEYS}
         values["DAILY_COMMIT"] = values["DAILY_COMMIT"] or values["BUILD_COMMIT"]
     else:
         values = _PROVIDER[path].commit_values(data)

@@ -69,6 +69,14 @@ def commit_lines(settings: Settings, indent: str, *, travis: bool = False) -> st
     build, daily = settings.project.build_commit, settings.project.daily_commit
     first = f"{indent}# The commit built (scripts/set-build-commit REF).\n"
     second = f"{indent}# What cron (nightly) builds build (scripts/set-build-commit --daily REF).\n"
+    sdist = settings.project.sdist
+    if sdist:
+        first = (
+            f"{indent}# The release built, nightlies too: its sdist from the package index\n"
+            f"{indent}# (settings.toml [project] sdist); no git source, so no commit.\n"
+            + (f"{indent}- SDIST={sdist}\n" if travis else f'{indent}SDIST: "{sdist}"\n')
+        )
+        second = ""
     if travis:
         return f"{first}{indent}- BUILD_COMMIT={build}\n{second}{indent}- DAILY_COMMIT={daily}"
     return f'{first}{indent}BUILD_COMMIT: "{build}"\n{second}{indent}DAILY_COMMIT: "{daily}"'
