@@ -220,7 +220,7 @@ def main() -> int:
     parser.add_argument("--container-engine", default="podman")
     parser.add_argument(
         "--base", type=Path, default=ROOT / ".multibuild" / "bench-nightly",
-        help="work dirs, wheelhouses and logs (default .multibuild/bench-nightly in the repository)",
+        help="work dirs, wheelhouses and logs (default .multibuild/bench-nightly here)",
     )  # fmt: skip
     parser.add_argument(
         "--cache", type=Path,

@@ -377,6 +377,8 @@ def build_cache(
         # Without isolation: an isolated build's numpy headers come from a new random
         # /tmp/build-env-* each time, on the compile lines of every module that includes them.
         variables["MB_BUILD_REQUIRES"] = "1"
+        # Each job's kept build dir (kept_build_dir): pre_build dates the requirements for it.
+        variables["MB_KEPT_BUILD_DIR"] = ""
         logger.info(f"build cache: {host} at {inside} in the container")
         container = replace(
             container,
@@ -421,7 +423,8 @@ def kept_build_dir(
     }
     variable = f"CIBW_CONFIG_SETTINGS_{job.os.upper()}"
     kept = KeptBuildDir(host=root[0] / name, path=path, configuration=configuration)
-    return kept, {**env, variable: " ".join(shlex.quote(s) for s in settings)}
+    setting = " ".join(shlex.quote(s) for s in settings)
+    return kept, {**env, variable: setting, "MB_KEPT_BUILD_DIR": path}
 
 
 def build_one(
@@ -460,6 +463,9 @@ def build_one(
         stats = sink.result("run_tests").get("ccache")
         if isinstance(stats, dict):
             build.ccache = {k: float(v) for k, v in stats.items() if isinstance(v, (int, float))}
+        emptied = sink.result("pre_build").get("build_dir_note")
+        if emptied:
+            build.build_dir = str(emptied)
         build.ccache_note = str(
             sink.result("run_tests").get("ccache_note")
             or sink.result("pre_build").get("ccache_note")

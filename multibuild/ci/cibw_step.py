@@ -18,8 +18,10 @@ import os
 import platform
 import shutil
 import sys
+import sysconfig
 import tempfile
 from collections.abc import Mapping, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from multibuild import console
 from multibuild.engine.ccache import parse_stats, start_note
 from multibuild.engine.frontend import build_requires, dynamic_requires
 from multibuild.engine.hooks import HookVariables, hook_environment, run_hook, test_environment
+from multibuild.engine.kept_build_dir import settle_requirements
 from multibuild.engine.testing import prepare_run_dir, pytest_counts
 from multibuild.errors import BuildError, ConfigurationError, FatalError, TestFailure, report
 from multibuild.log import Logger
@@ -104,6 +107,19 @@ def install_build_requires(package: Path, env: Mapping[str, str], logger: Logger
         install(dynamic)
 
 
+def settle_installed(build_dir: Path) -> dict[str, str]:
+    """The build requirements just installed into this Python, dated for the kept build dir
+    (multibuild.engine.kept_build_dir.settle_requirements)."""
+    paths = sysconfig.get_paths()
+    trees = sorted({Path(paths["purelib"]), Path(paths["platlib"])})
+    versions = sorted(
+        f"{d.metadata['Name']}=={d.version}"
+        for d in metadata.distributions(path=[str(t) for t in trees])
+    )
+    note = settle_requirements(build_dir, trees, versions)
+    return {"build_dir_note": note} if note else {}
+
+
 def ccache_result(hook: str, env: Mapping[str, str]) -> dict[str, Any]:
     """pre_build: ccache's statistics zeroed (what the wheel build then compiles is counted);
     run_tests: read. A note instead where the build has no ccache (an image without it)."""
@@ -147,8 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.rmtree(prefix, ignore_errors=True)  # only what this pre_build puts there
                 prefix.mkdir(parents=True)
                 env["MB_LIBRARY_RESULTS"] = str(results)
+                settled: dict[str, str] = {}
                 if HookContext.from_environ(env).build_requires:
                     install_build_requires(package, env, logger)
+                    if env.get("MB_KEPT_BUILD_DIR"):
+                        settled = settle_installed(Path(env["MB_KEPT_BUILD_DIR"]))
                 ran = run_hook(config, hook, env=env, cwd=package, logger=logger)
                 if ran.exported:
                     # cibuildwheel builds in another process: what pre_build exports ends here.
@@ -163,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "hook": hook,
                         "libraries": [json.loads(x) for x in lines if x],
                         **ccache_result(hook, env),
+                        **settled,
                     }
                 )
             else:

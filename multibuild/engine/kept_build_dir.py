@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,3 +102,33 @@ class KeptBuildDir:
             return "emptied: configured for another image, Python or settings", None
         sources = data.get("sources")
         return "", sources if isinstance(sources, dict) else {}
+
+
+# The date the build requirements' files get (2000-01-01): older than every output.
+SETTLED_DATE = 946684800
+
+
+def settle_requirements(build_dir: Path, trees: Sequence[Path], versions: Sequence[str]) -> str:
+    """In a new container the build requirements (numpy's headers and .pxd files, Cython's,
+    pythran's) were just installed: dated now, they would make every output that includes them
+    look stale. Their files get one old date instead, which is safe because the build dir is
+    emptied whenever the installed versions differ from those it was last built with (their
+    list is kept beside it). Returns a note when the build dir was emptied."""
+    stamp = build_dir.with_name(build_dir.name + ".requirements.json")
+    try:
+        known = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        known = None
+    note = ""
+    if known != list(versions) and build_dir.is_dir() and any(build_dir.iterdir()):
+        remove_tree(build_dir)
+        build_dir.mkdir(parents=True)
+        note = "emptied: the build requirements' versions differ from its last build's"
+    stamp.write_text(json.dumps(list(versions)))
+    for tree in trees:
+        for root, _dirs, names in os.walk(tree):
+            for name in names:
+                path = Path(root, name)
+                if not path.is_symlink():
+                    os.utime(path, (SETTLED_DATE, SETTLED_DATE))
+    return note

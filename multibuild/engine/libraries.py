@@ -473,6 +473,8 @@ def _copy_relocated(tree: Path, prefix: Path, built_for: str) -> int:
     """Copy an entry's tree into `prefix`, its old prefix rewritten in its text files."""
     files = copy_tree_into(tree, prefix)
     old, new = built_for.encode(), str(prefix).encode()
+    if old == new:
+        return files  # the files keep their dates: a kept build dir's outputs stay current
     for name in _files_holding(tree, built_for):
         path = prefix / name
         mode = stat.S_IMODE(path.stat().st_mode)

@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from multibuild.engine.kept_build_dir import KeptBuildDir
+from multibuild.engine.kept_build_dir import SETTLED_DATE, KeptBuildDir, settle_requirements
 
 CONFIGURATION = {"image": "localhost/x:1", "build": "cp311-manylinux_x86_64",
                  "config_settings": ["build-dir=/tmp/b"]}  # fmt: skip
@@ -115,3 +115,30 @@ def test_a_restored_copy_of_the_cache_keeps_working(tmp_path: Path) -> None:
     assert restored.prepare(fresh_copy(tmp_path, "second")) == (
         "kept: 3 source files unchanged, 0 changed or new"
     )
+
+
+def test_build_requirements_get_an_old_date_and_new_versions_empty_the_build_dir(
+    tmp_path: Path,
+) -> None:
+    """A new container installs numpy's headers afresh: their date must not make every output
+    that includes them stale, and other versions must not reuse outputs built against the old."""
+    site = tmp_path / "site-packages"
+    (site / "numpy" / "_core" / "include").mkdir(parents=True)
+    header = site / "numpy" / "_core" / "include" / "ndarrayobject.h"
+    header.write_text("/* numpy 2.3 */\n")
+    build_dir = tmp_path / "cache" / "scipy-cp311"
+    build_dir.mkdir(parents=True)
+    (build_dir / "a.o").write_text("object")
+    versions = ["cython==3.2.9", "numpy==2.3.5"]
+    # No list of versions beside a build dir: nothing says what it was built with.
+    assert settle_requirements(build_dir, [site], versions) == (
+        "emptied: the build requirements' versions differ from its last build's"
+    )
+    assert list(build_dir.iterdir()) == []
+    assert header.stat().st_mtime == SETTLED_DATE
+    (build_dir / "a.o").write_text("object")
+    header.touch()  # the next container's fresh install
+    assert settle_requirements(build_dir, [site], versions) == ""
+    assert (build_dir / "a.o").exists() and header.stat().st_mtime == SETTLED_DATE
+    assert settle_requirements(build_dir, [site], ["cython==3.2.9", "numpy==2.4.0"]) != ""
+    assert list(build_dir.iterdir()) == []
