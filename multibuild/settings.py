@@ -326,16 +326,7 @@ def project_settings(settings: str | None, config: str | None) -> Settings | Non
 
 
 def load_settings(path: Path) -> Settings:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigurationError(f"cannot read settings file {path}: {error}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigurationError(f"{path} is not valid TOML: {error}") from None
-    for table in data:
-        if table not in TABLES and table not in FREE_FORM:
-            known = [*TABLES, *FREE_FORM]
-            raise ConfigurationError(f"{path}: unknown table [{table}]{_hint(table, known)}")
+    data = _read_toml(path)
     project: ProjectSettings = _table(path, "project", data.get("project", {}))
     project = dataclasses.replace(
         project,
@@ -348,6 +339,30 @@ def load_settings(path: Path) -> Settings:
     tables["project"] = project
     tables.update({name: _free_form(path, name, data[name]) for name in FREE_FORM if name in data})
     settings = Settings(path=path.resolve(), **tables)
+    _check_refs(path, settings)
+    _check_ci_entries(path, settings)
+    _check_generated_values(path, settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings file's tables, each one this project knows."""
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigurationError(f"cannot read settings file {path}: {error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"{path} is not valid TOML: {error}") from None
+    for table in data:
+        if table not in TABLES and table not in FREE_FORM:
+            known = [*TABLES, *FREE_FORM]
+            raise ConfigurationError(f"{path}: unknown table [{table}]{_hint(table, known)}")
+    return data
+
+
+def _check_refs(path: Path, settings: Settings) -> None:
+    """The pinned commits and the upload branch patterns, each against its own syntax."""
+    project = settings.project
     for key in ("BUILD_COMMIT", "DAILY_COMMIT"):
         ref = project.build_commit if key == "BUILD_COMMIT" else project.daily_commit
         # Empty: not pinned (a project's own settings; `pinned()` asks for it where needed).
@@ -364,6 +379,10 @@ def load_settings(path: Path) -> Settings:
                     f"{path}: [upload] {key} {pattern!r}: {problem} (patterns are regular "
                     "expressions matched against the whole branch name)"
                 )
+
+
+def _check_ci_entries(path: Path, settings: Settings) -> None:
+    """[ci] and [matrix] values the CI generator writes out: known names, NAME=value."""
     if settings.ci.builder not in BUILDERS:
         raise ConfigurationError(
             f"{path}: [ci] builder is one of {', '.join(BUILDERS)}, not {settings.ci.builder!r}"
@@ -408,8 +427,6 @@ def load_settings(path: Path) -> Settings:
     for entry in settings.ci.appveyor_secure:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S+", entry):
             raise ConfigurationError(f"{path}: [ci] appveyor_secure entries are NAME=ENCRYPTED")
-    _check_generated_values(path, settings)
-    return settings
 
 
 # Distribution names as the packaging specifications write them (ASCII letters and digits,

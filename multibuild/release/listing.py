@@ -313,73 +313,84 @@ class Reader:
         as is a listing longer than MAX_PAGES pages: a listing is whole or refused."""
         text = body.lstrip()
         if text.startswith(b"["):
-            try:
-                items = jsontext.loads(body)
-            except ValueError:
-                return False
-            if not isinstance(items, list):
-                return False
-            listing.kind = "swift-json"
-            marker = ""
-            for _ in range(MAX_PAGES):
-                names = _json_names(items)
-                _advances(base, marker, names)
-                last = self._swift_json(listing, items)
-                if not last:
-                    return True
-                marker = last
-                answer = self._read(base + self._query(format="json", marker=last), headers)
-                try:
-                    items = jsontext.loads(answer.body) if answer.status == 200 else []
-                except ValueError:
-                    raise ReleaseError(f"{base}: listing page after {last!r} is not JSON") from None
-                if not isinstance(items, list):
-                    raise ReleaseError(f"{base}: listing page after {last!r} is not a list")
-            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+            return self._swift_json_pages(listing, base, body, headers)
         if text.startswith(b"<?xml") or text.startswith(b"<ListBucketResult"):
-            try:
-                root = ET.fromstring(body)
-            except ET.ParseError:
-                return False
-            if not root.tag.endswith("ListBucketResult"):
-                return False
-            listing.kind = "s3-xml"
-            marker = ""
-            for _ in range(MAX_PAGES):
-                ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-                _advances(
-                    base, marker, [c.findtext(f"{ns}Key") or "" for c in root.iter(f"{ns}Contents")]
-                )
-                truncated, marker = self._s3(listing, root)
-                if not truncated or not marker:
-                    return True
-                query = self._query("max-keys", marker=marker)
-                answer = self._read(base + query)
-                if answer.status != 200:
-                    raise HttpError(f"{base}: listing page after {marker!r}: HTTP {answer.status}")
-                try:
-                    root = ET.fromstring(answer.body)
-                except ET.ParseError as error:
-                    raise ReleaseError(f"{base}: listing page after {marker!r}: {error}") from None
-            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+            return self._s3_xml_pages(listing, base, body)
         if "text/plain" in ctype:
-            listing.kind = "swift-text"
-            names = body.decode("utf-8", errors="replace").splitlines()
-            marker = ""
-            for _ in range(MAX_PAGES):
-                names = [n for n in names if n.strip()]
-                if not names:
-                    return True
-                _advances(base, marker, names)
-                for name in names:
-                    self._add_object(listing, name, None, "")
-                marker = names[-1]
-                answer = self._read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
-                if answer.status != 200 or "text/plain" not in answer.content_type:
-                    return True
-                names = answer.body.decode("utf-8", errors="replace").splitlines()
-            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+            return self._swift_text_pages(listing, base, body)
         return False
+
+    def _swift_json_pages(
+        self, listing: Listing, base: str, body: bytes, headers: dict[str, str]
+    ) -> bool:
+        try:
+            items = jsontext.loads(body)
+        except ValueError:
+            return False
+        if not isinstance(items, list):
+            return False
+        listing.kind = "swift-json"
+        marker = ""
+        for _ in range(MAX_PAGES):
+            names = _json_names(items)
+            _advances(base, marker, names)
+            last = self._swift_json(listing, items)
+            if not last:
+                return True
+            marker = last
+            answer = self._read(base + self._query(format="json", marker=last), headers)
+            try:
+                items = jsontext.loads(answer.body) if answer.status == 200 else []
+            except ValueError:
+                raise ReleaseError(f"{base}: listing page after {last!r} is not JSON") from None
+            if not isinstance(items, list):
+                raise ReleaseError(f"{base}: listing page after {last!r} is not a list")
+        raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+
+    def _s3_xml_pages(self, listing: Listing, base: str, body: bytes) -> bool:
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            return False
+        if not root.tag.endswith("ListBucketResult"):
+            return False
+        listing.kind = "s3-xml"
+        marker = ""
+        for _ in range(MAX_PAGES):
+            ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            _advances(
+                base, marker, [c.findtext(f"{ns}Key") or "" for c in root.iter(f"{ns}Contents")]
+            )
+            truncated, marker = self._s3(listing, root)
+            if not truncated or not marker:
+                return True
+            query = self._query("max-keys", marker=marker)
+            answer = self._read(base + query)
+            if answer.status != 200:
+                raise HttpError(f"{base}: listing page after {marker!r}: HTTP {answer.status}")
+            try:
+                root = ET.fromstring(answer.body)
+            except ET.ParseError as error:
+                raise ReleaseError(f"{base}: listing page after {marker!r}: {error}") from None
+        raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+
+    def _swift_text_pages(self, listing: Listing, base: str, body: bytes) -> bool:
+        listing.kind = "swift-text"
+        names = body.decode("utf-8", errors="replace").splitlines()
+        marker = ""
+        for _ in range(MAX_PAGES):
+            names = [n for n in names if n.strip()]
+            if not names:
+                return True
+            _advances(base, marker, names)
+            for name in names:
+                self._add_object(listing, name, None, "")
+            marker = names[-1]
+            answer = self._read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
+            if answer.status != 200 or "text/plain" not in answer.content_type:
+                return True
+            names = answer.body.decode("utf-8", errors="replace").splitlines()
+        raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
 
     def _checksums(self, listing: Listing) -> None:
         """sha256 and sizes from the build records and the container's index.html."""

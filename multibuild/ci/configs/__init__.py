@@ -274,42 +274,69 @@ def check_configs(
                 )
                 problems.append(Problem(message, "commit"))
     for path, text in texts.items():
-        data = _parse(path, text) or {}
-        have, want_jobs = config_jobs(path, data), expected_jobs(settings, path)
-        if sorted(have) != sorted(want_jobs):
-            missing = sorted(set(want_jobs) - set(have))
-            extra = sorted(set(have) - set(want_jobs))
-            message = (
-                f"{path}: its jobs differ from settings.toml's [matrix] (missing {missing}, "
-                f"extra {extra}); `python -m multibuild check-config --write` regenerates it"
-            )
-            problems.append(Problem(message, "jobs"))
-        for name in sorted(referenced_paths(text)):
-            if not (root / name).exists():
-                message = f"{path}: names {name}, which does not exist in {root}"
-                problems.append(Problem(message, "path"))
-        for command in sorted(set(_COMMAND.findall(text)) - set(command_names)):
-            message = f"{path}: runs `python -m multibuild {command}`, no such command"
-            problems.append(Problem(message, "command"))
         # Commits that differ are reported above, once; here the rest of the file.
         own = _with_commits(settings, commits[path]) if path in commits else settings
-        rendered = RENDERERS[path](own)
-        if text != rendered:
-            number, found, should = _first_difference(text, rendered)
-            message = (
-                f"{path}:{number}: differs from what settings.toml generates (has "
-                f"{found.strip()!r}, should be {should.strip()!r}); "
-                "`python -m multibuild check-config --write` regenerates it"
-            )
-            problems.append(Problem(message, "generated"))
+        problems += _file_problems(
+            root, path, text, settings=settings, own=own, command_names=command_names
+        )
     if with_cibuildwheel and CIBUILDWHEEL in texts:
-        for platform in ("linux", "macos", "windows"):
-            selected = cibuildwheel.build_identifiers(root / CIBUILDWHEEL, platform, environ or {})
-            wanted = list({job.build_id for job in jobs(settings) if job.os == platform})
-            if sorted(selected) != sorted(wanted):
-                message = (
-                    f"{CIBUILDWHEEL}: cibuildwheel --print-build-identifiers --platform "
-                    f"{platform} selects {sorted(selected)}, the matrix has {sorted(wanted)}"
-                )
-                problems.append(Problem(message, "cibuildwheel"))
+        problems += _cibuildwheel_problems(root, settings, environ)
+    return problems
+
+
+def _file_problems(
+    root: Path,
+    path: str,
+    text: str,
+    *,
+    settings: Settings,
+    own: Settings,
+    command_names: Collection[str],
+) -> list[Problem]:
+    """One generated file's jobs, the paths and commands it names, and its text against what
+    `own` (settings with the file's own commits) generates."""
+    problems: list[Problem] = []
+    data = _parse(path, text) or {}
+    have, want_jobs = config_jobs(path, data), expected_jobs(settings, path)
+    if sorted(have) != sorted(want_jobs):
+        missing = sorted(set(want_jobs) - set(have))
+        extra = sorted(set(have) - set(want_jobs))
+        message = (
+            f"{path}: its jobs differ from settings.toml's [matrix] (missing {missing}, "
+            f"extra {extra}); `python -m multibuild check-config --write` regenerates it"
+        )
+        problems.append(Problem(message, "jobs"))
+    for name in sorted(referenced_paths(text)):
+        if not (root / name).exists():
+            message = f"{path}: names {name}, which does not exist in {root}"
+            problems.append(Problem(message, "path"))
+    for command in sorted(set(_COMMAND.findall(text)) - set(command_names)):
+        message = f"{path}: runs `python -m multibuild {command}`, no such command"
+        problems.append(Problem(message, "command"))
+    rendered = RENDERERS[path](own)
+    if text != rendered:
+        number, found, should = _first_difference(text, rendered)
+        message = (
+            f"{path}:{number}: differs from what settings.toml generates (has "
+            f"{found.strip()!r}, should be {should.strip()!r}); "
+            "`python -m multibuild check-config --write` regenerates it"
+        )
+        problems.append(Problem(message, "generated"))
+    return problems
+
+
+def _cibuildwheel_problems(
+    root: Path, settings: Settings, environ: Mapping[str, str]
+) -> list[Problem]:
+    """What cibuildwheel itself selects from cibuildwheel.toml against the matrix."""
+    problems: list[Problem] = []
+    for platform in ("linux", "macos", "windows"):
+        selected = cibuildwheel.build_identifiers(root / CIBUILDWHEEL, platform, environ or {})
+        wanted = list({job.build_id for job in jobs(settings) if job.os == platform})
+        if sorted(selected) != sorted(wanted):
+            message = (
+                f"{CIBUILDWHEEL}: cibuildwheel --print-build-identifiers --platform "
+                f"{platform} selects {sorted(selected)}, the matrix has {sorted(wanted)}"
+            )
+            problems.append(Problem(message, "cibuildwheel"))
     return problems
