@@ -22,7 +22,7 @@ from multibuild.ci.build_container import ContainerChoice
 from multibuild.ci.channels import Decision
 from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
 from multibuild.ci.jobs import Job, Runnable, official_image, runnable_here, variant_build
-from multibuild.ci.providers import CIInfo
+from multibuild.ci.providers import CIInfo, fold_style
 from multibuild.engine.pipeline import Pipeline, recipe_of
 from multibuild.engine.record import BuildRecord, PythonBuild
 from multibuild.errors import ConfigurationError, CredentialsError, FatalError
@@ -271,7 +271,7 @@ def run_job(
             commit=plan.commit,
             nightly=plan.nightly,
         )
-        logger = Logger(verbose=options.verbose, ci=_fold(plan), redact=redact)
+        logger = Logger(verbose=options.verbose, ci=fold_style(plan.info), redact=redact)
         # Every command of the build in a PID namespace of its own: none can read this
         # process's credentials, and none is left running when the upload below starts.
         with isolated_children(environ):
@@ -391,10 +391,6 @@ def products_of(record: BuildRecord, wheelhouse: Path) -> list[Path]:
     names = [f"{record.build_id}.json", record.log_name]
     names += [wheel.name for build in record.builds for wheel in build.wheels]
     return [wheelhouse / name for name in names if (wheelhouse / name).is_file()]
-
-
-def _fold(plan: JobPlan) -> str | None:
-    return None if plan.info.provider == "local" else plan.info.provider
 
 
 def _run_host(

@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         base_dir=base,
         local_on_ci=knobs.local_container_on_ci,
     )
-    what = "run by hand" if info.provider == "local" else f"{info.provider} {info.event}"
+    what = "run by hand" if info.by_hand else f"{info.provider} {info.event}"
     where = what + (f" on {info.branch}" if info.branch else "")
     if args.check_secrets:
         if decision.channel is None:
