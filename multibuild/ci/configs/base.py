@@ -97,7 +97,6 @@ class Provider(ABC):
         """The job ids the parsed config runs."""
 
 
-
 def upload_note(settings: Settings, provider: str) -> str:
     """What a provider's jobs do with their wheels, for its config's comment."""
     allowed = settings.ci.upload_providers

@@ -53,4 +53,3 @@ class Travis(Provider):
             env = dict(w.partition("=")[::2] for w in str(job.get("env", "")).split() if "=" in w)
             found.append(env.get("MB_JOB", f"(a {job.get('os', 'linux')} job without MB_JOB)"))
         return found
-
