@@ -18,6 +18,7 @@ from typing import Any
 
 from multibuild.errors import UploadError
 from multibuild.options import UploadTuning
+from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.containers import open_container
 from multibuild.publish.containers.base import (
     ORPHAN_GRACE_S,
@@ -38,7 +39,7 @@ from multibuild.publish.index import (
     rebuild_index,
     withdraw,
 )
-from multibuild.publish.wheelhouse import Wheelhouse, collect
+from multibuild.publish.wheelhouse import Wheelhouse
 from multibuild.util import jsontext
 from multibuild.util.secrets import NO_SECRETS, Redactor
 
@@ -276,8 +277,45 @@ class Destination:
     ci: Mapping[str, Any] = field(default_factory=dict)  # kept in each uploaded record
 
 
+def publish_run(
+    wheelhouse: Wheelhouse,
+    destination: Destination | None,
+    *,
+    indexes: Sequence[str],
+    keep: int | None,
+    project: str,
+    environ: Mapping[str, str],
+    redact: Redactor = NO_SECRETS,
+    tuning: UploadTuning | None = None,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> UploadReport | None:
+    """A run's products where its decision says: to the container (`destination`; None: the
+    package indexes only), then its wheels to the package `indexes` (`keep`: how many
+    nightlies each keeps, None for no retention). The container's report, if any."""
+    report = None
+    if destination is not None:
+        report = send(
+            wheelhouse,
+            destination,
+            project=project,
+            environ=environ,
+            redact=redact,
+            tuning=tuning,
+            dry_run=dry_run,
+            echo=echo,
+        )
+    if indexes and dry_run:
+        echo(f"multibuild upload: dry run: the wheels would also go to {', '.join(indexes)}")
+    elif indexes:  # without wheels (a failed build) each index says so
+        publish_indexes(
+            indexes, wheelhouse.wheels, project=project, keep=keep, environ=environ, echo=echo
+        )
+    return report
+
+
 def send(
-    paths: Sequence[Path],
+    wheelhouse: Wheelhouse,
     destination: Destination,
     *,
     project: str,
@@ -287,9 +325,7 @@ def send(
     dry_run: bool = False,
     echo: Callable[[str], None] = print,
 ) -> UploadReport:
-    """Collect the wheelhouses (every file checked first) and upload them to the destination,
-    with a report."""
-    wheelhouse = collect(paths)
+    """Upload a collected wheelhouse (every file checked) to the destination, with a report."""
     if wheelhouse.records:
         project = wheelhouse.records[0][1].project or project
     echo(f"multibuild upload: -> {destination.channel} ({destination.why}) -> {destination.url}")
