@@ -340,6 +340,7 @@ def load_settings(path: Path) -> Settings:
     tables.update({name: _free_form(path, name, data[name]) for name in FREE_FORM if name in data})
     settings = Settings(path=path.resolve(), **tables)
     _check_refs(path, settings)
+    _check_ci_names(path, settings)
     _check_ci_entries(path, settings)
     _check_generated_values(path, settings)
     return settings
@@ -381,8 +382,8 @@ def _check_refs(path: Path, settings: Settings) -> None:
                 )
 
 
-def _check_ci_entries(path: Path, settings: Settings) -> None:
-    """[ci] and [matrix] values the CI generator writes out: known names, NAME=value."""
+def _check_ci_names(path: Path, settings: Settings) -> None:
+    """[ci] builder and providers: names this project knows."""
     if settings.ci.builder not in BUILDERS:
         raise ConfigurationError(
             f"{path}: [ci] builder is one of {', '.join(BUILDERS)}, not {settings.ci.builder!r}"
@@ -398,6 +399,10 @@ def _check_ci_entries(path: Path, settings: Settings) -> None:
             f"{path}: [ci] upload_providers are of {', '.join(CI_PROVIDERS)}, not "
             f"{', '.join(map(repr, unknown))}"
         )
+
+
+def _check_ci_entries(path: Path, settings: Settings) -> None:
+    """[ci] and [matrix] entries the CI generator writes out: PLAT=X.Y, NAME=value."""
     for table, key, entries in (
         ("ci", "macos_deployment_targets", settings.ci.macos_deployment_targets),
         ("ci", "macos_wheel_targets", settings.ci.macos_wheel_targets),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from multibuild.publish.anaconda import INDEX_VARIABLE, channel_files, simple_in
 from multibuild.publish.anaconda import SCHEME as ANACONDA
 from multibuild.publish.containers import open_container
 from multibuild.util import jsontext
-from multibuild.util.html import fragment_sha256, parse_links
+from multibuild.util.html import Link, fragment_sha256, parse_links
 from multibuild.util.http import Http, HttpError, Page
 from multibuild.util.urls import check_url
 
@@ -196,8 +196,16 @@ class Reader:
         )
         if simple:
             listing.kind = "pep503"
+        subdirs = self._add_links(listing, page_url, parser.links, simple=simple)
+        if depth == 0:
+            self._follow_subdirs(listing, subdirs, project, simple=simple)
+
+    def _add_links(
+        self, listing: Listing, page_url: str, links: Sequence[Link], *, simple: bool
+    ) -> list[tuple[str, str, str]]:
+        """A page's file links added to the listing; its sub-directories (name, URL, text)."""
         subdirs: list[tuple[str, str, str]] = []
-        for link in parser.links:
+        for link in links:
             href = link.href.strip()
             target = urljoin(page_url, href)
             name = _inside(listing.url, target, anywhere_on_site=simple)
@@ -215,14 +223,24 @@ class Reader:
             if link.size is not None:
                 entry.add_size(link.size)
             listing.add(entry)
-        if depth > 0:
-            return
+        return subdirs
+
+    def _follow_subdirs(
+        self,
+        listing: Listing,
+        subdirs: Sequence[tuple[str, str, str]],
+        project: str | None,
+        *,
+        simple: bool,
+    ) -> None:
+        """The pages one level down that hold files: the build records' directories, and a
+        PEP 503 root's project page."""
         for name, target, text in subdirs:
             if name in RECORD_DIRS and not simple:
                 page = self._read(target)
                 status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200 and "html" in ctype:
-                    self._html(listing, target, sub, project, depth + 1)
+                    self._html(listing, target, sub, project, 1)
             elif project and canonicalize_name(text.rstrip("/") or name.rstrip("/")) == (
                 canonicalize_name(project)
             ):
@@ -231,7 +249,7 @@ class Reader:
                 status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200:
                     listing.kind = "pep503"
-                    self._html(listing, target, sub, project, depth + 1)
+                    self._html(listing, target, sub, project, 1)
 
     # -- Swift, S3 --------------------------------------------------------------------------
 
