@@ -350,16 +350,7 @@ def _check_sdist(path: Path, project: ProjectSettings) -> None:
 
 
 def load_settings(path: Path) -> Settings:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigurationError(f"cannot read settings file {path}: {error}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigurationError(f"{path} is not valid TOML: {error}") from None
-    for table in data:
-        if table not in TABLES and table not in FREE_FORM:
-            known = [*TABLES, *FREE_FORM]
-            raise ConfigurationError(f"{path}: unknown table [{table}]{_hint(table, known)}")
+    data = _read_toml(path)
     project: ProjectSettings = _table(path, "project", data.get("project", {}))
     project = dataclasses.replace(
         project,
@@ -372,8 +363,33 @@ def load_settings(path: Path) -> Settings:
     tables["project"] = project
     tables.update({name: _free_form(path, name, data[name]) for name in FREE_FORM if name in data})
     settings = Settings(path=path.resolve(), **tables)
-    if project.sdist:
-        _check_sdist(path, project)
+    if settings.project.sdist:
+        _check_sdist(path, settings.project)
+    _check_refs(path, settings)
+    _check_ci_names(path, settings)
+    _check_ci_entries(path, settings)
+    _check_generated_values(path, settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """The settings file's tables, each one this project knows."""
+    try:
+        data: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigurationError(f"cannot read settings file {path}: {error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigurationError(f"{path} is not valid TOML: {error}") from None
+    for table in data:
+        if table not in TABLES and table not in FREE_FORM:
+            known = [*TABLES, *FREE_FORM]
+            raise ConfigurationError(f"{path}: unknown table [{table}]{_hint(table, known)}")
+    return data
+
+
+def _check_refs(path: Path, settings: Settings) -> None:
+    """The pinned commits and the upload branch patterns, each against its own syntax."""
+    project = settings.project
     for key in ("BUILD_COMMIT", "DAILY_COMMIT"):
         ref = project.build_commit if key == "BUILD_COMMIT" else project.daily_commit
         # Empty: not pinned (a project's own settings; `pinned()` asks for it where needed).
@@ -390,6 +406,10 @@ def load_settings(path: Path) -> Settings:
                     f"{path}: [upload] {key} {pattern!r}: {problem} (patterns are regular "
                     "expressions matched against the whole branch name)"
                 )
+
+
+def _check_ci_names(path: Path, settings: Settings) -> None:
+    """[ci] builder and providers: names this project knows."""
     if settings.ci.builder not in BUILDERS:
         raise ConfigurationError(
             f"{path}: [ci] builder is one of {', '.join(BUILDERS)}, not {settings.ci.builder!r}"
@@ -405,6 +425,10 @@ def load_settings(path: Path) -> Settings:
             f"{path}: [ci] upload_providers are of {', '.join(CI_PROVIDERS)}, not "
             f"{', '.join(map(repr, unknown))}"
         )
+
+
+def _check_ci_entries(path: Path, settings: Settings) -> None:
+    """[ci] and [matrix] entries the CI generator writes out: PLAT=X.Y, NAME=value."""
     for table, key, entries in (
         ("ci", "macos_deployment_targets", settings.ci.macos_deployment_targets),
         ("ci", "macos_wheel_targets", settings.ci.macos_wheel_targets),
@@ -434,8 +458,6 @@ def load_settings(path: Path) -> Settings:
     for entry in settings.ci.appveyor_secure:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S+", entry):
             raise ConfigurationError(f"{path}: [ci] appveyor_secure entries are NAME=ENCRYPTED")
-    _check_generated_values(path, settings)
-    return settings
 
 
 # Distribution names as the packaging specifications write them (ASCII letters and digits,

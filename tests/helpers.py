@@ -80,6 +80,22 @@ def copy_wheels_repo(root: Path) -> Path:
     return root
 
 
+_COMMIT_LINE = re.compile(
+    r'^\s*(?:-\s*)?(?P<key>BUILD_COMMIT|DAILY_COMMIT)\s*[:=]\s*"?(?P<value>[^"\s]*)"?\s*$'
+)
+
+
+def shown_commits(text: str) -> dict[str, str]:
+    """BUILD_COMMIT and DAILY_COMMIT as a file shows them to a reader (one line each)."""
+    found: dict[str, list[str]] = {"BUILD_COMMIT": [], "DAILY_COMMIT": []}
+    for line in text.splitlines():
+        match = _COMMIT_LINE.match(line)
+        if match:
+            found[match["key"]].append(match["value"])
+    assert all(len(values) == 1 for values in found.values()), found
+    return {key: values[0] for key, values in found.items()}
+
+
 def engine_environ(**extra: str) -> dict[str, str]:
     """The environment the engine runs with in tests: no CI provider's variables, no MB_*
     knobs from outside, and this tree's engine first on PYTHONPATH."""

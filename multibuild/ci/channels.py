@@ -20,7 +20,7 @@ from typing import Literal
 from multibuild.ci.providers import CRON, LOCAL, MANUAL, PULL_REQUEST, PUSH, TAG, CIInfo
 from multibuild.errors import ConfigurationError, UploadError
 from multibuild.publish.containers import is_local, same_container
-from multibuild.settings import CI_PROVIDERS, CISettings, ProjectSettings, Settings, UploadSettings
+from multibuild.settings import CISettings, ProjectSettings, Settings, UploadSettings
 
 Channel = Literal["pre-release", "release"]
 CHANNELS: tuple[Channel, ...] = ("pre-release", "release")
@@ -54,7 +54,7 @@ def _not_release_provider(info: CIInfo, ci: CISettings | None) -> str | None:
     """Why this CI run may not write the release container, or None: on release branches
     only `[ci] release_provider`'s jobs upload, so two providers never race for one name."""
     owner = ci.release_provider if ci else ""
-    if owner and info.provider in CI_PROVIDERS and info.provider != owner:
+    if owner and info.on_ci and info.provider != owner:
         return (
             f"release wheels come from {owner} only ([ci] release_provider); this "
             f"{info.provider} job builds and tests"
@@ -65,7 +65,7 @@ def _not_release_provider(info: CIInfo, ci: CISettings | None) -> str | None:
 def not_uploading_provider(info: CIInfo, ci: CISettings | None) -> str | None:
     """Why this CI provider's jobs never upload ([ci] upload_providers), or None."""
     allowed = ci.upload_providers if ci else ()
-    if allowed and info.provider in CI_PROVIDERS and info.provider not in allowed:
+    if allowed and info.on_ci and info.provider not in allowed:
         kept = (
             "in the job only (Travis keeps no artifacts)"
             if info.provider == "travis"
@@ -154,11 +154,6 @@ def _requested(
     )
 
 
-def on_ci(info: CIInfo) -> bool:
-    """A run on Travis, Appveyor or GitHub Actions, whose runner is thrown away after the job."""
-    return info.provider in CI_PROVIDERS
-
-
 def channel_container(upload: UploadSettings, channel: str, *, by_hand: bool) -> str:
     """The container of a channel: `[upload] local`'s directory for runs by hand (when set),
     else `[upload] pre_release` / `release`."""
@@ -184,7 +179,7 @@ def decide(
     ci = settings.ci if settings else None
     project = settings.project if settings else None
     base = base_dir or Path.cwd()
-    by_hand = not on_ci(info)
+    by_hand = not info.on_ci  # by hand or on another CI: [upload] local applies
     decision = _by_branch(info, upload, ci)
     if requested is not None and not decision.forbidden:
         decision = _requested(info, decision, requested, upload, ci)

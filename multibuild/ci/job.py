@@ -22,7 +22,7 @@ from multibuild.ci.build_container import ContainerChoice
 from multibuild.ci.channels import Decision
 from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
 from multibuild.ci.jobs import Job, Runnable, official_image, runnable_here, variant_build
-from multibuild.ci.providers import CIInfo
+from multibuild.ci.providers import CIInfo, fold_style
 from multibuild.engine.pipeline import Pipeline, recipe_of
 from multibuild.engine.record import BuildRecord, PythonBuild
 from multibuild.errors import ConfigurationError, CredentialsError, FatalError
@@ -36,8 +36,8 @@ from multibuild.options import (
     resolve_build_options,
 )
 from multibuild.platforms import Platform
-from multibuild.publish.anaconda import publish_indexes
-from multibuild.publish.upload import Destination, check_credentials, send
+from multibuild.publish.upload import Destination, check_credentials, publish_run
+from multibuild.publish.wheelhouse import collect
 from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings
 from multibuild.util.isolation import isolated_children
 from multibuild.util.secrets import NO_SECRETS, Redactor, withheld
@@ -251,7 +251,6 @@ def run_job(
     is the job's outcome."""
     if not plan.runnable.ok and not plan.skipped:
         raise ConfigurationError(f"job {plan.job.id} cannot run here: {plan.runnable.reason}")
-    platform = platforms.current()
     arguments = replace(arguments, settings=str(settings.path), python=(plan.job.python,))
     if plan.builder == "host":  # cibuildwheel gets these from its file and job_environ
         variables, extra_settings = variant_build(settings, plan.job)
@@ -259,90 +258,124 @@ def run_job(
         environ = {**environ, **variables}
     if upload and plan.decision.channel:
         _check_secrets(plan, environ)
-    failure: FatalError | None = None
-    records: list[BuildRecord] = []
     wheelhouse = Path(arguments.wheelhouse or settings.root / "wheelhouse").resolve()
-    try:
-        if plan.skipped:
-            records.append(_record_skip(plan, settings, wheelhouse))
-            raise _Skipped
-        options = resolve_build_options(
-            replace(arguments, wheelhouse=str(wheelhouse)),
-            settings=settings,
-            knobs=knobs,
-            platform=platform,
-            environ=withheld(environ),  # the build runs the project's code: no credentials
-            commit=plan.commit,
-            nightly=plan.nightly,
-        )
-        logger = Logger(verbose=options.verbose, ci=_fold(plan), redact=redact)
-        # Every command of the build in a PID namespace of its own: none can read this
-        # process's credentials, and none is left running when the upload below starts.
-        with isolated_children(environ):
-            if plan.builder == "host":
-                _run_host(plan, options, platform, records, logger)
-            else:
-                _run_cibuildwheel(
-                    plan,
-                    settings,
-                    options=options,
-                    platform=platform,
-                    records=records,
-                    knobs=knobs,
-                    environ=environ,
-                    logger=logger,
-                )
-    except FatalError as error:
-        failure = error
-    except _Skipped:
+    failure: FatalError | None = None
+    if plan.skipped:
+        record = _record_skip(plan, settings, wheelhouse)
         console.info(f"multibuild ci: {plan.job.id} skipped: {plan.skipped}")
-    products = [p for record in records for p in products_of(record, wheelhouse)]
-    if not upload:
-        console.info(f"multibuild ci: --no-upload: {len(products)} file(s) stay in {wheelhouse}")
-    elif products and plan.decision.channel:
-        _upload(plan, settings, products, knobs=knobs, environ=environ, redact=redact)
-    elif products:
-        console.info(f"multibuild ci: not uploading: {plan.decision.reason}")
+        records = [record]
+    else:
+        records = []
+        try:
+            _build(
+                plan,
+                settings,
+                arguments=arguments,
+                wheelhouse=wheelhouse,
+                records=records,
+                knobs=knobs,
+                environ=environ,
+                redact=redact,
+            )
+        except FatalError as error:
+            failure = error
+    _publish(
+        plan,
+        settings,
+        [p for record in records for p in products_of(record, wheelhouse)],
+        wheelhouse=wheelhouse,
+        upload=upload,
+        knobs=knobs,
+        environ=environ,
+        redact=redact,
+    )
     if failure is not None:
         raise failure
     return 0
 
 
-def _upload(
+def _build(
+    plan: JobPlan,
+    settings: Settings,
+    *,
+    arguments: BuildArguments,
+    wheelhouse: Path,
+    records: list[BuildRecord],
+    knobs: EnvironmentOptions,
+    environ: Mapping[str, str],
+    redact: Redactor,
+) -> None:
+    """The job's build, its records appended to `records` as it goes (a failed build's too)."""
+    platform = platforms.current()
+    options = resolve_build_options(
+        replace(arguments, wheelhouse=str(wheelhouse)),
+        settings=settings,
+        knobs=knobs,
+        platform=platform,
+        environ=withheld(environ),  # the build runs the project's code: no credentials
+        commit=plan.commit,
+        nightly=plan.nightly,
+    )
+    logger = Logger(verbose=options.verbose, ci=fold_style(plan.info), redact=redact)
+    # Every command of the build in a PID namespace of its own: none can read this
+    # process's credentials, and none is left running when the upload below starts.
+    with isolated_children(environ):
+        if plan.builder == "host":
+            _run_host(plan, options, platform, records, logger)
+        else:
+            _run_cibuildwheel(
+                plan,
+                settings,
+                options=options,
+                platform=platform,
+                records=records,
+                knobs=knobs,
+                environ=environ,
+                logger=logger,
+            )
+
+
+def _publish(
     plan: JobPlan,
     settings: Settings,
     products: list[Path],
     *,
+    wheelhouse: Path,
+    upload: bool,
     knobs: EnvironmentOptions,
     environ: Mapping[str, str],
     redact: Redactor,
 ) -> None:
     """This job's files only (a wheelhouse may hold older builds' products), where the plan's
     decision says: the container, and a nightly's wheels to its package indexes."""
-    if plan.decision.container and plan.decision.channel:
-        send(
-            products,
-            Destination(
-                channel=plan.decision.channel,
-                url=plan.decision.container,
-                base_dir=Path.cwd(),
-                why=plan.decision.reason,
-                ci={**plan.info.as_record(), "nightly": plan.nightly},
-            ),
-            project=settings.project.name,
-            environ=environ,
-            redact=redact,
-            tuning=knobs.upload,
+    if not upload:
+        console.info(f"multibuild ci: --no-upload: {len(products)} file(s) stay in {wheelhouse}")
+        return
+    if not products:
+        return
+    decision = plan.decision
+    if not decision.channel:
+        console.info(f"multibuild ci: not uploading: {decision.reason}")
+        return
+    destination = None
+    if decision.container:
+        destination = Destination(
+            channel=decision.channel,
+            url=decision.container,
+            base_dir=Path.cwd(),
+            why=decision.reason,
+            ci={**plan.info.as_record(), "nightly": plan.nightly},
         )
-    wheels = [p for p in products if p.suffix == ".whl"]
-    if plan.decision.indexes and wheels:
-        publish_indexes(
-            plan.decision.indexes,
-            wheels,
-            project=settings.project.name,
-            keep=settings.upload.keep_nightlies if plan.nightly else None,
-            environ=environ,
-        )
+    publish_run(
+        collect(products),
+        destination,
+        indexes=decision.indexes,
+        keep=settings.upload.keep_nightlies if plan.nightly else None,
+        project=settings.project.name,
+        environ=environ,
+        redact=redact,
+        tuning=knobs.upload,
+    )
 
 
 def _check_secrets(plan: JobPlan, environ: Mapping[str, str]) -> None:
@@ -358,10 +391,6 @@ def _check_secrets(plan: JobPlan, environ: Mapping[str, str]) -> None:
             f'CI\'s settings (README.rst, "CI jobs"), or list the providers that upload in '
             "settings.toml [ci] upload_providers"
         ) from None
-
-
-class _Skipped(Exception):
-    """The job builds nothing (its record says why)."""
 
 
 def _record_skip(plan: JobPlan, settings: Settings, wheelhouse: Path) -> BuildRecord:
@@ -395,10 +424,6 @@ def products_of(record: BuildRecord, wheelhouse: Path) -> list[Path]:
     names = [f"{record.build_id}.json", record.log_name]
     names += [wheel.name for build in record.builds for wheel in build.wheels]
     return [wheelhouse / name for name in names if (wheelhouse / name).is_file()]
-
-
-def _fold(plan: JobPlan) -> str | None:
-    return None if plan.info.provider == "local" else plan.info.provider
 
 
 def _run_host(

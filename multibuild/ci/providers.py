@@ -12,8 +12,9 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from multibuild.settings import CI_PROVIDERS
 from multibuild.util.git import FULL_HASH, run_git
 
 PUSH = "push"
@@ -23,12 +24,16 @@ PULL_REQUEST = "pull_request"
 TAG = "tag"
 LOCAL = "local"
 
+# Who runs this: a CI provider this project generates configs for (settings.CI_PROVIDERS),
+# "local" (no CI at all: by hand), or "unknown" (another CI, such as this repository's .ci/run).
+ProviderName = Literal["travis", "appveyor", "github", "local", "unknown"]
+
 
 @dataclass(frozen=True)
 class CIInfo:
     """What the CI environment says about this run."""
 
-    provider: str  # travis, appveyor, github, local (by hand), unknown (another CI)
+    provider: ProviderName
     event: str  # push, cron, manual, pull_request, tag, local, or the provider's own word
     branch: str | None = None  # for a pull request: the branch it targets
     pull_request: str | None = None
@@ -37,6 +42,17 @@ class CIInfo:
     head_repository: str | None = None  # a pull request's source repository
     commit: str | None = None
     build_url: str | None = None
+
+    @property
+    def on_ci(self) -> bool:
+        """A run on Travis, Appveyor or GitHub Actions, whose runner is thrown away after the
+        job."""
+        return self.provider in CI_PROVIDERS
+
+    @property
+    def by_hand(self) -> bool:
+        """No CI at all: someone ran the command (another CI is neither this nor on_ci)."""
+        return self.provider == "local"
 
     def as_record(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if value is not None}
@@ -163,7 +179,7 @@ def detect(
         return _github(environ)
     # By hand, or another CI (such as this repository's own .ci/run): the local git branch.
     # There is no telling a pull request here; such runs hold no upload credentials.
-    provider = "unknown" if _true(environ.get("CI")) else "local"
+    provider: ProviderName = "unknown" if _true(environ.get("CI")) else "local"
     return CIInfo(provider=provider, event=LOCAL, branch=git_branch())
 
 
@@ -173,4 +189,4 @@ def is_full_hash(ref: str) -> bool:
 
 def fold_style(info: CIInfo) -> str | None:
     """What the log tells multibuild.log.Logger: the provider on a CI, None by hand."""
-    return None if info.provider == "local" else info.provider
+    return None if info.by_hand else info.provider

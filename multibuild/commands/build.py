@@ -33,7 +33,7 @@ from multibuild.options import (
     EnvironmentOptions,
     resolve_build_options,
 )
-from multibuild.settings import BUILDERS, CI_PROVIDERS, CISettings, Settings, project_settings
+from multibuild.settings import BUILDERS, CISettings, Settings, project_settings
 from multibuild.util.isolation import isolated_children
 from multibuild.util.pythons import PythonVersion
 from multibuild.util.secrets import Redactor, withheld
@@ -198,7 +198,7 @@ def released_sdist_instead(
     for a nightly or a local repository."""
     if (
         settings is None
-        or info.provider in CI_PROVIDERS
+        or info.on_ci
         or arguments.repo
         or arguments.commit
         or arguments.sdist
@@ -237,7 +237,7 @@ def _run_cibuildwheel(
     if arch is not None and platform.name != "linux":
         raise ConfigurationError("--arch picks a Linux container's architecture")
     plat = image_arch(arch) if arch is not None else platform.machine()
-    on_ci = info.provider in CI_PROVIDERS
+    on_ci = info.on_ci
     official = (settings.ci if settings else CISettings()).manylinux_image
     container = choose_container(
         arguments.image, arguments.container_engine, on_ci=on_ci, official=official

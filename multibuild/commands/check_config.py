@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         console.result(f"MISMATCH: {problem}")
     if problems:
         raise ConfigurationError(f"{len(problems)} CI config problem(s); see above")
-    commits = configs.read_commits(root)["settings.toml"]
+    commits = configs.read_commits(root)
     console.result(
         f"OK: {len(configs.ALL_FILES)} files agree: BUILD_COMMIT={commits['BUILD_COMMIT']} "
         f"DAILY_COMMIT={commits['DAILY_COMMIT']}; {', '.join(configs.GENERATED)} are as "

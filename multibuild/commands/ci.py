@@ -24,7 +24,7 @@ from multibuild.engine import source
 from multibuild.errors import ConfigurationError, SourceError
 from multibuild.images.oci import ENGINES
 from multibuild.options import TEST_LEVELS, BuildArguments, EnvironmentOptions
-from multibuild.settings import BUILDERS, CI_PROVIDERS, Settings, settings_from
+from multibuild.settings import BUILDERS, Settings, settings_from
 from multibuild.util.secrets import Redactor, withheld
 
 
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             "`python -m multibuild ci --list` lists them"
         )
     info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(settings.root))
-    if args.nightly and info.provider in ("local", "unknown"):
+    if args.nightly and not info.on_ci:
         info = channels.as_nightly(info)  # reproduce a nightly by hand
     decision = channels.decide(info, settings, local_on_ci=knobs.local_container_on_ci)
     # settings.toml's [project] sdist unless --repo or --sdist names another source.
@@ -105,7 +105,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     container = choose_container(
         args.image,
         args.container_engine,
-        on_ci=info.provider in CI_PROVIDERS,
+        on_ci=info.on_ci,
         official=official_image(settings, chosen),
     )
     plan = job.make_plan(
@@ -164,7 +164,7 @@ def _requires_python(
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
     builder = args.builder or "host"
-    on_ci = providers.detect(os.environ, git_branch=lambda: None).provider in CI_PROVIDERS
+    on_ci = providers.detect(os.environ, git_branch=lambda: None).on_ci
     container = choose_container(
         args.image, args.container_engine, on_ci=on_ci, official=settings.ci.manylinux_image
     )

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     upload = settings.upload if settings else UploadSettings()
     base = Path.cwd()  # what a relative container path is relative to
     # By hand (outside Travis, Appveyor, GitHub Actions): [upload] local's directory, as uploads.
-    by_hand = not channels.on_ci(providers.detect(os.environ, git_branch=lambda: None))
+    by_hand = not providers.detect(os.environ, git_branch=lambda: None).on_ci
     url = args.container or channels.channel_container(upload, "pre-release", by_hand=by_hand)
     if not url:
         # The nightly indexes' retention runs with their upload (multibuild.publish.anaconda).

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     problems = configs.check_configs(root, command_names=COMMANDS, environ=os.environ)
     if problems:
         raise ConfigurationError("\n".join(map(str, problems)))
-    commits = configs.read_commits(root)["settings.toml"]
+    commits = configs.read_commits(root)
     console.info(
         f"all {len(configs.ALL_FILES)} files agree: BUILD_COMMIT={commits['BUILD_COMMIT']} "
         f"DAILY_COMMIT={commits['DAILY_COMMIT']}"

@@ -18,10 +18,9 @@ from multibuild.ci import channels, providers
 from multibuild.engine.record import BuildRecord
 from multibuild.errors import ConfigurationError
 from multibuild.options import EnvironmentOptions
-from multibuild.publish.anaconda import publish_indexes
-from multibuild.publish.upload import Destination, check_credentials, send
+from multibuild.publish.upload import Destination, check_credentials, publish_run
 from multibuild.publish.wheelhouse import collect
-from multibuild.settings import Settings, settings_from
+from multibuild.settings import Settings, UploadSettings, settings_from
 from multibuild.util.secrets import Redactor
 from multibuild.util.urls import hide_userinfo
 
@@ -76,7 +75,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         base_dir=base,
         local_on_ci=knobs.local_container_on_ci,
     )
-    what = "run by hand" if info.provider == "local" else f"{info.provider} {info.event}"
+    what = "run by hand" if info.by_hand else f"{info.provider} {info.event}"
     where = what + (f" on {info.branch}" if info.branch else "")
     if args.check_secrets:
         if decision.channel is None:
@@ -100,63 +99,33 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             )
         console.info(f"multibuild upload: not uploading ({where}): {decision.reason}")
         return 0
+    wheelhouse = collect(args.paths)
     if decision.channel == "release":
-        _warn_moving_refs(settings, [record for _, record in collect(args.paths).records])
+        _warn_moving_refs(settings, [record for _, record in wheelhouse.records])
+    destination = None
     if decision.container is None:
         console.info(f"multibuild upload: {where}: {decision.reason}")
     else:
-        _send(
-            args,
-            decision,
-            base=base,
-            where=where,
-            info=info,
-            settings=settings,
-            knobs=knobs,
-            redactor=redactor,
-        )
-    if decision.indexes and not args.dry_run:
-        publish_indexes(
-            decision.indexes,
-            collect(args.paths).wheels,
-            project=settings.project.name if settings else "",
-            keep=(settings.upload.keep_nightlies if settings else 5) if decision.nightly else None,
-            environ=environ,
-        )
-    elif decision.indexes:
-        console.info(
-            f"multibuild upload: dry run: the wheels would also go to {', '.join(decision.indexes)}"
-        )
-    return 0
-
-
-def _send(
-    args: argparse.Namespace,
-    decision: channels.Decision,
-    *,
-    base: Path,
-    where: str,
-    info: providers.CIInfo,
-    settings: Settings | None,
-    knobs: EnvironmentOptions,
-    redactor: Redactor,
-) -> None:
-    assert decision.channel is not None and decision.container is not None
-    send(
-        args.paths,
-        Destination(
+        destination = Destination(
             channel=decision.channel,
             url=decision.container,
             base_dir=base,
             why=f"{where}: {decision.reason}",
             ci={**info.as_record(), "nightly": decision.nightly},
-        ),
+        )
+    keep_nightlies = settings.upload.keep_nightlies if settings else UploadSettings().keep_nightlies
+    publish_run(
+        wheelhouse,
+        destination,
+        indexes=decision.indexes,
+        keep=keep_nightlies if decision.nightly else None,
         project=settings.project.name if settings else "",
-        environ=os.environ,
+        environ=environ,
         redact=redactor,
         tuning=knobs.upload,
         dry_run=args.dry_run,
     )
+    return 0
 
 
 def _warn_moving_refs(settings: Settings | None, records: list[BuildRecord]) -> None:

@@ -99,6 +99,37 @@ class PythonBuild:
     exported: list[str] = field(default_factory=list)
     error: str | None = None
 
+    def summary_lines(self) -> list[str]:
+        """This Python's lines of the build's summary."""
+        lines: list[str] = []
+        steps = "  ".join(f"{k} {format_duration(v)}" for k, v in self.steps.items())
+        lines.append(f"python {self.python}: {self.status}  ({steps})")
+        for lib in self.libraries:
+            how = "cached" if lib.get("cached") else "built"
+            lines.append(f"    library {lib['name']} {lib['version']}: {how} {lib['seconds']:.2f}s")
+        for wheel in self.wheels:
+            lines.append(
+                f"    {wheel.name}  {format_size(wheel.size)}  sha256 {wheel.sha256[:16]}…"
+            )
+        if self.repair.get("grafted"):
+            grafted = ", ".join(Path(g).name for g in self.repair["grafted"])
+            lines.append(f"    grafted: {grafted}")
+        if self.repair.get("policy"):
+            lines.append(f"    policy: {self.repair['policy']}")
+        if self.ccache:
+            lines.append(
+                f"    ccache: {self.ccache['hits']:.0f} hits, "
+                f"{self.ccache['misses']:.0f} misses ({self.ccache['hit_rate']:.0%})"
+            )
+        if self.ccache_note:
+            lines.append(f"    ccache: {self.ccache_note}")
+        if self.build_dir:
+            lines.append(f"    build dir: {self.build_dir}")
+        if self.tests.get("counts"):
+            counts = ", ".join(f"{n} {k}" for k, n in self.tests["counts"].items())
+            lines.append(f"    tests: {counts}")
+        return lines
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PythonBuild:
         return cls(
@@ -253,34 +284,7 @@ class BuildRecord:
         elif src:
             lines.append(f"source   sdist {src.get('spec')} (not fetched)")
         for build in self.builds:
-            steps = "  ".join(f"{k} {format_duration(v)}" for k, v in build.steps.items())
-            lines.append(f"python {build.python}: {build.status}  ({steps})")
-            for lib in build.libraries:
-                how = "cached" if lib.get("cached") else "built"
-                lines.append(
-                    f"    library {lib['name']} {lib['version']}: {how} {lib['seconds']:.2f}s"
-                )
-            for wheel in build.wheels:
-                lines.append(
-                    f"    {wheel.name}  {format_size(wheel.size)}  sha256 {wheel.sha256[:16]}…"
-                )
-            if build.repair.get("grafted"):
-                grafted = ", ".join(Path(g).name for g in build.repair["grafted"])
-                lines.append(f"    grafted: {grafted}")
-            if build.repair.get("policy"):
-                lines.append(f"    policy: {build.repair['policy']}")
-            if build.ccache:
-                lines.append(
-                    f"    ccache: {build.ccache['hits']:.0f} hits, "
-                    f"{build.ccache['misses']:.0f} misses ({build.ccache['hit_rate']:.0%})"
-                )
-            if build.ccache_note:
-                lines.append(f"    ccache: {build.ccache_note}")
-            if build.build_dir:
-                lines.append(f"    build dir: {build.build_dir}")
-            if build.tests.get("counts"):
-                counts = ", ".join(f"{n} {k}" for k, n in build.tests["counts"].items())
-                lines.append(f"    tests: {counts}")
+            lines.extend(build.summary_lines())
         if self.error:
             # The whole message: its first line often ends in a colon before the cause.
             first, *rest = self.error.strip().splitlines() or [""]

@@ -7,6 +7,7 @@ the run's Redactor."""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
 import time
@@ -18,6 +19,7 @@ from typing import Any
 from multibuild import console
 from multibuild.errors import UploadError
 from multibuild.options import UploadTuning
+from multibuild.publish.anaconda import publish_indexes
 from multibuild.publish.containers import open_container
 from multibuild.publish.containers.base import (
     ORPHAN_GRACE_S,
@@ -38,7 +40,7 @@ from multibuild.publish.index import (
     rebuild_index,
     withdraw,
 )
-from multibuild.publish.wheelhouse import Wheelhouse, collect
+from multibuild.publish.wheelhouse import Wheelhouse
 from multibuild.util import jsontext
 from multibuild.util.secrets import NO_SECRETS, Redactor
 
@@ -75,6 +77,23 @@ def _record_for_upload(path: Path, ci: Mapping[str, Any], channel: str, redact: 
     return redact(text).encode()
 
 
+class Action(enum.Enum):
+    """What happens to one wheel, decided before anything is written."""
+
+    UPLOAD = "upload"  # not in the container
+    SKIP = "skip"  # the same file is there
+    REPLACE = "replace"  # a different file is there, in a pre-release container
+    REFUSE = "refuse"  # a different file is there, in a release container
+
+
+@dataclass(frozen=True)
+class _Step:
+    path: Path
+    digest: FileDigest
+    action: Action
+    there: ObjectInfo | None
+
+
 def upload_to_container(
     container: Container,
     wheelhouse: Wheelhouse,
@@ -93,41 +112,14 @@ def upload_to_container(
     the wheel leaves index.html first, and is back with its new sha256 right after."""
     started = time.monotonic()
     report = UploadReport(channel=channel, container=container.url, dry_run=dry_run)
-    release = channel == "release"
     # 1. Decide, with nothing written yet.
-    plan: list[tuple[Path, FileDigest, str, ObjectInfo | None]] = []  # path, digest, action, there
-    refused = []
-    for path in wheelhouse.wheels:
-        digest = digest_file(path)
-        there = container.head(path.name)
-        if there is None:
-            action = "upload"
-        else:
-            same = (
-                there.size == digest.size
-                and (there.sha256 or _sha256_of(container, path.name)) == digest.sha256
-            )
-            if same:
-                action = "skip"
-            elif release:
-                refused.append(
-                    f"{path.name} (sha256 {digest.sha256[:16]}…, but the container has "
-                    f"{(there.sha256 or '?')[:16]}…, {there.size} bytes)"
-                )
-                action = "refuse"
-            else:
-                action = "replace"
-        plan.append((path, digest, action, there))
-    if refused:
-        raise ImmutableReleaseError(
-            "REFUSED: released files are immutable; the release container "
-            f"{container.url} already has different files under these names: "
-            + "; ".join(refused)
-            + ". Nothing was uploaded. Build a new version instead."
-        )
+    plan = _plan_wheels(container, wheelhouse, release=channel == "release")
     verb = "would " if dry_run else ""
-    for path, digest, action, _ in plan:
-        echo(f"  {verb}{action} {path.name} ({digest.size} bytes, sha256 {digest.sha256[:16]}…)")
+    for step in plan:
+        echo(
+            f"  {verb}{step.action.value} {step.path.name} ({step.digest.size} bytes, "
+            f"sha256 {step.digest.sha256[:16]}…)"
+        )
     new_files: list[tuple[str, Path, bool]] = []  # (name, file, is a record)
     for path in wheelhouse.logs:
         new_files.append((f"{BUILDS}{path.name}", path, False))
@@ -137,34 +129,102 @@ def upload_to_container(
         echo(f"  {verb}upload {name} (unless already there)")
     if dry_run:
         report.seconds = time.monotonic() - started
-        report.skipped = [p.name for p, _, a, _ in plan if a == "skip"]
-        report.uploaded = [p.name for p, _, a, _ in plan if a == "upload"]
-        report.replaced = [p.name for p, _, a, _ in plan if a == "replace"]
+        report.skipped = [s.path.name for s in plan if s.action is Action.SKIP]
+        report.uploaded = [s.path.name for s in plan if s.action is Action.UPLOAD]
+        report.replaced = [s.path.name for s in plan if s.action is Action.REPLACE]
         return report
     # 2. Wheels: upload + verify, then the marker that lets the index show them.
     container.ensure()
     report.cleaned = list(container.sweep(orphan_grace_s))
     for leftover in report.cleaned:
         echo(f"  deleted {leftover} (left by an earlier, interrupted upload)")
+    _upload_wheels(container, plan, report, title)
+    # 3. Logs, then records (a record in the container means its log is there too).
+    _upload_build_files(container, new_files, report, ci=ci, channel=channel, redact=redact)
+    # 4. The pages.
+    rebuild_index(container, title)
+    rebuild_history(container, f"{title}: build history")
+    # 5. A prune that listed an older object of a name sent here may have deleted the new one
+    # between its check and its DELETE (docs/upload.md, "Concurrent upload and prune"): what
+    # vanished is sent again, then listed again.
+    _send_vanished_again(container, plan, title, echo)
+    report.index_url = container.public_url(INDEX)
+    report.history_url = container.public_url(HISTORY)
+    report.retries = container.stats.retries
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _plan_wheels(container: Container, wheelhouse: Wheelhouse, *, release: bool) -> list[_Step]:
+    """Each wheel's action; raises ImmutableReleaseError, with nothing written, if a release
+    container has a different file under any of the names."""
+    plan = []
+    refused = []
+    for path in wheelhouse.wheels:
+        digest = digest_file(path)
+        there = container.head(path.name)
+        if there is None:
+            action = Action.UPLOAD
+        elif (
+            there.size == digest.size
+            and (there.sha256 or _sha256_of(container, path.name)) == digest.sha256
+        ):
+            action = Action.SKIP
+        elif release:
+            refused.append(
+                f"{path.name} (sha256 {digest.sha256[:16]}…, but the container has "
+                f"{(there.sha256 or '?')[:16]}…, {there.size} bytes)"
+            )
+            action = Action.REFUSE
+        else:
+            action = Action.REPLACE
+        plan.append(_Step(path, digest, action, there))
+    if refused:
+        raise ImmutableReleaseError(
+            "REFUSED: released files are immutable; the release container "
+            f"{container.url} already has different files under these names: "
+            + "; ".join(refused)
+            + ". Nothing was uploaded. Build a new version instead."
+        )
+    return plan
+
+
+def _upload_wheels(
+    container: Container, plan: Sequence[_Step], report: UploadReport, title: str
+) -> None:
+    """Each wheel sent and verified, then marked; a skipped one marked if its marker is
+    missing; a replaced one withdrawn from the index first and listed again right after."""
     markers = {o.name for o in container.list(MARKERS)} if plan else set()
-    for path, digest, action, there in plan:
-        if action == "skip":
-            assert there is not None
+    for step in plan:
+        path, digest = step.path, step.digest
+        if step.action is Action.SKIP:
+            assert step.there is not None
             report.skipped.append(path.name)
-            if marker_name(path.name, digest, there.etag) not in markers:
-                mark_verified(container, path.name, digest, there.etag)
+            if marker_name(path.name, digest, step.there.etag) not in markers:
+                mark_verified(container, path.name, digest, step.there.etag)
             continue
-        if action == "replace":
+        if step.action is Action.REPLACE:
             withdraw(container, path.name, title)  # the old sha256 is never listed for the new
         info = _put_past_prune(container, path, digest)
         mark_verified(container, path.name, digest, info.etag)
         report.bytes_sent += digest.size
-        if action == "replace":
+        if step.action is Action.REPLACE:
             rebuild_index(container, title)
             report.replaced.append(path.name)
         else:
             report.uploaded.append(path.name)
-    # 3. Logs, then records (a record in the container means its log is there too).
+
+
+def _upload_build_files(
+    container: Container,
+    new_files: Sequence[tuple[str, Path, bool]],
+    report: UploadReport,
+    *,
+    ci: Mapping[str, Any],
+    channel: str,
+    redact: Redactor,
+) -> None:
+    """Logs and records not there yet, redacted, in the order given (logs first)."""
     present = {o.name for o in container.list(BUILDS)}
     for name, path, is_record in new_files:
         if name in present:
@@ -175,25 +235,19 @@ def upload_to_container(
             data = redact(path.read_text(encoding="utf-8", errors="replace")).encode()
         container.put_bytes(name, data)
         report.build_files.append(name)
-    # 4. The pages.
-    rebuild_index(container, title)
-    rebuild_history(container, f"{title}: build history")
-    # 5. A prune that listed an older object of a name sent here may have deleted the new one
-    # between its check and its DELETE (docs/upload.md, "Concurrent upload and prune"): what
-    # vanished is sent again, then listed again.
-    sent = [(p, d) for p, d, action, _ in plan if action != "skip"]
-    vanished = [(p, d) for p, d in sent if container.head(p.name) is None]
+
+
+def _send_vanished_again(
+    container: Container, plan: Sequence[_Step], title: str, echo: Callable[[str], None]
+) -> None:
+    sent = [s for s in plan if s.action is not Action.SKIP]
+    vanished = [s for s in sent if container.head(s.path.name) is None]
     if vanished:
-        for path, digest in vanished:
-            echo(f"  {path.name} vanished after its upload (a concurrent prune): sent again")
-            info = _put_past_prune(container, path, digest)
-            mark_verified(container, path.name, digest, info.etag)
+        for step in vanished:
+            echo(f"  {step.path.name} vanished after its upload (a concurrent prune): sent again")
+            info = _put_past_prune(container, step.path, step.digest)
+            mark_verified(container, step.path.name, step.digest, info.etag)
         rebuild_index(container, title)
-    report.index_url = container.public_url(INDEX)
-    report.history_url = container.public_url(HISTORY)
-    report.retries = container.stats.retries
-    report.seconds = time.monotonic() - started
-    return report
 
 
 def _put_past_prune(container: Container, path: Path, digest: FileDigest) -> ObjectInfo:
@@ -224,8 +278,45 @@ class Destination:
     ci: Mapping[str, Any] = field(default_factory=dict)  # kept in each uploaded record
 
 
+def publish_run(
+    wheelhouse: Wheelhouse,
+    destination: Destination | None,
+    *,
+    indexes: Sequence[str],
+    keep: int | None,
+    project: str,
+    environ: Mapping[str, str],
+    redact: Redactor = NO_SECRETS,
+    tuning: UploadTuning | None = None,
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+) -> UploadReport | None:
+    """A run's products where its decision says: to the container (`destination`; None: the
+    package indexes only), then its wheels to the package `indexes` (`keep`: how many
+    nightlies each keeps, None for no retention). The container's report, if any."""
+    report = None
+    if destination is not None:
+        report = send(
+            wheelhouse,
+            destination,
+            project=project,
+            environ=environ,
+            redact=redact,
+            tuning=tuning,
+            dry_run=dry_run,
+            echo=echo,
+        )
+    if indexes and dry_run:
+        echo(f"multibuild upload: dry run: the wheels would also go to {', '.join(indexes)}")
+    elif indexes:  # without wheels (a failed build) each index says so
+        publish_indexes(
+            indexes, wheelhouse.wheels, project=project, keep=keep, environ=environ, echo=echo
+        )
+    return report
+
+
 def send(
-    paths: Sequence[Path],
+    wheelhouse: Wheelhouse,
     destination: Destination,
     *,
     project: str,
@@ -235,9 +326,7 @@ def send(
     dry_run: bool = False,
     echo: Callable[[str], None] = console.info,
 ) -> UploadReport:
-    """Collect the wheelhouses (every file checked first) and upload them to the destination,
-    with a report."""
-    wheelhouse = collect(paths)
+    """Upload a collected wheelhouse (every file checked) to the destination, with a report."""
     if wheelhouse.records:
         project = wheelhouse.records[0][1].project or project
     echo(f"multibuild upload: -> {destination.channel} ({destination.why}) -> {destination.url}")

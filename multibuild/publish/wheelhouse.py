@@ -45,37 +45,46 @@ class Wheelhouse:
     logs: tuple[Path, ...] = ()
 
 
+def _members(path: Path) -> list[Path]:
+    """A wheelhouse directory's files, or a file given by name."""
+    if path.is_dir():
+        return sorted(path.iterdir())
+    if path.is_file():
+        return [path]
+    # A wrong argument (exit code 2), not a failed upload: nothing was sent.
+    raise ConfigurationError(f"no such wheelhouse or file: {path}")
+
+
+def _read_record(member: Path, *, named: bool) -> BuildRecord | None:
+    """The build record in a .json file; None for other JSON in a wheelhouse directory (a
+    file `named` on the command line must be a record)."""
+    try:
+        data = jsontext.loads(member.read_bytes())
+    except ValueError as error:
+        # NaN, Infinity, deep nesting: said, never a record silently left out.
+        raise UploadError(
+            f"{member} is not valid JSON ({error}): fix or remove it; nothing was uploaded"
+        ) from None
+    record = BuildRecord.from_json(data)
+    if record is None and named:
+        raise UploadError(f"{member} is not a build record (schema 1)")
+    return record
+
+
 def collect(paths: Sequence[Path]) -> Wheelhouse:
     """Wheels, records and logs from wheelhouse directories and/or files."""
     wheels: dict[str, Path] = {}
     records: dict[str, tuple[Path, BuildRecord]] = {}
     logs: dict[str, Path] = {}
     for path in paths:
-        if path.is_dir():
-            members = sorted(path.iterdir())
-        elif path.is_file():
-            members = [path]
-        else:
-            # A wrong argument (exit code 2), not a failed upload: nothing was sent.
-            raise ConfigurationError(f"no such wheelhouse or file: {path}")
-        for member in members:
+        for member in _members(path):
             if member.suffix == ".whl" and member.is_file():
                 if member.name in wheels and wheels[member.name] != member:
                     raise UploadError(f"two wheels named {member.name}: {wheels[member.name]}")
                 wheels[member.name] = member
             elif member.suffix == ".json" and member.is_file():
-                try:
-                    data = jsontext.loads(member.read_bytes())
-                except ValueError as error:
-                    # NaN, Infinity, deep nesting: said, never a record silently left out.
-                    raise UploadError(
-                        f"{member} is not valid JSON ({error}): fix or remove it; nothing "
-                        "was uploaded"
-                    ) from None
-                record = BuildRecord.from_json(data)
+                record = _read_record(member, named=not path.is_dir())
                 if record is None:
-                    if not path.is_dir():
-                        raise UploadError(f"{member} is not a build record (schema 1)")
                     continue
                 records[record.build_id] = (member, record)
                 log = member.parent / record.log_name

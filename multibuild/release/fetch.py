@@ -205,17 +205,8 @@ class Fetcher:
             self.progress.finished(dest.name, "resumed" if resumed else "downloaded")
 
     def _download(self, entry: Entry, part: Path) -> tuple[Hashes, bool]:
-        scheme = urlsplit(entry.url).scheme
-        if scheme == "file":
-            source = Path(unquote(urlsplit(entry.url).path))
-            hashes = hashes_for(entry)
-            with source.open("rb") as src, part.open("wb") as out:
-                while chunk := src.read(CHUNK):
-                    hashes.update(chunk)
-                    out.write(chunk)
-                    if self.progress:
-                        self.progress.advance(len(chunk))
-            return hashes, False
+        if urlsplit(entry.url).scheme == "file":
+            return self._copy_local(entry, part), False
         hashes = hashes_for(entry)
         offset = 0
         headers: dict[str, str] = {}
@@ -238,25 +229,42 @@ class Fetcher:
                 raise HttpError(f"{entry.url}: HTTP {status}", status)
             if self.progress and resumed:
                 self.progress.advance(offset)
-            try:
-                with part.open(mode) as out:
-                    # Small pieces as they arrive, so a slow link still writes (and shows
-                    # progress) as it goes, and an interruption keeps what came.
-                    for chunk in response.iter_content(NET_CHUNK):
-                        if self._stop.is_set():
-                            raise Cancelled
-                        hashes.update(chunk)
-                        if entry.size is not None and hashes.size > entry.size:
-                            raise ChecksumError(
-                                f"{entry.basename}: {entry.url} sends more than the "
-                                f"{entry.size} bytes listed; stopped"
-                            )
-                        out.write(chunk)
-                        if self.progress:
-                            self.progress.advance(len(chunk))
-            except (OSError, requests.RequestException) as error:
-                raise HttpError(f"{entry.url}: download interrupted: {error}") from None
-            except ChecksumError:
-                part.unlink(missing_ok=True)
-                raise
+            self._write_body(entry, response, part, mode, hashes)
         return hashes, resumed
+
+    def _copy_local(self, entry: Entry, part: Path) -> Hashes:
+        source = Path(unquote(urlsplit(entry.url).path))
+        hashes = hashes_for(entry)
+        with source.open("rb") as src, part.open("wb") as out:
+            while chunk := src.read(CHUNK):
+                hashes.update(chunk)
+                out.write(chunk)
+                if self.progress:
+                    self.progress.advance(len(chunk))
+        return hashes
+
+    def _write_body(
+        self, entry: Entry, response: requests.Response, part: Path, mode: str, hashes: Hashes
+    ) -> None:
+        """The response's body appended (mode "ab") or written to part, hashed as it goes."""
+        try:
+            with part.open(mode) as out:
+                # Small pieces as they arrive, so a slow link still writes (and shows
+                # progress) as it goes, and an interruption keeps what came.
+                for chunk in response.iter_content(NET_CHUNK):
+                    if self._stop.is_set():
+                        raise Cancelled
+                    hashes.update(chunk)
+                    if entry.size is not None and hashes.size > entry.size:
+                        raise ChecksumError(
+                            f"{entry.basename}: {entry.url} sends more than the "
+                            f"{entry.size} bytes listed; stopped"
+                        )
+                    out.write(chunk)
+                    if self.progress:
+                        self.progress.advance(len(chunk))
+        except (OSError, requests.RequestException) as error:
+            raise HttpError(f"{entry.url}: download interrupted: {error}") from None
+        except ChecksumError:
+            part.unlink(missing_ok=True)
+            raise

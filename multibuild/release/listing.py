@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from multibuild.publish.anaconda import INDEX_VARIABLE, channel_files, simple_in
 from multibuild.publish.anaconda import SCHEME as ANACONDA
 from multibuild.publish.containers import open_container
 from multibuild.util import jsontext
-from multibuild.util.html import fragment_sha256, parse_links
+from multibuild.util.html import Link, fragment_sha256, parse_links
 from multibuild.util.http import Http, HttpError, Page
 from multibuild.util.urls import check_url
 
@@ -193,8 +193,16 @@ class Reader:
         )
         if simple:
             listing.kind = "pep503"
+        subdirs = self._add_links(listing, page_url, parser.links, simple=simple)
+        if depth == 0:
+            self._follow_subdirs(listing, subdirs, project, simple=simple)
+
+    def _add_links(
+        self, listing: Listing, page_url: str, links: Sequence[Link], *, simple: bool
+    ) -> list[tuple[str, str, str]]:
+        """A page's file links added to the listing; its sub-directories (name, URL, text)."""
         subdirs: list[tuple[str, str, str]] = []
-        for link in parser.links:
+        for link in links:
             href = link.href.strip()
             target = urljoin(page_url, href)
             name = _inside(listing.url, target, anywhere_on_site=simple)
@@ -212,14 +220,24 @@ class Reader:
             if link.size is not None:
                 entry.add_size(link.size)
             listing.add(entry)
-        if depth > 0:
-            return
+        return subdirs
+
+    def _follow_subdirs(
+        self,
+        listing: Listing,
+        subdirs: Sequence[tuple[str, str, str]],
+        project: str | None,
+        *,
+        simple: bool,
+    ) -> None:
+        """The pages one level down that hold files: the build records' directories, and a
+        PEP 503 root's project page."""
         for name, target, text in subdirs:
             if name in RECORD_DIRS and not simple:
                 page = self._read(target)
                 status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200 and "html" in ctype:
-                    self._html(listing, target, sub, project, depth + 1)
+                    self._html(listing, target, sub, project, 1)
             elif project and canonicalize_name(text.rstrip("/") or name.rstrip("/")) == (
                 canonicalize_name(project)
             ):
@@ -228,7 +246,7 @@ class Reader:
                 status, ctype, sub = page.status, page.content_type, page.body
                 if status == 200:
                     listing.kind = "pep503"
-                    self._html(listing, target, sub, project, depth + 1)
+                    self._html(listing, target, sub, project, 1)
 
     # -- Swift, S3 --------------------------------------------------------------------------
 
@@ -310,73 +328,84 @@ class Reader:
         as is a listing longer than MAX_PAGES pages: a listing is whole or refused."""
         text = body.lstrip()
         if text.startswith(b"["):
-            try:
-                items = jsontext.loads(body)
-            except ValueError:
-                return False
-            if not isinstance(items, list):
-                return False
-            listing.kind = "swift-json"
-            marker = ""
-            for _ in range(MAX_PAGES):
-                names = _json_names(items)
-                _advances(base, marker, names)
-                last = self._swift_json(listing, items)
-                if not last:
-                    return True
-                marker = last
-                answer = self._read(base + self._query(format="json", marker=last), headers)
-                try:
-                    items = jsontext.loads(answer.body) if answer.status == 200 else []
-                except ValueError:
-                    raise ReleaseError(f"{base}: listing page after {last!r} is not JSON") from None
-                if not isinstance(items, list):
-                    raise ReleaseError(f"{base}: listing page after {last!r} is not a list")
-            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+            return self._swift_json_pages(listing, base, body, headers)
         if text.startswith(b"<?xml") or text.startswith(b"<ListBucketResult"):
-            try:
-                root = ET.fromstring(body)
-            except ET.ParseError:
-                return False
-            if not root.tag.endswith("ListBucketResult"):
-                return False
-            listing.kind = "s3-xml"
-            marker = ""
-            for _ in range(MAX_PAGES):
-                ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-                _advances(
-                    base, marker, [c.findtext(f"{ns}Key") or "" for c in root.iter(f"{ns}Contents")]
-                )
-                truncated, marker = self._s3(listing, root)
-                if not truncated or not marker:
-                    return True
-                query = self._query("max-keys", marker=marker)
-                answer = self._read(base + query)
-                if answer.status != 200:
-                    raise HttpError(f"{base}: listing page after {marker!r}: HTTP {answer.status}")
-                try:
-                    root = ET.fromstring(answer.body)
-                except ET.ParseError as error:
-                    raise ReleaseError(f"{base}: listing page after {marker!r}: {error}") from None
-            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+            return self._s3_xml_pages(listing, base, body)
         if "text/plain" in ctype:
-            listing.kind = "swift-text"
-            names = body.decode("utf-8", errors="replace").splitlines()
-            marker = ""
-            for _ in range(MAX_PAGES):
-                names = [n for n in names if n.strip()]
-                if not names:
-                    return True
-                _advances(base, marker, names)
-                for name in names:
-                    self._add_object(listing, name, None, "")
-                marker = names[-1]
-                answer = self._read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
-                if answer.status != 200 or "text/plain" not in answer.content_type:
-                    return True
-                names = answer.body.decode("utf-8", errors="replace").splitlines()
-            raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+            return self._swift_text_pages(listing, base, body)
         return False
+
+    def _swift_json_pages(
+        self, listing: Listing, base: str, body: bytes, headers: dict[str, str]
+    ) -> bool:
+        try:
+            items = jsontext.loads(body)
+        except ValueError:
+            return False
+        if not isinstance(items, list):
+            return False
+        listing.kind = "swift-json"
+        marker = ""
+        for _ in range(MAX_PAGES):
+            names = _json_names(items)
+            _advances(base, marker, names)
+            last = self._swift_json(listing, items)
+            if not last:
+                return True
+            marker = last
+            answer = self._read(base + self._query(format="json", marker=last), headers)
+            try:
+                items = jsontext.loads(answer.body) if answer.status == 200 else []
+            except ValueError:
+                raise ReleaseError(f"{base}: listing page after {last!r} is not JSON") from None
+            if not isinstance(items, list):
+                raise ReleaseError(f"{base}: listing page after {last!r} is not a list")
+        raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+
+    def _s3_xml_pages(self, listing: Listing, base: str, body: bytes) -> bool:
+        try:
+            root = ET.fromstring(body)
+        except ET.ParseError:
+            return False
+        if not root.tag.endswith("ListBucketResult"):
+            return False
+        listing.kind = "s3-xml"
+        marker = ""
+        for _ in range(MAX_PAGES):
+            ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+            _advances(
+                base, marker, [c.findtext(f"{ns}Key") or "" for c in root.iter(f"{ns}Contents")]
+            )
+            truncated, marker = self._s3(listing, root)
+            if not truncated or not marker:
+                return True
+            query = self._query("max-keys", marker=marker)
+            answer = self._read(base + query)
+            if answer.status != 200:
+                raise HttpError(f"{base}: listing page after {marker!r}: HTTP {answer.status}")
+            try:
+                root = ET.fromstring(answer.body)
+            except ET.ParseError as error:
+                raise ReleaseError(f"{base}: listing page after {marker!r}: {error}") from None
+        raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
+
+    def _swift_text_pages(self, listing: Listing, base: str, body: bytes) -> bool:
+        listing.kind = "swift-text"
+        names = body.decode("utf-8", errors="replace").splitlines()
+        marker = ""
+        for _ in range(MAX_PAGES):
+            names = [n for n in names if n.strip()]
+            if not names:
+                return True
+            _advances(base, marker, names)
+            for name in names:
+                self._add_object(listing, name, None, "")
+            marker = names[-1]
+            answer = self._read(base + self._query(marker=marker), {"X-Web-Mode": "false"})
+            if answer.status != 200 or "text/plain" not in answer.content_type:
+                return True
+            names = answer.body.decode("utf-8", errors="replace").splitlines()
+        raise ReleaseError(f"{base}: more than {MAX_PAGES} listing pages; stopped")
 
     def _checksums(self, listing: Listing) -> None:
         """sha256 and sizes from the build records and the container's index.html."""

@@ -5,7 +5,7 @@ complete against the matrix, download and verify them, sign them, and upload the
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +87,24 @@ def _release(
     args: ReleaseRequest, http: Http, cells: list[matrix.Cell], base_dir: Path, has_matrix: bool
 ) -> int:
     listing, wheels, done = _poll(args, http, cells, base_dir)
+    top = listing.by_basename()
+    _check_listed(args, listing, wheels, done)
+    _check_complete(args, done, has_matrix)
+    entries: list[Entry] = [top[w.filename] for w in wheels]
+    paths = _download_and_sign(args, http, entries)
+    if args.no_upload:
+        return 0
+    _upload_to_index(args, http, entries, paths)
+    return 0
+
+
+def _check_listed(
+    args: ReleaseRequest,
+    listing: Listing,
+    wheels: Sequence[matrix.WheelName],
+    done: matrix.Completeness,
+) -> None:
+    """Some wheels listed, and one at most per cell of the matrix."""
     for href in listing.ignored:
         console.detail(f"ignored a link that leaves the container: {href}")
     top = listing.by_basename()
@@ -111,6 +129,10 @@ def _release(
             "more than one wheel for the same Python and platform (a rebuild with a build tag "
             "beside the first build?); delete the one not to release:\n" + "\n".join(lines)
         )
+
+
+def _check_complete(args: ReleaseRequest, done: matrix.Completeness, has_matrix: bool) -> None:
+    """A missing cell stops the release unless --allow-incomplete or --no-upload."""
     if not has_matrix:
         console.warning(
             "warning: no settings.toml found: the release cannot be checked for completeness"
@@ -123,7 +145,10 @@ def _release(
                 "nothing was downloaded or uploaded (--wait DURATION to wait for them, "
                 "--allow-incomplete to release without them)"
             )
-    entries: list[Entry] = [top[w.filename] for w in wheels]
+
+
+def _download_and_sign(args: ReleaseRequest, http: Http, entries: Sequence[Entry]) -> list[Path]:
+    """The wheels, verified, in the wheelhouse, with their SHA256SUMS (and signatures)."""
     wheelhouse = args.wheelhouse
     total = sum(e.size or 0 for e in entries)
     progress = console.Transfer(len(entries), total)
@@ -146,8 +171,13 @@ def _release(
         console.info(
             f"signed {len(paths)} wheel(s) and {sums.name}: {len(signed) - 1} signature(s)"
         )
-    if args.no_upload:
-        return 0
+    return paths
+
+
+def _upload_to_index(
+    args: ReleaseRequest, http: Http, entries: Sequence[Entry], paths: Sequence[Path]
+) -> None:
+    """twine-checked, then uploaded unless already there, then read back from the index."""
     pypi.twine_check(paths, args.environ)
     target = pypi.Target(
         repository=args.repository,
@@ -167,10 +197,10 @@ def _release(
         for path in plan.upload:
             extra = " (+ .asc)" if path.with_name(path.name + ".asc").exists() else ""
             console.info(f"would upload to {where}: {path.name}{extra}")
-        return 0
+        return
     if not plan.upload:
         console.info("nothing to upload: every wheel is already on the index")
-        return 0
+        return
     output = pypi.twine_upload(target, plan.upload, args.environ, verbose=args.verbose)
     console.detail(output)
     present = pypi.existing_files(http, plan.index_url, args.name) or {}
@@ -178,4 +208,3 @@ def _release(
     if wrong:
         raise ReleaseError(f"uploaded, but the index does not show them as sent: {wrong}")
     console.info(f"uploaded {len(plan.upload)} wheel(s) to {where}")
-    return 0

@@ -119,8 +119,8 @@ def check_wheel(path: Path, name: str | None = None) -> None:
         raise WheelProblem(f"cannot be read ({error})") from None
 
 
-def _check_archive(archive: zipfile.ZipFile, file_size: int, project: str, version: object) -> None:
-    infos = archive.infolist()
+def _member_names(infos: list[zipfile.ZipInfo], file_size: int) -> set[str]:
+    """The members' names: each safe, no link, none twice, inflating to a sane size."""
     names: set[str] = set()
     total = 0
     for info in infos:
@@ -135,6 +135,12 @@ def _check_archive(archive: zipfile.ZipFile, file_size: int, project: str, versi
         total += info.file_size
     if total > min(MAX_TOTAL, max(MAX_RATIO * file_size, 64 << 20)):
         raise WheelProblem(f"inflates to {total} bytes from {file_size}: a zip bomb")
+    return names
+
+
+def _check_archive(archive: zipfile.ZipFile, file_size: int, project: str, version: object) -> None:
+    infos = archive.infolist()
+    names = _member_names(infos, file_size)
     tops = {n.split("/", 1)[0] for n in names if n.split("/", 1)[0].endswith(".dist-info")}
     if len(tops) != 1:
         raise WheelProblem(f"one .dist-info directory expected, found {sorted(tops) or 'none'}")

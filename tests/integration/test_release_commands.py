@@ -14,7 +14,7 @@ import pytest
 from multibuild.ci import configs as ciconfig
 from multibuild.cli import main
 from multibuild.settings import load_settings
-from tests.helpers import copy_wheels_repo, engine_environ, git
+from tests.helpers import copy_wheels_repo, engine_environ, git, shown_commits
 
 
 @pytest.fixture
@@ -50,8 +50,10 @@ def test_set_build_commit_rewrites_only_the_commit_lines(
         after = (repo / path).read_text()
         lines = changed_lines(before[path], after)
         assert len(lines) == 4, (path, lines)  # two lines out, two in: comments all kept
-        commits = ciconfig.read_commits_text(path, after)
-        assert commits == {"BUILD_COMMIT": "1.10", "DAILY_COMMIT": "maintenance/1.17.x"}
+        assert shown_commits(after) == {
+            "BUILD_COMMIT": "1.10",
+            "DAILY_COMMIT": "maintenance/1.17.x",
+        }
     assert load_settings(repo / "settings.toml").project.build_commit == "1.10"  # a string
 
 
@@ -80,7 +82,7 @@ def test_set_build_commit_refusals(repo: Path, capsys: pytest.CaptureFixture[str
     # ... and set-build-commit repairs it: the CI configs are regenerated from settings.toml.
     assert main(tool="set-build-commit", argv=["--root", str(repo), "v9.9.9"]) == 0
     assert ".travis.yml" in capsys.readouterr().out
-    assert ciconfig.read_commits_text(".travis.yml", travis.read_text())["BUILD_COMMIT"] == "v9.9.9"
+    assert shown_commits(travis.read_text())["BUILD_COMMIT"] == "v9.9.9"
     # settings.toml naming BUILD_COMMIT twice: which one? Refused, nothing written.
     settings = repo / "settings.toml"
     settings.write_text(settings.read_text() + '\n[hook_env]\nBUILD_COMMIT = "x"\n')

@@ -10,7 +10,6 @@ line, every way the files disagree with settings.toml.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -76,40 +75,38 @@ def _parse(path: str, text: str) -> Any:
         raise ConfigurationError(f"{path} does not parse: {error}") from None
 
 
-def _line_pattern(path: str, key: str) -> re.Pattern[str]:
-    if path == SETTINGS_FILE:
-        return re.compile(_SETTINGS_LINE.format(key=key))
-    return _PROVIDER[path].line_pattern(key)
+def _settings_line(key: str) -> re.Pattern[str]:
+    return re.compile(_SETTINGS_LINE.format(key=key))
 
 
-def _line_of(path: str, text: str, key: str) -> str:
-    pattern = _line_pattern(path, key)
+def _settings_line_of(text: str, key: str) -> str:
+    """settings.toml:N, the line that pins `key` (the file alone if not exactly one)."""
+    pattern = _settings_line(key)
     found = [i for i, line in enumerate(text.splitlines(), 1) if pattern.match(line)]
-    return f"{path}:{found[0]}" if len(found) == 1 else path
+    return f"{SETTINGS_FILE}:{found[0]}" if len(found) == 1 else SETTINGS_FILE
 
 
-def read_commits_text(path: str, text: str) -> dict[str, str]:
-    """The commits a file names, by parsing it."""
-    data = _parse(path, text) or {}
-    if path == SETTINGS_FILE:
-        project = data.get("project", {})
-        # A release's sdist ([project] sdist) pins no commit: the files show empty ones.
-        unpinned = "" if project.get("sdist") else None
-        values: dict[str, Any] = {k: project.get(k, unpinned) for k in KEYS}
-        values["DAILY_COMMIT"] = values["DAILY_COMMIT"] or values["BUILD_COMMIT"]
-    else:
-        values = _PROVIDER[path].commit_values(data)
+def read_commits_text(text: str) -> dict[str, str]:
+    """The commits settings.toml's text pins (DAILY_COMMIT defaults to BUILD_COMMIT). The CI
+    configs show them too, but nothing reads them there: check_configs compares each config
+    with what settings.toml renders."""
+    project = (_parse(SETTINGS_FILE, text) or {}).get("project", {})
+    # A release's sdist ([project] sdist) pins no commit: the files show empty ones.
+    unpinned = "" if project.get("sdist") else None
+    values: dict[str, Any] = {k: project.get(k, unpinned) for k in KEYS}
+    values["DAILY_COMMIT"] = values["DAILY_COMMIT"] or values["BUILD_COMMIT"]
     result: dict[str, str] = {}
     for key in KEYS:
         found = values.get(key)
         if not isinstance(found, str):
-            raise ConfigurationError(f"{path}: {key} missing or not a string ({found!r})")
+            raise ConfigurationError(f"{SETTINGS_FILE}: {key} missing or not a string ({found!r})")
         result[key] = found
     return result
 
 
-def read_commits(root: Path) -> dict[str, dict[str, str]]:
-    return {path: read_commits_text(path, _read(root, path)) for path in ALL_FILES}
+def read_commits(root: Path) -> dict[str, str]:
+    """The commits root's settings.toml pins."""
+    return read_commits_text(_read(root, SETTINGS_FILE))
 
 
 @dataclass
@@ -147,7 +144,7 @@ def set_commits(root: Path, changes: Mapping[str, str]) -> list[str]:
         if key not in KEYS:
             raise ConfigurationError(f"unknown key {key}")
         check_ref(value)
-        pattern = _line_pattern(SETTINGS_FILE, key)
+        pattern = _settings_line(key)
         lines = text.splitlines(keepends=True)
         found = [i for i, line in enumerate(lines) if pattern.match(line.rstrip("\r\n"))]
         if len(found) != 1:
@@ -160,7 +157,7 @@ def set_commits(root: Path, changes: Mapping[str, str]) -> list[str]:
         ending = lines[index][len(lines[index].rstrip("\r\n")) :]
         lines[index] = f"{match['lead']}{match['q']}{value}{match['q']}{match['tail']}{ending}"
         text = "".join(lines)
-        if read_commits_text(SETTINGS_FILE, text)[key] != value:
+        if read_commits_text(text)[key] != value:
             raise ConfigurationError(f"{SETTINGS_FILE}: setting {key} did not take")
     load_settings_text_check(path, text)
     changed = [SETTINGS_FILE] if _replace(path, text) else []
@@ -225,23 +222,13 @@ def _first_difference(old: str, new: str) -> tuple[int, str, str]:
 
 @dataclass(frozen=True)
 class Problem:
-    """What to fix where; `kind` is commit, generated, jobs, path, command, cibuildwheel or
-    read."""
+    """What to fix where; `kind` is generated, jobs, path, command, cibuildwheel or read."""
 
     message: str
     kind: str
 
     def __str__(self) -> str:
         return self.message
-
-
-def _with_commits(settings: Settings, commits: dict[str, str]) -> Settings:
-    project = dataclasses.replace(
-        settings.project,
-        build_commit=commits["BUILD_COMMIT"],
-        daily_commit=commits["DAILY_COMMIT"],
-    )
-    return dataclasses.replace(settings, project=project)
 
 
 def check_configs(
@@ -264,59 +251,86 @@ def check_configs(
         except ConfigurationError as error:
             message = f"{error}; `python -m multibuild check-config --write` makes it"
             problems.append(Problem(message, "read"))
-    try:
-        commits = read_commits(root)
-    except ConfigurationError as error:
-        return [*problems, Problem(str(error), "read")]
-    settings_text = _read(root, SETTINGS_FILE)
-    for key in KEYS:
-        want = commits[SETTINGS_FILE][key]
-        flag = "--daily " if key == "DAILY_COMMIT" else ""
-        for path in CI_FILES:
-            if commits[path][key] != want:
-                message = (
-                    f"{_line_of(path, texts.get(path, ''), key)}: {key} is "
-                    f"{commits[path][key]!r} but {_line_of(SETTINGS_FILE, settings_text, key)} "
-                    f"pins {want!r} (`scripts/set-build-commit {flag}{want}` sets it everywhere)"
-                )
-                problems.append(Problem(message, "commit"))
     for path, text in texts.items():
-        data = _parse(path, text) or {}
-        have, want_jobs = config_jobs(path, data), expected_jobs(settings, path)
-        if sorted(have) != sorted(want_jobs):
-            missing = sorted(set(want_jobs) - set(have))
-            extra = sorted(set(have) - set(want_jobs))
-            message = (
-                f"{path}: its jobs differ from settings.toml's [matrix] (missing {missing}, "
-                f"extra {extra}); `python -m multibuild check-config --write` regenerates it"
-            )
-            problems.append(Problem(message, "jobs"))
-        for name in sorted(referenced_paths(text)):
-            if not (root / name).exists():
-                message = f"{path}: names {name}, which does not exist in {root}"
-                problems.append(Problem(message, "path"))
-        for command in sorted(set(_COMMAND.findall(text)) - set(command_names)):
-            message = f"{path}: runs `python -m multibuild {command}`, no such command"
-            problems.append(Problem(message, "command"))
-        # Commits that differ are reported above, once; here the rest of the file.
-        own = _with_commits(settings, commits[path]) if path in commits else settings
-        rendered = RENDERERS[path](own)
-        if text != rendered:
-            number, found, should = _first_difference(text, rendered)
-            message = (
-                f"{path}:{number}: differs from what settings.toml generates (has "
-                f"{found.strip()!r}, should be {should.strip()!r}); "
-                "`python -m multibuild check-config --write` regenerates it"
-            )
-            problems.append(Problem(message, "generated"))
+        problems += _file_problems(root, path, text, settings=settings, command_names=command_names)
     if with_cibuildwheel and CIBUILDWHEEL in texts:
-        for platform in ("linux", "macos", "windows"):
-            selected = cibuildwheel.build_identifiers(root / CIBUILDWHEEL, platform, environ or {})
-            wanted = list({job.build_id for job in jobs(settings) if job.os == platform})
-            if sorted(selected) != sorted(wanted):
-                message = (
-                    f"{CIBUILDWHEEL}: cibuildwheel --print-build-identifiers --platform "
-                    f"{platform} selects {sorted(selected)}, the matrix has {sorted(wanted)}"
-                )
-                problems.append(Problem(message, "cibuildwheel"))
+        problems += _cibuildwheel_problems(root, settings, environ)
+    return problems
+
+
+def _file_problems(
+    root: Path,
+    path: str,
+    text: str,
+    *,
+    settings: Settings,
+    command_names: Collection[str],
+) -> list[Problem]:
+    """One generated file's jobs, the paths and commands it names, and its text against what
+    settings.toml generates."""
+    problems: list[Problem] = []
+    data = _parse(path, text) or {}
+    have, want_jobs = config_jobs(path, data), expected_jobs(settings, path)
+    if sorted(have) != sorted(want_jobs):
+        missing = sorted(set(want_jobs) - set(have))
+        extra = sorted(set(have) - set(want_jobs))
+        message = (
+            f"{path}: its jobs differ from settings.toml's [matrix] (missing {missing}, "
+            f"extra {extra}); `python -m multibuild check-config --write` regenerates it"
+        )
+        problems.append(Problem(message, "jobs"))
+    for name in sorted(referenced_paths(text)):
+        if not (root / name).exists():
+            message = f"{path}: names {name}, which does not exist in {root}"
+            problems.append(Problem(message, "path"))
+    for command in sorted(set(_COMMAND.findall(text)) - set(command_names)):
+        message = f"{path}: runs `python -m multibuild {command}`, no such command"
+        problems.append(Problem(message, "command"))
+    rendered = RENDERERS[path](settings)
+    if text != rendered:
+        number, found, should = _first_difference(text, rendered)
+        message = _stale_commit(root, path, number, found, should) or (
+            f"{path}:{number}: differs from what settings.toml generates (has "
+            f"{found.strip()!r}, should be {should.strip()!r}); "
+            "`python -m multibuild check-config --write` regenerates it"
+        )
+        problems.append(Problem(message, "generated"))
+    return problems
+
+
+# A commit line as the generated configs show it (`BUILD_COMMIT: "v1"`, `- BUILD_COMMIT=v1`).
+_SHOWN_COMMIT = re.compile(
+    r"^\s*(?:-\s*)?(?P<key>BUILD_COMMIT|DAILY_COMMIT)\s*[:=]\s*\"?(?P<value>[^\"\s]*)"
+)
+
+
+def _stale_commit(root: Path, path: str, number: int, found: str, should: str) -> str | None:
+    """The message for a first difference that is a commit line showing another commit than
+    settings.toml pins (a hand edit, or settings.toml changed without regenerating)."""
+    have, want = _SHOWN_COMMIT.match(found), _SHOWN_COMMIT.match(should)
+    if not (have and want and have["key"] == want["key"]):
+        return None
+    key, pinned = want["key"], want["value"]
+    flag = "--daily " if key == "DAILY_COMMIT" else ""
+    where = _settings_line_of(_read(root, SETTINGS_FILE), key)
+    return (
+        f"{path}:{number}: {key} is {have['value']!r} but {where} pins {pinned!r} "
+        f"(`scripts/set-build-commit {flag}{pinned}` sets it everywhere)"
+    )
+
+
+def _cibuildwheel_problems(
+    root: Path, settings: Settings, environ: Mapping[str, str]
+) -> list[Problem]:
+    """What cibuildwheel itself selects from cibuildwheel.toml against the matrix."""
+    problems: list[Problem] = []
+    for platform in ("linux", "macos", "windows"):
+        selected = cibuildwheel.build_identifiers(root / CIBUILDWHEEL, platform, environ or {})
+        wanted = list({job.build_id for job in jobs(settings) if job.os == platform})
+        if sorted(selected) != sorted(wanted):
+            message = (
+                f"{CIBUILDWHEEL}: cibuildwheel --print-build-identifiers --platform "
+                f"{platform} selects {sorted(selected)}, the matrix has {sorted(wanted)}"
+            )
+            problems.append(Problem(message, "cibuildwheel"))
     return problems

@@ -49,6 +49,3 @@ class Appveyor(Provider):
             str(job.get("MB_JOB", "(a job without MB_JOB)"))
             for job in (data.get("environment") or {}).get("matrix") or []
         ]
-
-    def commit_values(self, data: Any) -> dict[str, Any]:
-        return dict((data.get("environment") or {}).get("global") or {})

@@ -83,8 +83,8 @@ def commit_lines(settings: Settings, indent: str, *, travis: bool = False) -> st
 
 
 class Provider(ABC):
-    """A CI provider's config file: generated from settings.toml, and read back (its jobs and
-    commits) to check it."""
+    """A CI provider's config file: generated from settings.toml, and its jobs read back to
+    check it (the rest, commits included, is checked by comparing it with what it renders)."""
 
     path: str  # relative to the repository
     name: str  # as settings.toml names it (travis, appveyor, github)
@@ -103,14 +103,6 @@ class Provider(ABC):
     @abstractmethod
     def job_ids(self, data: Any) -> list[str]:
         """The job ids the parsed config runs."""
-
-    @abstractmethod
-    def commit_values(self, data: Any) -> dict[str, Any]:
-        """Where the parsed config keeps BUILD_COMMIT and DAILY_COMMIT."""
-
-    def line_pattern(self, key: str) -> re.Pattern[str]:
-        """The line that shows `key` (for file:line in messages)."""
-        return re.compile(rf"^\s*{key}:\s*[\"']?(?P<value>[^\"'\s#]*)")
 
 
 def upload_note(settings: Settings, provider: str) -> str:

@@ -219,6 +219,3 @@ class GitHub(Provider):
             str(job.get("job", "(a job without `job`)"))
             for job in (build.get("matrix") or {}).get("include") or []
         ]
-
-    def commit_values(self, data: Any) -> dict[str, Any]:
-        return dict(data.get("env") or {})

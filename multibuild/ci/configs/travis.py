@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from multibuild.ci.configs.base import (
@@ -54,14 +53,3 @@ class Travis(Provider):
             env = dict(w.partition("=")[::2] for w in str(job.get("env", "")).split() if "=" in w)
             found.append(env.get("MB_JOB", f"(a {job.get('os', 'linux')} job without MB_JOB)"))
         return found
-
-    def commit_values(self, data: Any) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for item in (data.get("env") or {}).get("global") or []:
-            if isinstance(item, str) and "=" in item:
-                key, _, value = item.partition("=")
-                values[key.strip()] = value.strip().strip("\"'")
-        return values
-
-    def line_pattern(self, key: str) -> re.Pattern[str]:
-        return re.compile(rf"^\s*-\s*{key}=[\"']?(?P<value>[^\"'\s#]*)")
