@@ -112,7 +112,7 @@ def _release(
             "beside the first build?); delete the one not to release:\n" + "\n".join(lines)
         )
     if not has_matrix:
-        console.warning(
+        console.info(
             "warning: no settings.toml found: the release cannot be checked for completeness"
         )
     if done.missing:
@@ -136,7 +136,7 @@ def _release(
         f"{report.seconds:.1f} s{resumed}), {len(report.kept)} already there, into {wheelhouse}"
     )
     for name in report.unverified:
-        console.warning(
+        console.info(
             f"warning: {name}: no checksum in the container or a record; checked by size only"
         )
     paths = report.paths
