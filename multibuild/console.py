@@ -13,7 +13,8 @@ Levels, the same on every command (`-q`/`-v`, added by multibuild.cli):
 Every line goes through the run's redactor first (multibuild.cli sets it with `configure`),
 so a secret in a message leaves `***`. The streams are looked up at each call (sys.stdout then
 is the redacting stream of multibuild.util.secrets, or a test's capture). This module sits at
-the bottom of the layers and imports nothing of multibuild, so every module may speak.
+the bottom of the layers and imports nothing of multibuild, so every module may speak. rich is
+imported where it draws: a clone without the engine's dependencies still says what is missing.
 """
 
 from __future__ import annotations
@@ -24,16 +25,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class Level(IntEnum):
@@ -107,6 +102,8 @@ def wait(message: str, seconds: float, *, to_stderr: bool = False) -> None:
     `message` as an info line otherwise (a CI log keeps one line per poll)."""
     stream = sys.stderr if to_stderr else sys.stdout
     if _state.level >= Level.NORMAL and stream.isatty():
+        from rich.console import Console  # here: a bare clone's error says what is missing
+
         shown = Console(file=stream, force_terminal=True)
         with shown.status(_state.redact(message)):
             time.sleep(seconds)
@@ -135,6 +132,15 @@ class Transfer:
         self._lock = threading.Lock()
         self._bar: Progress | None = None
         if enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TransferSpeedColumn,
+            )
+
             self._bar = Progress(
                 BarColumn(),
                 TextColumn("{task.fields[files]} files"),

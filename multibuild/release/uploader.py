@@ -134,7 +134,7 @@ def _check_listed(
 def _check_complete(args: ReleaseRequest, done: matrix.Completeness, has_matrix: bool) -> None:
     """A missing cell stops the release unless --allow-incomplete or --no-upload."""
     if not has_matrix:
-        console.warning(
+        console.info(
             "warning: no settings.toml found: the release cannot be checked for completeness"
         )
     if done.missing:
@@ -161,7 +161,7 @@ def _download_and_sign(args: ReleaseRequest, http: Http, entries: Sequence[Entry
         f"{report.seconds:.1f} s{resumed}), {len(report.kept)} already there, into {wheelhouse}"
     )
     for name in report.unverified:
-        console.warning(
+        console.info(
             f"warning: {name}: no checksum in the container or a record; checked by size only"
         )
     paths = report.paths
