@@ -305,7 +305,7 @@ def test_a_repository_for_a_release_sdist(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     git("init", "-q", "-b", "main", cwd=root)
     settings = (root / "settings.toml").read_text()
-    assert 'sdist = "twice==0.1.0"' in settings and "BUILD_COMMIT" not in settings
+    assert '\nsdist = "twice==0.1.0"\n' in settings and "\nBUILD_COMMIT" not in settings
     done = multibuild("check-config", cwd=root)
     assert done.returncode == 0, done.stdout + done.stderr
     for path in (".github/workflows/wheels.yml", "appveyor.yml"):
