@@ -17,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import platforms
-from multibuild.ci import cibuildwheel
-from multibuild.ci.build_container import ContainerChoice
 from multibuild.ci.channels import Decision
-from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
-from multibuild.ci.jobs import Job, Runnable, official_image, runnable_here, variant_build
+from multibuild.ci.jobs import Runnable, runnable_here
 from multibuild.ci.providers import CIInfo
+from multibuild.cibuildwheel import config as cibuildwheel
+from multibuild.cibuildwheel.container import ContainerChoice
+from multibuild.cibuildwheel.route import CibuildwheelRun, run_cibuildwheel
 from multibuild.engine.pipeline import Pipeline, recipe_of
 from multibuild.engine.record import BuildRecord, PythonBuild
 from multibuild.errors import ConfigurationError, CredentialsError, FatalError
 from multibuild.images.recipe import image_pythons
 from multibuild.log import Logger
-from multibuild.matrix import ACCELERATE
+from multibuild.matrix import ACCELERATE, Job, official_image, variant_build
 from multibuild.options import BuildArguments, BuildOptions, Knobs, resolve_build_options
 from multibuild.platforms import Platform
 from multibuild.publish.anaconda import publish_indexes
@@ -424,7 +424,7 @@ def _run_cibuildwheel(
     logger: Logger,
 ) -> None:
     """cibuildwheel for this job, from the repository's files and cibuildwheel.toml as CI
-    runs it (multibuild.ci.cibw_build, the route `build --builder cibuildwheel` takes too)."""
+    runs it (multibuild.cibuildwheel.route, the route `build --builder cibuildwheel` takes too)."""
     run = CibuildwheelRun(
         jobs=(plan.job,),
         container=plan.container

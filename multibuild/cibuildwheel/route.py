@@ -1,6 +1,6 @@
 """The cibuildwheel route, for `python -m multibuild ci` (a CI job) and `python -m multibuild
 build --builder cibuildwheel` (any project): the source step, cibuildwheel for each build
-identifier (Linux wheels in a container: multibuild.ci.build_container), recorded as the
+identifier (Linux wheels in a container: multibuild.cibuildwheel.container), recorded as the
 engine's pipeline records a build, with the same hooks (before-build -> config.sh's pre_build,
 test-command -> run_tests, through scripts/cibw-step) and a record and log in the wheelhouse
 whatever happens.
@@ -29,15 +29,14 @@ from typing import Any
 from packaging.utils import parse_wheel_filename
 
 from multibuild import __version__
-from multibuild.ci import cibuildwheel
-from multibuild.ci.build_container import (
+from multibuild.cibuildwheel import config as cibuildwheel
+from multibuild.cibuildwheel.container import (
     ContainerChoice,
     PreparedContainer,
     container_tools,
     prepare_container,
 )
-from multibuild.ci.cibw_step import RESULT_MARKER
-from multibuild.ci.jobs import Job
+from multibuild.cibuildwheel.step import RESULT_MARKER
 from multibuild.engine.ccache import ccache_variables
 from multibuild.engine.hooks import ENGINE_ROOT
 from multibuild.engine.pipeline import recipe_of, recorded_build
@@ -56,6 +55,7 @@ from multibuild.errors import (
 )
 from multibuild.images.oci import engine_failure
 from multibuild.log import Logger
+from multibuild.matrix import Job
 from multibuild.options import BuildOptions
 from multibuild.platforms import Platform
 from multibuild.settings import (
@@ -101,7 +101,7 @@ class CibuildwheelRun:
 
 
 class _Results:
-    """The build log's sink that also keeps cibw-step's result lines (multibuild.ci.cibw_step)."""
+    """The build log's sink that also keeps cibw-step's result lines (cibuildwheel.step)."""
 
     def __init__(self, logger: Logger) -> None:
         self.logger = logger
@@ -329,11 +329,7 @@ def run_cibuildwheel(
             "MB_TEST_LEVEL": options.test_level,
             "SOURCE_DATE_EPOCH": str(source_date),
             **cache_env,
-            **(
-                container.cibuildwheel_environ(first.plat, musl=first.cell.musl)
-                if container
-                else {}
-            ),
+            **(container.cibuildwheel_environ(first.plat, musl=first.musl) if container else {}),
         }
         for job in run.jobs:
             build_one(
@@ -359,7 +355,7 @@ def build_cache(
     (environment-pass into a container); cibw-step zeroes and reads the statistics."""
     maxsize = options.environ.get("CCACHE_MAXSIZE", "5G")
     if container is not None:
-        libc = "musllinux" if first.cell.musl else "manylinux"
+        libc = "musllinux" if first.musl else "manylinux"
         host = options.cache_dir / "container" / f"{libc}_{first.plat}"
         (host / "ccache").mkdir(parents=True, exist_ok=True)
         inside = PurePosixPath(cibuildwheel.PREFIX["linux"]).parent / "cache"

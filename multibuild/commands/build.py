@@ -17,9 +17,8 @@ from dataclasses import replace
 
 from multibuild import platforms
 from multibuild.ci import channels, providers
-from multibuild.ci.build_container import choose_container
-from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
-from multibuild.ci.jobs import Job
+from multibuild.cibuildwheel.container import choose_container
+from multibuild.cibuildwheel.route import CibuildwheelRun, run_cibuildwheel
 from multibuild.engine.pipeline import Pipeline
 from multibuild.engine.record import BuildRecord
 from multibuild.engine.source import reachable, released_version
@@ -276,7 +275,7 @@ def _run_cibuildwheel(
         nightly=nightly,
     )
     options = replace(options, notes=(*options.notes, *notes))
-    jobs = tuple(Job(Cell(platform.name, plat, str(v))) for v in options.pythons)
+    jobs = tuple(Cell(platform.name, plat, str(v)) for v in options.pythons)
     run = CibuildwheelRun(
         jobs=jobs,
         container=container,

@@ -18,8 +18,8 @@ import pytest
 from cibuildwheel.environment import parse_environment
 
 from multibuild._compat import tomllib
-from multibuild.ci import cibuildwheel as cibw
-from multibuild.ci.jobs import jobs
+from multibuild.cibuildwheel import config as cibw
+from multibuild.matrix import jobs
 from multibuild.settings import load_settings
 from tests.helpers import CI_EVENTS as EVENTS
 from tests.helpers import REPO_ROOT, config_copy, engine_environ, git, make_repo

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from multibuild.ci.cibuildwheel import PREFIX, environment
+from multibuild.cibuildwheel.config import PREFIX, environment
 from multibuild.engine import hooks
 from multibuild.settings import load_settings
 from tests.helpers import REPO_ROOT
