@@ -26,12 +26,11 @@ from multibuild.errors import ConfigurationError
 from multibuild.images.oci import ENGINES
 from multibuild.images.recipe import host_arch, image_arch, image_pythons, unavailable
 from multibuild.log import Logger
-from multibuild.matrix import Cell
+from multibuild.matrix import Cell, pythons_for
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
 from multibuild.publish.containers.credentials import withheld
 from multibuild.settings import BUILDERS, CI_PROVIDERS, CISettings, Settings, project_settings
 from multibuild.util.isolation import isolated_children
-from multibuild.util.pythons import PythonVersion
 from multibuild.util.secrets import Redactor
 from multibuild.util.urls import hide_userinfo, local_path
 
@@ -247,24 +246,14 @@ def _run_cibuildwheel(
         )
     local = platform.name == "linux" and container.origin == "local"
     matrix = settings.matrix.python if settings else ()
-    notes: tuple[str, ...] = ()
-    if not arguments.python:
-        # The matrix's CPythons, as the container has them (not this machine's).
-        if not matrix:
-            raise ConfigurationError("no Python to build for: give --python X.Y")
-        wanted = [PythonVersion.parse(v) for v in matrix]
-        kept = [v for v in wanted if not (local and unavailable(v))]
-        notes = tuple(
-            f"CPython {v} of the matrix is not built: {unavailable(v)}"
-            for v in wanted
-            if v not in kept
-        )
-        if not kept:
-            raise ConfigurationError(
-                f"none of the matrix's CPythons can be built: {'; '.join(notes)}"
-            )
-        arguments = replace(arguments, python=tuple(str(v) for v in kept))
-    # --python given: the versions are the container's to have, not this machine's.
+    # The CPythons the container has (not this machine's): the local image holds those
+    # Debian's sources give, an official image every one.
+    pythons, notes = pythons_for(
+        arguments.python,
+        settings.matrix if settings else None,
+        unavailable if local else lambda version: None,
+    )
+    arguments = replace(arguments, python=tuple(str(v) for v in pythons))
     options = resolve_build_options(
         arguments,
         settings=settings,
