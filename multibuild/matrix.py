@@ -13,7 +13,7 @@ version a build reaches varies from release to release.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from packaging.tags import Tag
@@ -194,37 +194,6 @@ def cells(matrix: MatrixSettings) -> list[Cell]:
                     for python in matrix.python
                 ]
     return result
-
-
-def pythons_for(
-    requested: Sequence[str],
-    matrix: MatrixSettings | None,
-    why_not: Callable[[PythonVersion], str | None],
-) -> tuple[tuple[PythonVersion, ...], tuple[str, ...]]:
-    """Which CPythons a build makes, one rule for both routes: those asked for (--python) as
-    given, else the matrix's that the route can build (`why_not`: why it cannot build one,
-    None when it can: the host route needs it installed, the local image Debian's sources),
-    with a note for each of the matrix's left out."""
-    if requested:
-        return tuple(PythonVersion.parse(v) for v in requested), ()
-    if matrix is None or not matrix.python:
-        raise ConfigurationError("no Python to build for: give --python X.Y")
-    kept: list[PythonVersion] = []
-    notes: list[str] = []
-    for version in (PythonVersion.parse(v) for v in matrix.python):
-        reason = why_not(version)
-        if reason is None:
-            kept.append(version)
-        else:
-            kind = " (free-threaded)" if version.free_threaded else ""
-            notes.append(f"CPython {version}{kind} of the matrix is not built: {reason}")
-    if not kept:
-        raise ConfigurationError(
-            f"none of the matrix's CPythons ({', '.join(matrix.python)}) can be built: "
-            + "; ".join(notes)
-            + " (or pass --python X.Y)"
-        )
-    return tuple(kept), tuple(notes)
 
 
 # A job of the CI matrix is a cell: one type, one name everywhere (the CI configs,

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from multibuild.errors import ConfigurationError
-from multibuild.matrix import pythons_for
 from multibuild.platforms import Platform
 from multibuild.settings import Settings
-from multibuild.util.pythons import PythonVersion, is_installed
+from multibuild.util.pythons import PythonVersion, is_installed, pythons_for
 from multibuild.util.system import can_install_with_apt
 from multibuild.util.urls import hide_userinfo
 
 TEST_LEVELS = ("fast", "full")
+# The work dir, relative to the current directory, unless --work-dir says otherwise.
+WORK_DIR = ".multibuild"
 
 
 def _paths(value: str) -> tuple[Path, ...]:
@@ -369,13 +370,13 @@ def resolve_build_options(
     if not config.is_file():
         raise ConfigurationError(f"config file {config} does not exist")
     pythons, notes = pythons_for(
-        arguments.python, settings.matrix if settings else None, _not_installed(platform)
+        arguments.python, settings.matrix.python if settings else (), _not_installed(platform)
     )
 
     # As cibuildwheel's ./wheelhouse: relative to the current directory, wherever settings.toml
     # or --config are (then `nox -s build -- --config other/config.sh` uploads ./wheelhouse).
     here = cwd or Path.cwd()
-    work_dir = Path(arguments.work_dir or here / ".multibuild").resolve()
+    work_dir = Path(arguments.work_dir or here / WORK_DIR).resolve()
     cache_dir = Path(arguments.cache_dir or knobs.cache_dir or work_dir / "cache")
     wheelhouse = Path(arguments.wheelhouse or here / "wheelhouse").resolve()
     for flag, directory in (

@@ -202,6 +202,11 @@ def render_settings(
     )
 
 
+def stage_dir(work_dir: Path) -> Path:
+    """Where cibuildwheel runs: the staged copy of the project, in the work dir."""
+    return work_dir / "cibuildwheel" / "project"
+
+
 def stage_project(run: CibuildwheelRun, options: BuildOptions, source: Path, stage: Path) -> Path:
     """The directory cibuildwheel runs in (and copies into its container); returns the
     cibuildwheel.toml to use."""
@@ -321,7 +326,7 @@ def run_cibuildwheel(
         source_date = int(source.record.get("date_epoch") or 0)
         record.inputs = {"source_date_epoch": source_date}
         with logger.group("stage"):
-            stage = work / "project"
+            stage = stage_dir(options.work_dir)
             config_file = stage_project(run, options, source.path, stage)
             logger.info(f"cibuildwheel runs in {stage} (config {config_file.name})")
         env = {

@@ -26,11 +26,12 @@ from multibuild.errors import ConfigurationError
 from multibuild.images.oci import ENGINES
 from multibuild.images.recipe import host_arch, image_arch, image_pythons, unavailable
 from multibuild.log import Logger
-from multibuild.matrix import Cell, pythons_for
+from multibuild.matrix import Cell
 from multibuild.options import TEST_LEVELS, BuildArguments, Knobs, resolve_build_options
 from multibuild.publish.containers.credentials import withheld
 from multibuild.settings import BUILDERS, CI_PROVIDERS, CISettings, Settings, project_settings
 from multibuild.util.isolation import isolated_children
+from multibuild.util.pythons import pythons_for
 from multibuild.util.secrets import Redactor
 from multibuild.util.urls import hide_userinfo, local_path
 
@@ -250,7 +251,7 @@ def _run_cibuildwheel(
     # Debian's sources give, an official image every one.
     pythons, notes = pythons_for(
         arguments.python,
-        settings.matrix if settings else None,
+        matrix,
         unavailable if local else lambda version: None,
     )
     arguments = replace(arguments, python=tuple(str(v) for v in pythons))

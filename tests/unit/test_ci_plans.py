@@ -48,7 +48,7 @@ PROVIDER_JOB = {
 }
 
 
-BUILD_STEPS = ["source", "libraries", "build", "repair", "test", "record"]
+BUILD_STEPS = ["source", "stage", "libraries", "build", "repair", "test", "record"]
 
 
 def plan_for(settings: Settings, job: Job, environ: dict[str, str]) -> JobPlan:
@@ -232,3 +232,19 @@ def test_every_ci_plat_has_a_github_runner() -> None:
     """The matrix accepts the PLATs the CI providers have machines for: GitHub names a runner
     for each, and for nothing else."""
     assert set(GITHUB_RUNNERS) == {(os, plat) for os, plats in CI_PLATS.items() for plat in plats}
+
+
+def test_the_host_plan_lists_the_steps_the_pipeline_records() -> None:
+    """`ci --dry-run` with the host builder names the pipeline's own steps, in its order,
+    and the paths the engine uses (work dir, source checkout, prefix)."""
+    from multibuild.engine.pipeline import PREFIX_DIR, STEPS
+    from multibuild.engine.source import SOURCE_DIR
+    from multibuild.options import WORK_DIR
+
+    info = providers.detect({}, git_branch=lambda: None)
+    job = find_job(OWN, PROVIDER_JOB["github"])
+    plan = cijob.make_plan(OWN, job, info, channels.decide(info, OWN), builder="host")
+    steps = dict(plan.steps)
+    assert list(steps)[: len(STEPS) + 2] == ["source", *STEPS, "record"]  # then the upload
+    assert steps["source"].endswith(f"into {WORK_DIR}/{SOURCE_DIR}")
+    assert steps["pre_build"] == f"config.sh pre_build into {WORK_DIR}/{PREFIX_DIR}"

@@ -1,4 +1,4 @@
-"""Which CPythons a build makes: one rule (matrix.pythons_for) for the host route (installed
+"""Which CPythons a build makes: one rule (util.pythons.pythons_for) for the host route (installed
 here) and the container route (the local image holds what Debian's sources give)."""
 
 from __future__ import annotations
@@ -7,11 +7,9 @@ import pytest
 
 from multibuild.errors import ConfigurationError
 from multibuild.images.recipe import unavailable
-from multibuild.matrix import pythons_for
-from multibuild.settings import MatrixSettings
-from multibuild.util.pythons import PythonVersion
+from multibuild.util.pythons import PythonVersion, pythons_for
 
-MATRIX = MatrixSettings(python=("3.11", "3.13t", "3.99"))
+MATRIX = ("3.11", "3.13t", "3.99")
 
 
 def test_asked_for_pythons_are_built_as_given() -> None:
@@ -36,4 +34,4 @@ def test_none_buildable_or_no_matrix_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="none of the matrix's CPythons"):
         pythons_for((), MATRIX, lambda version: "not installed here")
     with pytest.raises(ConfigurationError, match="give --python"):
-        pythons_for((), None, lambda version: None)
+        pythons_for((), (), lambda version: None)
