@@ -88,10 +88,10 @@ def test_dry_run_list_and_refusals_from_the_command_line() -> None:
     assert "job      cp312-macosx_arm64 (CPython 3.12, macos arm64)" in out
     assert "trigger  github: cron on main" in out
     assert "commit   main (DAILY_COMMIT: a nightly build)" in out
-    assert "3. build     cibuildwheel --only cp312-macosx_arm64 on the runner" in out
+    assert "4. build     cibuildwheel --only cp312-macosx_arm64 on the runner" in out
     # Nightlies go to anaconda.org (settings.toml: no pre-release container).
     assert (
-        "7. index     the wheels to anaconda://scientific-python-nightly-wheels (anaconda-client; "
+        "8. index     the wheels to anaconda://scientific-python-nightly-wheels (anaconda-client; "
         "scheduled (nightly) build; no container ([upload] pre_release is empty)" in out
     )
     assert "upload    " not in out
