@@ -26,7 +26,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from multibuild.errors import ConfigurationError
-from multibuild.settings import MatrixSettings
+from multibuild.settings import MatrixSettings, Settings
 from multibuild.util.pythons import PythonVersion
 
 # wheel-uploader's -t: which platform types to handle.
@@ -101,6 +101,11 @@ class Cell:
         """The job's name: the build identifier, and the variant where cibuildwheel's
         identifier does not show it (cp312-macosx_arm64-accelerate)."""
         return f"{self.build_id}-{self.variant}" if self.variant == ACCELERATE else self.build_id
+
+    @property
+    def id(self) -> str:
+        """The job's name (job_id), as the CI configs, cibuildwheel.toml and `ci --list` show it."""
+        return self.job_id
 
     @property
     def platform_pattern(self) -> str:
@@ -189,6 +194,110 @@ def cells(matrix: MatrixSettings) -> list[Cell]:
                     for python in matrix.python
                 ]
     return result
+
+
+# A job of the CI matrix is a cell: one type, one name everywhere (the CI configs,
+# cibuildwheel.toml and `python -m multibuild ci --list` take their jobs from jobs()).
+Job = Cell
+
+# The PLATs the CI providers have machines for, by OS (ci/configs/github.py's GITHUB_RUNNERS
+# names a runner for each).
+CI_PLATS = {
+    "linux": ("x86_64", "aarch64"),
+    "macos": ("x86_64", "arm64", "universal2"),
+    "windows": ("AMD64", "x86", "ARM64"),
+}
+
+
+def jobs(settings: Settings) -> list[Job]:
+    """Every job of the matrix, in a stable order (OS, PLAT, Python)."""
+    result = cells(settings.matrix)
+    for cell in result:
+        if cell.plat not in CI_PLATS[cell.os]:
+            raise ConfigurationError(
+                f"[matrix] {cell.os}: no CI runner known for PLAT {cell.plat!r} "
+                f"(known: {', '.join(CI_PLATS[cell.os])})"
+            )
+    return result
+
+
+def deployment_targets(settings: Settings) -> dict[str, str]:
+    """MACOSX_DEPLOYMENT_TARGET by macOS PLAT of the matrix ([ci] macos_deployment_targets)."""
+    targets = dict(entry.split("=", 1) for entry in settings.ci.macos_deployment_targets)
+    unknown = sorted(set(targets) - set(settings.matrix.macos))
+    if unknown:
+        raise ConfigurationError(
+            f"[ci] macos_deployment_targets names {', '.join(unknown)}, not in [matrix] macos"
+        )
+    return {plat: targets[plat] for plat in settings.matrix.macos if plat in targets}
+
+
+def wheel_targets(settings: Settings) -> dict[str, str]:
+    """The macOS version each PLAT's wheels are tagged with, where it is older than the
+    deployment target ([ci] macos_wheel_targets): same major version, never newer."""
+    targets = deployment_targets(settings)
+    wheel = dict(entry.split("=", 1) for entry in settings.ci.macos_wheel_targets)
+    for plat, version in wheel.items():
+        built = targets.get(plat)
+        if built is None:
+            raise ConfigurationError(
+                f"[ci] macos_wheel_targets names {plat}, which has no deployment target "
+                "([ci] macos_deployment_targets)"
+            )
+        old, new = (
+            _version(built, "macos_deployment_targets"),
+            _version(version, "macos_wheel_targets"),
+        )
+        if new[0] != old[0] or new > old:
+            raise ConfigurationError(
+                f"[ci] macos_wheel_targets: {plat}={version} must be the same major version as "
+                f"its deployment target {built}, and not newer"
+            )
+    return {plat: wheel[plat] for plat in targets if plat in wheel and wheel[plat] != targets[plat]}
+
+
+def _version(text: str, key: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    if not (major.isdigit() and (minor or "0").isdigit()):
+        raise ConfigurationError(f"[ci] {key}: {text!r} is not a macOS version (12.0)")
+    return int(major), int(minor or "0")
+
+
+def macos_platform_tag(plat: str, version: str) -> str:
+    """A macOS wheel's platform tag: macosx_12_3_arm64 for arm64 and 12.3."""
+    major, minor = _version(version, "macos_deployment_targets")
+    return f"macosx_{major}_{minor}_{plat}"
+
+
+def variant_build(settings: Settings, job: Job) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The variables and config settings a job adds to its OS's build: a macOS job its
+    deployment target ([ci] macos_deployment_targets); an Accelerate job [matrix]
+    macos_accelerate's instead, MB_BLAS=accelerate for the hooks (no OpenBLAS to fetch) and
+    [matrix] accelerate_config_settings for the backend."""
+    if job.variant == ACCELERATE:
+        target = accelerate_targets(settings.matrix)[job.plat]
+        env = {"MACOSX_DEPLOYMENT_TARGET": target, "MB_BLAS": ACCELERATE}
+        return env, settings.matrix.accelerate_config_settings
+    default = deployment_targets(settings).get(job.plat) if job.os == "macos" else None
+    return ({"MACOSX_DEPLOYMENT_TARGET": default} if default else {}), ()
+
+
+def official_image(settings: Settings, job: Job) -> str:
+    """The image cibuildwheel pulls for a Linux job: [ci] musllinux_image for a musllinux job,
+    else [ci] manylinux_image."""
+    return settings.ci.musllinux_image if job.musl else settings.ci.manylinux_image
+
+
+def find_job(settings: Settings, job_id: str) -> Job:
+    known = jobs(settings)
+    for job in known:
+        if job.id == job_id:
+            return job
+    raise ConfigurationError(
+        f"no job {job_id!r} in the matrix of {settings.path.name}; the jobs are: "
+        + ", ".join(j.id for j in known)
+        + " (`python -m multibuild ci --list`)"
+    )
 
 
 @dataclass(frozen=True)

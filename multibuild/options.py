@@ -9,18 +9,20 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from multibuild.errors import ConfigurationError
 from multibuild.platforms import Platform
 from multibuild.settings import Settings
-from multibuild.util.pythons import PythonVersion, is_installed
+from multibuild.util.pythons import PythonVersion, is_installed, pythons_for
 from multibuild.util.system import can_install_with_apt
 from multibuild.util.urls import hide_userinfo
 
 TEST_LEVELS = ("fast", "full")
+# The work dir, relative to the current directory, unless --work-dir says otherwise.
+WORK_DIR = ".multibuild"
 
 
 def _paths(value: str) -> tuple[Path, ...]:
@@ -308,28 +310,14 @@ class BuildOptions:
         )
 
 
-def _pythons(
-    arguments: BuildArguments, settings: Settings | None, platform: Platform
-) -> tuple[tuple[PythonVersion, ...], tuple[str, ...]]:
-    """The Pythons to build for, and a note for each of the matrix's that is not here."""
-    if arguments.python:
-        return tuple(PythonVersion.parse(v) for v in arguments.python), ()
-    if not settings or not settings.matrix.python:
-        raise ConfigurationError("no Python to build for: give --python X.Y")
-    wanted = [PythonVersion.parse(v) for v in settings.matrix.python]
-    available = tuple(v for v in wanted if is_installed(v, platform.python_candidates(v)))
-    if not available:
-        raise ConfigurationError(
-            f"none of the matrix's Pythons ({', '.join(settings.matrix.python)}) is "
-            "installed here; install one or pass --python"
-        )
-    notes = tuple(
-        f"CPython {v}{' (free-threaded)' if v.free_threaded else ''} of the matrix is not "
-        "installed here: not built"
-        for v in wanted
-        if v not in available
-    )
-    return available, notes
+def _not_installed(platform: Platform) -> Callable[[PythonVersion], str | None]:
+    """Why the host route cannot build a CPython here: it is not installed."""
+
+    def why_not(version: PythonVersion) -> str | None:
+        installed = is_installed(version, platform.python_candidates(version))
+        return None if installed else "not installed here"
+
+    return why_not
 
 
 def _sdist_project(spec: str) -> str:
@@ -399,12 +387,14 @@ def resolve_build_options(
         raise ConfigurationError("no config.sh: give --config")
     if not config.is_file():
         raise ConfigurationError(f"config file {config} does not exist")
-    pythons, notes = _pythons(arguments, settings, platform)
+    pythons, notes = pythons_for(
+        arguments.python, settings.matrix.python if settings else (), _not_installed(platform)
+    )
 
     # As cibuildwheel's ./wheelhouse: relative to the current directory, wherever settings.toml
     # or --config are (then `nox -s build -- --config other/config.sh` uploads ./wheelhouse).
     here = cwd or Path.cwd()
-    work_dir = Path(arguments.work_dir or here / ".multibuild").resolve()
+    work_dir = Path(arguments.work_dir or here / WORK_DIR).resolve()
     cache_dir = Path(arguments.cache_dir or knobs.cache_dir or work_dir / "cache")
     wheelhouse = Path(arguments.wheelhouse or here / "wheelhouse").resolve()
     for flag, directory in (

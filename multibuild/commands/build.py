@@ -16,9 +16,8 @@ from dataclasses import replace
 
 from multibuild import console, platforms
 from multibuild.ci import channels, providers
-from multibuild.ci.build_container import choose_container
-from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
-from multibuild.ci.jobs import Job
+from multibuild.cibuildwheel.container import choose_container
+from multibuild.cibuildwheel.route import CibuildwheelRun, run_cibuildwheel
 from multibuild.engine.pipeline import Pipeline
 from multibuild.engine.record import BuildRecord
 from multibuild.engine.source import reachable, released_version
@@ -35,7 +34,7 @@ from multibuild.options import (
 )
 from multibuild.settings import BUILDERS, CISettings, Settings, project_settings
 from multibuild.util.isolation import isolated_children
-from multibuild.util.pythons import PythonVersion
+from multibuild.util.pythons import pythons_for
 from multibuild.util.secrets import Redactor, withheld
 from multibuild.util.urls import hide_userinfo, local_path
 
@@ -249,24 +248,14 @@ def _run_cibuildwheel(
         )
     local = platform.name == "linux" and container.origin == "local"
     matrix = settings.matrix.python if settings else ()
-    notes: tuple[str, ...] = ()
-    if not arguments.python:
-        # The matrix's CPythons, as the container has them (not this machine's).
-        if not matrix:
-            raise ConfigurationError("no Python to build for: give --python X.Y")
-        wanted = [PythonVersion.parse(v) for v in matrix]
-        kept = [v for v in wanted if not (local and unavailable(v))]
-        notes = tuple(
-            f"CPython {v} of the matrix is not built: {unavailable(v)}"
-            for v in wanted
-            if v not in kept
-        )
-        if not kept:
-            raise ConfigurationError(
-                f"none of the matrix's CPythons can be built: {'; '.join(notes)}"
-            )
-        arguments = replace(arguments, python=tuple(str(v) for v in kept))
-    # --python given: the versions are the container's to have, not this machine's.
+    # The CPythons the container has (not this machine's): the local image holds those
+    # Debian's sources give, an official image every one.
+    pythons, notes = pythons_for(
+        arguments.python,
+        matrix,
+        unavailable if local else lambda version: None,
+    )
+    arguments = replace(arguments, python=tuple(str(v) for v in pythons))
     options = resolve_build_options(
         arguments,
         settings=settings,
@@ -277,7 +266,7 @@ def _run_cibuildwheel(
         nightly=nightly,
     )
     options = replace(options, notes=(*options.notes, *notes))
-    jobs = tuple(Job(Cell(platform.name, plat, str(v))) for v in options.pythons)
+    jobs = tuple(Cell(platform.name, plat, str(v)) for v in options.pythons)
     run = CibuildwheelRun(
         jobs=jobs,
         container=container,

@@ -17,12 +17,15 @@ import os
 from collections.abc import Mapping
 
 from multibuild import console, platforms
-from multibuild.ci import channels, job, providers
-from multibuild.ci.build_container import choose_container
-from multibuild.ci.jobs import container_engine, find_job, jobs, official_image, runnable_here
+from multibuild.ci import channels, providers
+from multibuild.ci import plan as job_plan
+from multibuild.ci.configs.github import github_runner
+from multibuild.ci.jobs import container_engine, runnable_here
+from multibuild.cibuildwheel.container import choose_container
 from multibuild.engine import source
 from multibuild.errors import ConfigurationError, SourceError
 from multibuild.images.oci import ENGINES
+from multibuild.matrix import find_job, jobs, official_image
 from multibuild.options import TEST_LEVELS, BuildArguments, EnvironmentOptions
 from multibuild.settings import BUILDERS, Settings, settings_from
 from multibuild.util.secrets import Redactor, withheld
@@ -108,12 +111,12 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         on_ci=info.on_ci,
         official=official_image(settings, chosen),
     )
-    plan = job.make_plan(
+    plan = job_plan.make_plan(
         settings,
         chosen,
         info,
         decision,
-        builder=job.chosen_builder(settings, info, args.builder),
+        builder=job_plan.chosen_builder(settings, info, args.builder),
         repo=args.repo,
         sdist=args.sdist,
         has_python=platforms.python_installed,
@@ -136,7 +139,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         install_system_deps=args.install_system_deps,
         verbose=args.verbose,
     )
-    return job.run_job(
+    return job_plan.run_job(
         plan,
         settings=settings,
         arguments=arguments,
@@ -185,7 +188,7 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         console.result(json.dumps([
             {"job": j.id, "os": j.os, "plat": j.plat, "variant": j.variant, "python": j.python,
-             "github_runner": j.github_runner, "runs_here": r.ok, "reason": r.reason}
+             "github_runner": github_runner(j), "runs_here": r.ok, "reason": r.reason}
             for j, r in rows
         ], indent=2))  # fmt: skip
         return 0

@@ -2,7 +2,7 @@
 that says what a hook's environment holds, and running a hook.
 
 Both routes use this: the engine's pipeline on this machine, and cibuildwheel's before-build
-and test-command in CI (multibuild.ci.cibw_step), so a hook sees the same variables wherever
+and test-command in CI (multibuild.cibuildwheel.step), so a hook sees the same variables wherever
 it runs. This module and what it imports need only the standard library: in CI it runs under
 whatever CPython the build container has.
 """

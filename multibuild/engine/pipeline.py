@@ -46,6 +46,11 @@ from multibuild.util.wheelzip import WheelZipError, normalize_wheel
 # What configures a build dir besides the config settings: a change empties it.
 CONFIGURING = ("CC", "CXX", "FC", "CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS",
                "PKG_CONFIG_PATH", "CMAKE_PREFIX_PATH", "MACOSX_DEPLOYMENT_TARGET")  # fmt: skip
+# The libraries' prefix, a directory of the work dir.
+PREFIX_DIR = "prefix"
+# The steps of one Python's build, in the order they run and are recorded (a record's
+# builds[].steps); `ci --dry-run` lists these.
+STEPS = ("build env", "pre_build", "build", "repair", "test env", "test")
 
 
 def tool_versions(platform: Platform) -> dict[str, str]:
@@ -145,13 +150,15 @@ class Pipeline:
         self.record.recipe = recipe_of(options.config.parent)
         # The libraries' prefix: a directory of the work dir, which builds see through one
         # fixed path wherever the work dir is (multibuild.engine.prefix).
-        self.prefix_dir = options.work_dir / "prefix"
+        self.prefix_dir = options.work_dir / PREFIX_DIR
         self.prefix_link = PrefixLink.claim(options.work_dir, namespace=options.prefix_namespace)
         self.prefix = self.prefix_link.path
         self.source_date = 0  # the source's date (SOURCE_DATE_EPOCH), known once it is fetched
 
     @contextmanager
     def step(self, build: PythonBuild, name: str) -> Iterator[None]:
+        if name not in STEPS:  # the plan lists STEPS: a step it does not know is a bug
+            raise ValueError(f"unknown build step {name!r}")
         start = time.monotonic()
         try:
             with self.logger.group(f"python {build.python}: {name}"):

@@ -64,6 +64,8 @@ def released_version(ref: str) -> str | None:
     return None
 
 
+# A git source's checkout, in the work dir.
+SOURCE_DIR = "src"
 REACH_TIMEOUT_S = 30.0
 
 
@@ -347,5 +349,5 @@ def prepare_source(
 ) -> PreparedSource:
     """The source tree of a git checkout (work_dir/src) or an unpacked sdist."""
     if isinstance(source, GitSource):
-        return prepare_git(source, work_dir / "src", logger, environ)
+        return prepare_git(source, work_dir / SOURCE_DIR, logger, environ)
     return prepare_sdist(source, work_dir, logger, environ, cache_dir)

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,3 +143,34 @@ def is_installed(version: PythonVersion, candidates: Iterable[Path]) -> bool:
     except ConfigurationError:
         return False
     return True
+
+
+def pythons_for(
+    requested: Sequence[str],
+    matrix: Sequence[str],
+    why_not: Callable[[PythonVersion], str | None],
+) -> tuple[tuple[PythonVersion, ...], tuple[str, ...]]:
+    """Which CPythons a build makes, one rule for both routes: those asked for (--python) as
+    given, else the matrix's that the route can build (`why_not`: why it cannot build one,
+    None when it can: the host route needs it installed, the local image Debian's sources),
+    with a note for each of the matrix's ([matrix] python) left out."""
+    if requested:
+        return tuple(PythonVersion.parse(v) for v in requested), ()
+    if not matrix:
+        raise ConfigurationError("no Python to build for: give --python X.Y")
+    kept: list[PythonVersion] = []
+    notes: list[str] = []
+    for version in (PythonVersion.parse(v) for v in matrix):
+        reason = why_not(version)
+        if reason is None:
+            kept.append(version)
+        else:
+            kind = " (free-threaded)" if version.free_threaded else ""
+            notes.append(f"CPython {version}{kind} of the matrix is not built: {reason}")
+    if not kept:
+        raise ConfigurationError(
+            f"none of the matrix's CPythons ({', '.join(matrix)}) can be built: "
+            + "; ".join(notes)
+            + " (or pass --python X.Y)"
+        )
+    return tuple(kept), tuple(notes)

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from packaging.utils import parse_wheel_filename
 
-from multibuild.ci import cibuildwheel as cibw
+from multibuild.cibuildwheel import config as cibw
 from multibuild.images import oci
 from multibuild.images.emulation import emulation_problem
 from multibuild.settings import load_settings

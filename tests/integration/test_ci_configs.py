@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from multibuild._compat import tomllib
-from multibuild.ci import cibuildwheel as cibw
 from multibuild.ci import configs as ciconfig
 from multibuild.ci.configs.base import LLVM_WINDOWS_ARM64
-from multibuild.ci.jobs import jobs
+from multibuild.cibuildwheel import config as cibw
 from multibuild.commands import COMMANDS
+from multibuild.matrix import jobs
 from multibuild.platforms.linux import LinuxPlatform
 from multibuild.platforms.macos import MacOSPlatform
 from multibuild.settings import load_settings
@@ -391,7 +391,7 @@ def test_the_build_cache_is_restored_before_the_build_and_saved_after() -> None:
     assert save["uses"].startswith("actions/cache/save@")
     assert restore["uses"].split("@")[1] == save["uses"].split("@")[1]
     # The engine's cache dir for the default work dir: ccache, the library cache and the
-    # container route's mount of both (multibuild.engine.ccache, .libraries, .ci.cibw_build).
+    # container route's mount of both (multibuild.engine.ccache, .libraries, .cibuildwheel.route).
     paths = restore["with"]["path"].split()
     assert paths == save["with"]["path"].split() == list(BUILD_CACHE_PATHS)
     assert {Path(p).parent.as_posix() for p in paths} == {".multibuild/cache"}

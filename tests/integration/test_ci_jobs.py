@@ -18,8 +18,8 @@ import pytest
 from cibuildwheel.environment import parse_environment
 
 from multibuild._compat import tomllib
-from multibuild.ci import cibuildwheel as cibw
-from multibuild.ci.jobs import jobs
+from multibuild.cibuildwheel import config as cibw
+from multibuild.matrix import jobs
 from multibuild.platforms.linux import LinuxPlatform
 from multibuild.settings import load_settings
 from tests.helpers import CI_EVENTS as EVENTS
@@ -28,7 +28,7 @@ from tests.helpers import REPO_ROOT, config_copy, engine_environ, git, make_repo
 SETTINGS = load_settings(REPO_ROOT / "settings.toml")
 
 
-BUILD_STEPS = ["source", "libraries", "build", "repair", "test", "record"]
+BUILD_STEPS = ["source", "stage", "libraries", "build", "repair", "test", "record"]
 
 
 def multibuild(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -89,10 +89,10 @@ def test_dry_run_list_and_refusals_from_the_command_line() -> None:
     assert "job      cp312-macosx_arm64 (CPython 3.12, macos arm64)" in out
     assert "trigger  github: cron on main" in out
     assert "commit   main (DAILY_COMMIT: a nightly build)" in out
-    assert "3. build     cibuildwheel --only cp312-macosx_arm64 on the runner" in out
+    assert "4. build     cibuildwheel --only cp312-macosx_arm64 on the runner" in out
     # Nightlies go to anaconda.org (settings.toml: no pre-release container).
     assert (
-        "7. index     the wheels to anaconda://scientific-python-nightly-wheels (anaconda-client; "
+        "8. index     the wheels to anaconda://scientific-python-nightly-wheels (anaconda-client; "
         "scheduled (nightly) build; no container ([upload] pre_release is empty)" in out
     )
     assert "upload    " not in out
@@ -196,6 +196,8 @@ def test_a_job_from_source_to_the_container(tmp_path: Path) -> None:
     }
     # CI's builder is cibuildwheel, which needs a container engine: --builder host runs the
     # same steps here, as `nox -s ci -- JOB` does.
+    planned = multibuild("ci", "--builder", "host", "--dry-run", "--json", cwd=root, env=push)
+    plan = json.loads(planned.stdout)
     done = multibuild("ci", "--builder", "host", cwd=root, env=push)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
@@ -214,6 +216,10 @@ def test_a_job_from_source_to_the_container(tmp_path: Path) -> None:
     assert record["builds"][0]["tests"]["counts"] == {"passed": 1}
     assert record["status"] == "success" and record["settings"]["job"] == "cp311-manylinux_x86_64"
     assert record["source"]["ref"] == "v1.0"
+    # The dry run's plan is what ran: its steps are the ones the record holds, in order.
+    ran = ["source", *record["builds"][0]["steps"], "record", "upload"]
+    assert plan["steps"] == ran, (plan["steps"], ran)
+    assert (root / ".multibuild" / "src" / "pyproject.toml").is_file()  # the plan's source
     stored = [p.name for p in container.rglob("*") if p.is_file()]
     assert record_file.name in stored and f"{record['build_id']}.log" in stored
     # The wheel in the container is the tested one from the wheelhouse.

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from multibuild.ci import cibuildwheel as cibw
-from multibuild.ci.jobs import jobs
+from multibuild.cibuildwheel import config as cibw
+from multibuild.matrix import jobs
 from multibuild.settings import load_settings
 from multibuild.util.wheelzip import WheelZipError, retag_platform
 from tests.helpers import REPO_ROOT, cibuildwheel_build_options

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from packaging.utils import parse_wheel_filename
 
-from multibuild.ci import cibuildwheel as cibw
+from multibuild.cibuildwheel import config as cibw
 from multibuild.debian.archive import system_archives
 from multibuild.errors import ContainerError, TestFailure
 from multibuild.images import oci

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from multibuild import matrix
-from multibuild.ci.jobs import deployment_targets, wheel_targets
 from multibuild.cli import main
+from multibuild.matrix import deployment_targets, wheel_targets
 from multibuild.settings import load_settings
 from tests.helpers import REPO_ROOT
 

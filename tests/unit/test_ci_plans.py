@@ -8,9 +8,11 @@ import dataclasses
 import pytest
 
 from multibuild.ci import channels, providers
-from multibuild.ci import job as cijob
-from multibuild.ci.job import JobPlan
-from multibuild.ci.jobs import Job, find_job, jobs, runnable_here
+from multibuild.ci import plan as cijob
+from multibuild.ci.configs.github import GITHUB_RUNNERS, github_runner
+from multibuild.ci.jobs import runnable_here
+from multibuild.ci.plan import JobPlan
+from multibuild.matrix import CI_PLATS, Job, find_job, jobs
 from multibuild.settings import Settings, load_settings
 from tests.helpers import CI_EVENTS as EVENTS
 from tests.helpers import REPO_ROOT
@@ -46,7 +48,7 @@ PROVIDER_JOB = {
 }
 
 
-BUILD_STEPS = ["source", "libraries", "build", "repair", "test", "record"]
+BUILD_STEPS = ["source", "stage", "libraries", "build", "repair", "test", "record"]
 
 
 def plan_for(settings: Settings, job: Job, environ: dict[str, str]) -> JobPlan:
@@ -182,7 +184,7 @@ def test_appveyor_leaves_win_arm64_to_github() -> None:
     assert appveyor and all(job.endswith("-win_amd64") for job in appveyor)
     github = by_path[".github/workflows/wheels.yml"].jobs(SETTINGS)
     assert len(github) == 60
-    assert {j.github_runner for j in github if j.id.endswith("-win_arm64")} == {"windows-11-arm"}
+    assert {github_runner(j) for j in github if j.id.endswith("-win_arm64")} == {"windows-11-arm"}
     travis = [job.id for job in by_path[".travis.yml"].jobs(SETTINGS)]
     assert len(travis) == 24 and "cp314t-musllinux_aarch64" in travis
 
@@ -190,7 +192,7 @@ def test_appveyor_leaves_win_arm64_to_github() -> None:
 def test_the_accelerate_job_runs_with_its_variant() -> None:
     """One decision of what an Accelerate job adds, for both routes: its deployment target,
     MB_BLAS for the hooks and the backend's -Dblas=accelerate; nothing for other jobs."""
-    from multibuild.ci.jobs import variant_build
+    from multibuild.matrix import variant_build
 
     env, extra = variant_build(SETTINGS, find_job(SETTINGS, "cp313t-macosx_x86_64-accelerate"))
     assert env == {"MACOSX_DEPLOYMENT_TARGET": "14.0", "MB_BLAS": "accelerate"}
@@ -224,3 +226,25 @@ def test_a_nightly_by_hand_on_a_release_branch_goes_to_the_pre_release_container
     # Without --nightly, the same checkout is a release.
     released = channels.decide(providers.detect({}, git_branch=lambda: "v1.17.1"), SETTINGS)
     assert released.container == "containers/release"
+
+
+def test_every_ci_plat_has_a_github_runner() -> None:
+    """The matrix accepts the PLATs the CI providers have machines for: GitHub names a runner
+    for each, and for nothing else."""
+    assert set(GITHUB_RUNNERS) == {(os, plat) for os, plats in CI_PLATS.items() for plat in plats}
+
+
+def test_the_host_plan_lists_the_steps_the_pipeline_records() -> None:
+    """`ci --dry-run` with the host builder names the pipeline's own steps, in its order,
+    and the paths the engine uses (work dir, source checkout, prefix)."""
+    from multibuild.engine.pipeline import PREFIX_DIR, STEPS
+    from multibuild.engine.source import SOURCE_DIR
+    from multibuild.options import WORK_DIR
+
+    info = providers.detect({}, git_branch=lambda: None)
+    job = find_job(OWN, PROVIDER_JOB["github"])
+    plan = cijob.make_plan(OWN, job, info, channels.decide(info, OWN), builder="host")
+    steps = dict(plan.steps)
+    assert list(steps)[: len(STEPS) + 2] == ["source", *STEPS, "record"]  # then the upload
+    assert steps["source"].endswith(f"into {WORK_DIR}/{SOURCE_DIR}")
+    assert steps["pre_build"] == f"config.sh pre_build into {WORK_DIR}/{PREFIX_DIR}"

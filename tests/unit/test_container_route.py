@@ -13,11 +13,11 @@ import pytest
 from cibuildwheel.oci_container import OCIContainerEngineConfig
 
 from multibuild.ci import channels, providers
-from multibuild.ci import job as cijob
-from multibuild.ci.build_container import ContainerChoice, PreparedContainer, choose_container
-from multibuild.ci.cibuildwheel import render
-from multibuild.ci.cibw_build import render_settings
-from multibuild.ci.jobs import find_job, runnable_here
+from multibuild.ci import plan as cijob
+from multibuild.ci.jobs import runnable_here
+from multibuild.cibuildwheel.config import render
+from multibuild.cibuildwheel.container import ContainerChoice, PreparedContainer, choose_container
+from multibuild.cibuildwheel.route import render_settings
 from multibuild.debian.archive import archives_from, entries_from_list, entries_from_sources
 from multibuild.errors import ConfigurationError, ContainerError, LibraryError
 from multibuild.images import recipe
@@ -31,6 +31,7 @@ from multibuild.images.oci import (
     find_engine,
 )
 from multibuild.images.record import ImageRecord, label
+from multibuild.matrix import find_job
 from multibuild.options import BuildArguments, EnvironmentOptions, resolve_build_options
 from multibuild.platforms.linux import LinuxPlatform
 from multibuild.settings import load_settings

@@ -192,7 +192,7 @@ def test_a_python_of_the_matrix_not_here_is_said_not_dropped(
     )
     assert options.pythons == (PythonVersion(11),)  # the interpreter running this test
     assert options.notes == (
-        "CPython 3.13t (free-threaded) of the matrix is not installed here: not built",
+        "CPython 3.13t (free-threaded) of the matrix is not built: not installed here",
     )
     assert "note         CPython 3.13t (free-threaded)" in options.summary()
 

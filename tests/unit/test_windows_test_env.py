@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from multibuild.ci.cibuildwheel import environment
+from multibuild.cibuildwheel.config import environment
 from multibuild.engine import hooks
 from multibuild.platforms.windows import WindowsPlatform
 from multibuild.settings import load_settings

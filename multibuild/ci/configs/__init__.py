@@ -19,13 +19,13 @@ from typing import Any
 import yaml
 
 from multibuild._compat import tomllib
-from multibuild.ci import cibuildwheel
 from multibuild.ci.configs.appveyor import Appveyor
 from multibuild.ci.configs.base import KEYS, Provider
 from multibuild.ci.configs.github import GitHub
 from multibuild.ci.configs.travis import Travis
-from multibuild.ci.jobs import jobs
+from multibuild.cibuildwheel import config as cibuildwheel
 from multibuild.errors import ConfigurationError
+from multibuild.matrix import jobs
 from multibuild.settings import SETTINGS_FILE, Settings, load_settings
 from multibuild.util.git import ref_problem
 

@@ -15,8 +15,10 @@ from multibuild.ci.configs.base import (
     secure_value,
     upload_note,
 )
-from multibuild.ci.jobs import APPVEYOR_IMAGE, Job
+from multibuild.matrix import Job
 from multibuild.settings import Settings
+
+APPVEYOR_IMAGE = "Visual Studio 2022"
 
 
 class Appveyor(Provider):

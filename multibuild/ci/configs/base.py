@@ -9,8 +9,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
-from multibuild.ci.jobs import Job, jobs
 from multibuild.errors import ConfigurationError
+from multibuild.matrix import Job, jobs
 from multibuild.settings import Settings
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -46,7 +46,7 @@ class _Template(string.Template):
 
 
 # What a CI job keeps from one run to the next (the default work dir's cache): ccache, the
-# library cache, and the container route's mount of both (multibuild.ci.cibw_build).
+# library cache, and the container route's mount of both (multibuild.cibuildwheel.route).
 BUILD_CACHE_PATHS = (
     ".multibuild/cache/ccache",
     ".multibuild/cache/libs",
@@ -132,7 +132,7 @@ TIME_MARGIN = 0.8
 
 def job_family(job: Job) -> str:
     """The key of [ci] job_minutes for a job: linux, musllinux, macos or windows."""
-    return "musllinux" if job.cell.musl else job.os
+    return "musllinux" if job.musl else job.os
 
 
 def fits(settings: Settings, provider: str, job: Job) -> bool:

@@ -18,10 +18,30 @@ from multibuild.ci.configs.base import (
     commit_lines,
     render_template,
 )
-from multibuild.ci.jobs import Job
 from multibuild.errors import ConfigurationError
+from multibuild.matrix import Job
 from multibuild.settings import Settings
 from multibuild.util.secrets import UPLOAD_CREDENTIALS
+
+# GitHub-hosted runners, by (OS, PLAT), as GitHub's runner-images list them (2026-11):
+# macos-13 was retired on 2025-12-04, macos-14 is unsupported since 2026-11-02; macos-15-intel
+# is the last Intel image (until August 2027), macos-15 an arm64 one.
+GITHUB_RUNNERS = {
+    ("linux", "x86_64"): "ubuntu-24.04",
+    ("linux", "aarch64"): "ubuntu-24.04-arm",
+    ("macos", "x86_64"): "macos-15-intel",
+    ("macos", "arm64"): "macos-15",
+    ("macos", "universal2"): "macos-15",
+    ("windows", "AMD64"): "windows-2025",
+    ("windows", "x86"): "windows-2025",
+    ("windows", "ARM64"): "windows-11-arm",
+}
+
+
+def github_runner(job: Job) -> str:
+    """The GitHub-hosted runner a job runs on."""
+    return GITHUB_RUNNERS[(job.os, job.plat)]
+
 
 # Every action by full commit, its release in the comment (checked against the actions' own
 # tags; gh-action-pypi-publish's as scipy-release's workflow pins it).
@@ -167,7 +187,7 @@ class GitHub(Provider):
 
     def render(self, settings: Settings) -> str:
         include = [
-            f'          - {{job: {job.id}, runner: {job.github_runner}, python: "{job.python}"}}'
+            f'          - {{job: {job.id}, runner: {github_runner(job)}, python: "{job.python}"}}'
             for job in self.jobs(settings)
         ]
         credentials = [

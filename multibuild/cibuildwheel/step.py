@@ -41,7 +41,7 @@ from multibuild.util.wheelzip import WheelZipError, retag_platform
 HOOKS = ("pre_build", "run_tests")
 ROOT = Path(__file__).resolve().parents[2]  # the repository: cibuildwheel's {project}
 # One line per hook with what the build record keeps (the libraries pre_build built, the
-# counts of run_tests); the engine reads it from cibuildwheel's output (ci.cibw_build).
+# counts of run_tests); the engine reads it from cibuildwheel's output (cibuildwheel.route).
 RESULT_MARKER = "multibuild-result: "
 
 

@@ -19,16 +19,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from multibuild import platforms
-from multibuild.ci.jobs import (
+from multibuild.errors import ConfigurationError
+from multibuild.matrix import (
+    ACCELERATE,
     Job,
+    accelerate_targets,
     deployment_targets,
     jobs,
     macos_platform_tag,
     variant_build,
     wheel_targets,
 )
-from multibuild.errors import ConfigurationError
-from multibuild.matrix import ACCELERATE, accelerate_targets
 from multibuild.settings import Settings
 from multibuild.util.cmd import run
 
@@ -191,7 +192,7 @@ def job_environ(settings: Settings, job: Job) -> dict[str, str]:
     """The CIBW_* variables a job's variant needs besides cibuildwheel.toml; {} for most.
     An Accelerate job shares cibuildwheel's build identifier with its PLAT's OpenBLAS job,
     so no override can select it: its whole environment and config settings, with the
-    variant's (jobs.variant_build), replace the file's for this run."""
+    variant's (matrix.variant_build), replace the file's for this run."""
     if job.variant != ACCELERATE:
         return {}  # the file's overrides give the others their deployment target
     variables, extra_settings = variant_build(settings, job)

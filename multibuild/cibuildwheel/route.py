@@ -1,6 +1,6 @@
 """The cibuildwheel route, for `python -m multibuild ci` (a CI job) and `python -m multibuild
 build --builder cibuildwheel` (any project): the source step, cibuildwheel for each build
-identifier (Linux wheels in a container: multibuild.ci.build_container), recorded as the
+identifier (Linux wheels in a container: multibuild.cibuildwheel.container), recorded as the
 engine's pipeline records a build, with the same hooks (before-build -> config.sh's pre_build,
 test-command -> run_tests, through scripts/cibw-step) and a record and log in the wheelhouse
 whatever happens.
@@ -29,15 +29,14 @@ from typing import Any
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from multibuild import __version__
-from multibuild.ci import cibuildwheel
-from multibuild.ci.build_container import (
+from multibuild.cibuildwheel import config as cibuildwheel
+from multibuild.cibuildwheel.container import (
     ContainerChoice,
     PreparedContainer,
     container_tools,
     prepare_container,
 )
-from multibuild.ci.cibw_step import RESULT_MARKER
-from multibuild.ci.jobs import Job
+from multibuild.cibuildwheel.step import RESULT_MARKER
 from multibuild.engine.ccache import ccache_variables
 from multibuild.engine.frontend import build_backend
 from multibuild.engine.hooks import ENGINE_ROOT
@@ -58,6 +57,7 @@ from multibuild.errors import (
 )
 from multibuild.images.oci import engine_failure
 from multibuild.log import Logger
+from multibuild.matrix import Job
 from multibuild.options import BuildOptions
 from multibuild.platforms import Platform, by_name
 from multibuild.settings import (
@@ -104,7 +104,7 @@ class CibuildwheelRun:
 
 
 class _Results:
-    """The build log's sink that also keeps cibw-step's result lines (multibuild.ci.cibw_step)."""
+    """The build log's sink that also keeps cibw-step's result lines (cibuildwheel.step)."""
 
     def __init__(self, logger: Logger) -> None:
         self.logger = logger
@@ -202,6 +202,11 @@ def render_settings(
         libraries=dict(options.library_versions),
         hook_env=dict(options.hook_env),
     )
+
+
+def stage_dir(work_dir: Path) -> Path:
+    """Where cibuildwheel runs: the staged copy of the project, in the work dir."""
+    return work_dir / "cibuildwheel" / "project"
 
 
 def stage_project(run: CibuildwheelRun, options: BuildOptions, source: Path, stage: Path) -> Path:
@@ -324,7 +329,7 @@ def run_cibuildwheel(
         source_date = int(source.record.get("date_epoch") or 0)
         record.inputs = {"source_date_epoch": source_date}
         with logger.group("stage"):
-            stage = work / "project"
+            stage = stage_dir(options.work_dir)
             config_file = stage_project(run, options, source.path, stage)
             logger.info(f"cibuildwheel runs in {stage} (config {config_file.name})")
         env = {
@@ -332,11 +337,7 @@ def run_cibuildwheel(
             "MB_TEST_LEVEL": options.test_level,
             "SOURCE_DATE_EPOCH": str(source_date),
             **cache_env,
-            **(
-                container.cibuildwheel_environ(first.plat, musl=first.cell.musl)
-                if container
-                else {}
-            ),
+            **(container.cibuildwheel_environ(first.plat, musl=first.musl) if container else {}),
         }
         for job in run.jobs:
             kept = None
@@ -368,7 +369,7 @@ def build_cache(
     container, meson's build dirs are kept there too (the root, on the host and inside)."""
     maxsize = options.environ.get("CCACHE_MAXSIZE", "5G")
     if container is not None:
-        libc = "musllinux" if first.cell.musl else "manylinux"
+        libc = "musllinux" if first.musl else "manylinux"
         host = options.cache_dir / "container" / f"{libc}_{first.plat}"
         (host / "ccache").mkdir(parents=True, exist_ok=True)
         inside = by_name("linux").ci_prefix.parent / "cache"

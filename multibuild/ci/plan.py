@@ -17,19 +17,21 @@ from pathlib import Path
 from typing import Any
 
 from multibuild import console, platforms
-from multibuild.ci import cibuildwheel
-from multibuild.ci.build_container import ContainerChoice
 from multibuild.ci.channels import Decision
-from multibuild.ci.cibw_build import CibuildwheelRun, run_cibuildwheel
-from multibuild.ci.jobs import Job, Runnable, official_image, runnable_here, variant_build
+from multibuild.ci.jobs import Runnable, runnable_here
 from multibuild.ci.providers import CIInfo, fold_style
-from multibuild.engine.pipeline import Pipeline, recipe_of
+from multibuild.cibuildwheel import config as cibuildwheel
+from multibuild.cibuildwheel.container import ContainerChoice
+from multibuild.cibuildwheel.route import CibuildwheelRun, run_cibuildwheel, stage_dir
+from multibuild.engine.pipeline import PREFIX_DIR, STEPS, Pipeline, recipe_of
 from multibuild.engine.record import BuildRecord, PythonBuild
+from multibuild.engine.source import SOURCE_DIR
 from multibuild.errors import ConfigurationError, CredentialsError, FatalError
 from multibuild.images.recipe import image_pythons
 from multibuild.log import Logger
-from multibuild.matrix import ACCELERATE
+from multibuild.matrix import ACCELERATE, Job, official_image, variant_build
 from multibuild.options import (
+    WORK_DIR,
     BuildArguments,
     BuildOptions,
     EnvironmentOptions,
@@ -182,20 +184,25 @@ def make_plan(
                 if local_image
                 else []
             ),
-            ("source", f"{source}, into .multibuild/src"),
+            ("source", f"{source}, into {WORK_DIR}/{SOURCE_DIR}"),
+            ("stage", f"the project staged into {stage_dir(Path(WORK_DIR))}"),
             ("libraries", f"config.sh pre_build into {platform.ci_prefix} (before-build)"),
             ("build", f"cibuildwheel --only {job.build_id} {where}{_variant_note(job)}"),
             ("repair", platform.repair_summary),
             ("test", "config.sh run_tests in cibuildwheel's clean test venv (test-command)"),
         ]
     else:
-        steps = [
-            ("source", f"{source}, into .multibuild/src"),
-            ("libraries", "config.sh pre_build into .multibuild/prefix"),
-            ("build", f"pypa/build with CPython {job.python} on this machine"),
-            ("repair", platform.repair_summary),
-            ("test", "config.sh run_tests in a fresh venv, prefix out of sight"),
-        ]
+        # One line per step the pipeline runs and records (engine.pipeline.STEPS).
+        host_steps = {
+            "build env": f"a kept build venv of CPython {job.python} on this machine",
+            "pre_build": f"config.sh pre_build into {WORK_DIR}/{PREFIX_DIR}",
+            "build": "pypa/build",
+            "repair": platform.repair_summary,
+            "test env": "a fresh venv with the test requirements",
+            "test": "config.sh run_tests in it, prefix out of sight",
+        }
+        steps = [("source", f"{source}, into {WORK_DIR}/{SOURCE_DIR}")]
+        steps += [(name, host_steps[name]) for name in STEPS]
     skipped = None
     if requires_python is not None and not job.version.allowed_by(requires_python):
         skipped = (
@@ -453,7 +460,7 @@ def _run_cibuildwheel(
     logger: Logger,
 ) -> None:
     """cibuildwheel for this job, from the repository's files and cibuildwheel.toml as CI
-    runs it (multibuild.ci.cibw_build, the route `build --builder cibuildwheel` takes too)."""
+    runs it (multibuild.cibuildwheel.route, the route `build --builder cibuildwheel` takes too)."""
     run = CibuildwheelRun(
         jobs=(plan.job,),
         container=plan.container
