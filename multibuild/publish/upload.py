@@ -289,7 +289,7 @@ def publish_run(
     redact: Redactor = NO_SECRETS,
     tuning: UploadTuning | None = None,
     dry_run: bool = False,
-    echo: Callable[[str], None] = print,
+    echo: Callable[[str], None] = console.info,
 ) -> UploadReport | None:
     """A run's products where its decision says: to the container (`destination`; None: the
     package indexes only), then its wheels to the package `indexes` (`keep`: how many
