@@ -50,10 +50,24 @@ def run_route(route: str, args: argparse.Namespace, base: Path) -> dict[str, Any
     for path in (work, wheelhouse):
         shutil.rmtree(path, ignore_errors=True)  # cold: no library cache, no ccache
     command = [
-        sys.executable, "-m", "multibuild", "ci", "--job", args.job, "--builder", route,
-        "--no-upload", "--sdist", args.sdist, "--test-level", args.test_level,
-        "--work-dir", str(work), "--wheelhouse", str(wheelhouse),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "multibuild",
+        "ci",
+        "--job",
+        args.job,
+        "--builder",
+        route,
+        "--no-upload",
+        "--sdist",
+        args.sdist,
+        "--test-level",
+        args.test_level,
+        "--work-dir",
+        str(work),
+        "--wheelhouse",
+        str(wheelhouse),
+    ]
     if route == "cibuildwheel":
         command += ["--container-engine", args.container_engine]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MB_")}
@@ -68,8 +82,9 @@ def run_route(route: str, args: argparse.Namespace, base: Path) -> dict[str, Any
     print(f"bench: {route}: {' '.join(command)}", flush=True)
     started, load_before = time.perf_counter(), load()
     with (base / f"{route}.log").open("w") as log:
-        done = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+        )
     wall = round(time.perf_counter() - started, 1)
     record = newest_record(wheelhouse) or {}
     build = (record.get("builds") or [{}])[0]
@@ -97,10 +112,23 @@ def image_time(args: argparse.Namespace) -> dict[str, Any]:
     """The local image before the job: found by its content key (or built, cold)."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "multibuild", "image", "build", "--container-engine",
-         args.container_engine, "--cache-dir", str(args.image_cache), "--json"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "multibuild",
+            "image",
+            "build",
+            "--container-engine",
+            args.container_engine,
+            "--cache-dir",
+            str(args.image_cache),
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = round(time.perf_counter() - start, 1)
     if done.returncode != 0:
         sys.exit(f"bench: image build failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")

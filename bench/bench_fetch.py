@@ -138,17 +138,23 @@ def measure(
         same(work / "ours", wheels)
         shutil.rmtree(work)
     figures = {name: statistics.median(values) for name, values in runs.items()}
-    print(f"\n{label}: {len(wheels)} wheels, {total:.0f} MiB, {jobs} parallel downloads, "
-          f"median of {rounds} interleaved rounds")  # fmt: skip
+    print(
+        f"\n{label}: {len(wheels)} wheels, {total:.0f} MiB, {jobs} parallel downloads, "
+        f"median of {rounds} interleaved rounds"
+    )
     for name, seconds in figures.items():
         spread = ", ".join(f"{v:.2f}" for v in runs[name])
         print(f"  {name:<15} {seconds:7.2f} s  {total / seconds:8.1f} MiB/s   ({spread})")
     speedup = figures["sequential"] / figures["wheel-uploader"]
     vs_curl = figures["curl"] / figures["wheel-uploader"]
-    print(f"  speed-up vs sequential: {speedup:.2f}x (target >= 4x) "
-          f"{'PASS' if speedup >= 4 else 'MISS'}")  # fmt: skip
-    print(f"  throughput vs curl:     {vs_curl:.2f}x (target >= 0.7x) "
-          f"{'PASS' if vs_curl >= 0.7 else 'MISS'}")  # fmt: skip
+    print(
+        f"  speed-up vs sequential: {speedup:.2f}x (target >= 4x) "
+        f"{'PASS' if speedup >= 4 else 'MISS'}"
+    )
+    print(
+        f"  throughput vs curl:     {vs_curl:.2f}x (target >= 0.7x) "
+        f"{'PASS' if vs_curl >= 0.7 else 'MISS'}"
+    )
     return figures
 
 

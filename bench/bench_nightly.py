@@ -84,10 +84,24 @@ def run_ci(
     if fresh:
         shutil.rmtree(work, ignore_errors=True)
     command = [
-        sys.executable, "-m", "multibuild", "ci", "--job", args.job, "--builder", builder,
-        "--no-upload", "--sdist", sdist, "--test-level", args.test_level,
-        "--work-dir", str(work), "--wheelhouse", str(wheelhouse),
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "multibuild",
+        "ci",
+        "--job",
+        args.job,
+        "--builder",
+        builder,
+        "--no-upload",
+        "--sdist",
+        sdist,
+        "--test-level",
+        args.test_level,
+        "--work-dir",
+        str(work),
+        "--wheelhouse",
+        str(wheelhouse),
+    ]
     if builder == "cibuildwheel":
         command += ["--container-engine", args.container_engine]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MB_")}
@@ -98,8 +112,9 @@ def run_ci(
     print(f"bench: {phase}: {' '.join(command)}", flush=True)
     started, load_before = time.perf_counter(), load()
     with (args.base / f"{phase}.log").open("w") as log:
-        done = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, check=False
+        )
     wall = round(time.perf_counter() - started, 1)
     record = newest_record(wheelhouse) or {}
     build = (record.get("builds") or [{}])[0]
@@ -219,14 +234,17 @@ def main() -> int:
     parser.add_argument("--test-modules", default="", help="e.g. 'scipy.ndimage'")
     parser.add_argument("--container-engine", default="podman")
     parser.add_argument(
-        "--base", type=Path, default=ROOT / ".multibuild" / "bench-nightly",
+        "--base",
+        type=Path,
+        default=ROOT / ".multibuild" / "bench-nightly",
         help="work dirs, wheelhouses and logs (default .multibuild/bench-nightly here)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--cache", type=Path,
+        "--cache",
+        type=Path,
         help="the cache dir: the local image's records (images/) and the build cache "
         "(default BASE/cache)",
-    )  # fmt: skip
+    )
     parser.add_argument("--host", action="store_true", help="also the host route's phases")
     parser.add_argument("--skip-container", action="store_true")
     args = parser.parse_args()

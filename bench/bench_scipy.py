@@ -297,8 +297,7 @@ def differing_members(first: Path, second: Path) -> list[dict[str, Any]]:
             if ia.external_attr != ib.external_attr:
                 what.append("permissions")
             if what:
-                out.append({"member": name, "differs": what,
-                            "sizes": [ia.file_size, ib.file_size]})  # fmt: skip
+                out.append({"member": name, "differs": what, "sizes": [ia.file_size, ib.file_size]})
         if [i.filename for i in a.infolist()] != [i.filename for i in b.infolist()]:
             out.append({"member": "(order)", "differs": ["member order"]})
     return out
@@ -319,8 +318,12 @@ def repro(args: argparse.Namespace) -> dict[str, Any]:
     first = Path(args.wheelhouse) / cold["wheel_name"] if cold.get("wheel_name") else None
     second = sorted(Path(other.wheelhouse).glob("*.whl"))
     same = result.get("wheel_sha256") == cold["wheel_sha256"]
-    out = {"work_dir": other.work_dir, "same_sha256": same,
-           "cold_sha256": cold["wheel_sha256"], **result}  # fmt: skip
+    out = {
+        "work_dir": other.work_dir,
+        "same_sha256": same,
+        "cold_sha256": cold["wheel_sha256"],
+        **result,
+    }
     if not same and first is not None and first.is_file() and second:
         out["differing_members"] = differing_members(first, second[-1])
     return out

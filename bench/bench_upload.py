@@ -72,14 +72,22 @@ def _upload(settings: Path, house: Path, env: dict[str, str]) -> tuple[float, st
     }
     clean.update(env)
     clean.update(
-        {"GITHUB_ACTIONS": "true", "GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main",
-         "GITHUB_REF_NAME": "main", "PYTHONPATH": str(REPO)}
-    )  # fmt: skip
+        {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_NAME": "push",
+            "GITHUB_REF": "refs/heads/main",
+            "GITHUB_REF_NAME": "main",
+            "PYTHONPATH": str(REPO),
+        }
+    )
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "multibuild", "upload", "--settings", str(settings), str(house)],
-        env=clean, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     elapsed = time.monotonic() - started
     if done.returncode != 0:
         return elapsed, f"FAILED ({done.returncode}): {done.stderr.strip().splitlines()[-1]}"

@@ -44,8 +44,16 @@ def environment(settings: Settings, os_name: str) -> dict[str, str]:
     ($VAR), then the hooks' variables from settings.toml."""
     platform = platforms.by_name(os_name)
     prefix = platform.ci_prefix
-    names = ("CPPFLAGS", "LDFLAGS", "PKG_CONFIG_PATH",
-             "CMAKE_PREFIX_PATH", "PATH", "INCLUDE", "LIB", platform.library_path_var)  # fmt: skip
+    names = (
+        "CPPFLAGS",
+        "LDFLAGS",
+        "PKG_CONFIG_PATH",
+        "CMAKE_PREFIX_PATH",
+        "PATH",
+        "INCLUDE",
+        "LIB",
+        platform.library_path_var,
+    )
     env = {
         # config.sh relative to the repository ({project}; scripts/cibw-step resolves it)
         "MB_CONFIG": settings.project.config.relative_to(settings.root).as_posix(),
@@ -208,12 +216,17 @@ def job_environ(settings: Settings, job: Job) -> dict[str, str]:
 def command(job: Job, package: Path, output_dir: Path, config_file: Path) -> list[str]:
     """The cibuildwheel command that runs `job` (and only it)."""
     return [
-        sys.executable, "-m", "cibuildwheel",
-        "--only", job.build_id,
-        "--config-file", str(config_file),
-        "--output-dir", str(output_dir),
+        sys.executable,
+        "-m",
+        "cibuildwheel",
+        "--only",
+        job.build_id,
+        "--config-file",
+        str(config_file),
+        "--output-dir",
+        str(output_dir),
         str(package),
-    ]  # fmt: skip
+    ]
 
 
 def clean_environ(environ: Mapping[str, str]) -> dict[str, str]:
@@ -228,10 +241,20 @@ def build_identifiers(config_file: Path, platform: str, environ: Mapping[str, st
         # A package of no requires-python, so only the configuration selects.
         (Path(tmp) / "pyproject.toml").write_text('[project]\nname = "probe"\nversion = "0"\n')
         done = run(
-            [sys.executable, "-m", "cibuildwheel", "--print-build-identifiers",
-             "--platform", platform, "--config-file", str(config_file), tmp],
-            env=clean_environ(environ), cwd=Path(tmp),
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "cibuildwheel",
+                "--print-build-identifiers",
+                "--platform",
+                platform,
+                "--config-file",
+                str(config_file),
+                tmp,
+            ],
+            env=clean_environ(environ),
+            cwd=Path(tmp),
+        )
     if not done.ok:
         shown = f"cibuildwheel --print-build-identifiers --platform {platform}"
         raise ConfigurationError(done.failure(shown))

@@ -168,8 +168,13 @@ def _copy(source: Path, target: Path) -> None:
     """A file, or a symlink's target (a link may point outside what is copied)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     if source.is_dir():
-        shutil.copytree(source, target, symlinks=False, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+        shutil.copytree(
+            source,
+            target,
+            symlinks=False,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
     elif source.exists():
         shutil.copy2(source, target)
 
@@ -248,8 +253,12 @@ def repair_summary(wheel: Path) -> dict[str, Any]:
 
     with zipfile.ZipFile(wheel) as archive:
         grafted = sorted(n for n in archive.namelist() if ".libs/" in n and not n.endswith("/"))
-    return {"tool": "auditwheel" if "linux" in wheel.name else "cibuildwheel's repair",
-            "policy": best_policy(wheel), "grafted": grafted, "requested_plat": None}  # fmt: skip
+    return {
+        "tool": "auditwheel" if "linux" in wheel.name else "cibuildwheel's repair",
+        "policy": best_policy(wheel),
+        "grafted": grafted,
+        "requested_plat": None,
+    }
 
 
 def run_cibuildwheel(

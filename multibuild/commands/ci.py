@@ -186,11 +186,24 @@ def _list(settings: Settings, args: argparse.Namespace) -> int:
         for j in jobs(settings)
     ]
     if args.json:
-        console.result(json.dumps([
-            {"job": j.id, "os": j.os, "plat": j.plat, "variant": j.variant, "python": j.python,
-             "github_runner": github_runner(j), "runs_here": r.ok, "reason": r.reason}
-            for j, r in rows
-        ], indent=2))  # fmt: skip
+        console.result(
+            json.dumps(
+                [
+                    {
+                        "job": j.id,
+                        "os": j.os,
+                        "plat": j.plat,
+                        "variant": j.variant,
+                        "python": j.python,
+                        "github_runner": github_runner(j),
+                        "runs_here": r.ok,
+                        "reason": r.reason,
+                    }
+                    for j, r in rows
+                ],
+                indent=2,
+            )
+        )
         return 0
     width = max(len(j.id) for j, _ in rows)
     console.result(f"{'job':<{width}}  here  (builder {builder}; `nox -s ci -- JOB` runs one)")

@@ -67,9 +67,12 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     python = find_python(version, platform.python_candidates(version))
     with logger.group("build env"):
         build_python = build_environment(
-            python, options.work_dir / "venvs" / f"sdist-{version.abi}", platform, logger,
+            python,
+            options.work_dir / "venvs" / f"sdist-{version.abi}",
+            platform,
+            logger,
             options.environ,
-        )  # fmt: skip
+        )
     # The commit's date: the sdist's times, so the same commit gives the same bytes.
     epoch = int(source.record.get("date_epoch") or 0)
     env = {
@@ -82,9 +85,13 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         run_hook(options.config, "pre_build", env=env, cwd=source.path, logger=logger)
     with logger.group("sdist"):
         sdist = build_sdist(
-            source.path, build_python, Path(args.outdir).resolve(), isolation=options.isolation,
-            env=env, logger=logger,
-        )  # fmt: skip
+            source.path,
+            build_python,
+            Path(args.outdir).resolve(),
+            isolation=options.isolation,
+            env=env,
+            logger=logger,
+        )
         if epoch:
             normalize_tar_gz(sdist, epoch)
     logger.close()

@@ -200,9 +200,13 @@ def build_sdist(
     command: list[str | Path] = [venv_python, "-m", "build", "--sdist", "--outdir", work]
     if not isolation:
         pip_install(
-            venv_python, build_requires(source), logger, BuildError, env=env,
+            venv_python,
+            build_requires(source),
+            logger,
+            BuildError,
+            env=env,
             what="the build requirements",
-        )  # fmt: skip
+        )
         command.append("--no-isolation")
     done = stream([*command, source], logger, env=env, label="sdist")
     if done.returncode != 0:

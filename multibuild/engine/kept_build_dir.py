@@ -81,8 +81,11 @@ class KeptBuildDir:
 
     def save(self, source: Path) -> None:
         """After a successful build: the source's dates as this build saw them."""
-        data = {"format": FORMAT, "configuration": dict(self.configuration),
-                "sources": source_dates(source)}  # fmt: skip
+        data = {
+            "format": FORMAT,
+            "configuration": dict(self.configuration),
+            "sources": source_dates(source),
+        }
         partial = self.record_file.with_name(self.record_file.name + ".partial")
         partial.write_text(json.dumps(data, sort_keys=True))
         partial.replace(self.record_file)

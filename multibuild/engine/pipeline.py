@@ -44,8 +44,19 @@ from multibuild.util.system import ENGINE_MODULES, check_engine_modules, ensure_
 from multibuild.util.wheelzip import WheelZipError, normalize_wheel
 
 # What configures a build dir besides the config settings: a change empties it.
-CONFIGURING = ("CC", "CXX", "FC", "CPPFLAGS", "CFLAGS", "CXXFLAGS", "FFLAGS", "LDFLAGS",
-               "PKG_CONFIG_PATH", "CMAKE_PREFIX_PATH", "MACOSX_DEPLOYMENT_TARGET")  # fmt: skip
+CONFIGURING = (
+    "CC",
+    "CXX",
+    "FC",
+    "CPPFLAGS",
+    "CFLAGS",
+    "CXXFLAGS",
+    "FFLAGS",
+    "LDFLAGS",
+    "PKG_CONFIG_PATH",
+    "CMAKE_PREFIX_PATH",
+    "MACOSX_DEPLOYMENT_TARGET",
+)
 # The libraries' prefix, a directory of the work dir.
 PREFIX_DIR = "prefix"
 # The steps of one Python's build, in the order they run and are recorded (a record's

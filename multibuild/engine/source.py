@@ -200,12 +200,20 @@ def read_committed_file(url: str, ref: str, name: str, environ: Mapping[str, str
             ["init", "--quiet", "--bare", "--", tmp],
             ["-C", tmp, "remote", "add", "--", "origin", remote],
             [
-                "-C", tmp,
+                "-C",
+                tmp,
                 *(["-c", "protocol.file.allow=always"] if path is not None else []),
-                "fetch", "--quiet", "--depth", "1", "--filter=blob:none", "--no-tags",
-                "--", "origin", ref,
+                "fetch",
+                "--quiet",
+                "--depth",
+                "1",
+                "--filter=blob:none",
+                "--no-tags",
+                "--",
+                "origin",
+                ref,
             ],
-        ]  # fmt: skip
+        ]
         for args in steps:
             try:
                 done = _git(args, None, env, timeout=PEEK_TIMEOUT_S)

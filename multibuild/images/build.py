@@ -287,9 +287,14 @@ class ImageBuilder:
             for path in directory.glob(pattern) if directory.is_dir() else ():
                 remove_tree(path)
         listed = self.engine.run(
-            "ps", "-a", "--filter", "name=multibuild-image-", "--format", "{{.Names}}",
+            "ps",
+            "-a",
+            "--filter",
+            "name=multibuild-image-",
+            "--format",
+            "{{.Names}}",
             base=self.environ,
-        )  # fmt: skip
+        )
         images = self.engine.run(
             "images", "--format", "{{.Repository}}:{{.Tag}}", base=self.environ
         )
@@ -376,14 +381,21 @@ class ImageBuilder:
         self._cross = self.cross()
         with self.logger.group(f"image: resolve Debian {suite}'s packages"):
             done = stream(
-                ["mmdebstrap", "--simulate", "--verbose", "--variant=minbase",
-                 *self._arch_options("mmdebstrap"),
-                 "--include=" + ",".join(PACKAGES), suite, "/dev/null",
-                 *self._suite_sources()],
+                [
+                    "mmdebstrap",
+                    "--simulate",
+                    "--verbose",
+                    "--variant=minbase",
+                    *self._arch_options("mmdebstrap"),
+                    "--include=" + ",".join(PACKAGES),
+                    suite,
+                    "/dev/null",
+                    *self._suite_sources(),
+                ],
                 _Collect(self.logger),
                 env=self.environ,
                 label="mmdebstrap --simulate",
-            )  # fmt: skip
+            )
             packages = simulated_packages(done.tail)
             if done.returncode != 0 or not packages:
                 raise ContainerError(
@@ -449,13 +461,20 @@ class ImageBuilder:
             tarball = tmp / f"base-{keys.base[:16]}-{os.getpid()}.tar"
             self._temporary.append(tarball)
             done = stream(
-                ["mmdebstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
-                 *self._arch_options("mmdebstrap"), "--format=tar", suite, tarball,
-                 *self._suite_sources()],
+                [
+                    "mmdebstrap",
+                    "--variant=minbase",
+                    "--include=" + ",".join(PACKAGES),
+                    *self._arch_options("mmdebstrap"),
+                    "--format=tar",
+                    suite,
+                    tarball,
+                    *self._suite_sources(),
+                ],
                 self.logger,
                 env=self.environ,
                 label="mmdebstrap",
-            )  # fmt: skip
+            )
             if done.returncode != 0:
                 raise ContainerError(
                     f"mmdebstrap {suite} failed (exit status {done.returncode}):\n"
@@ -464,19 +483,31 @@ class ImageBuilder:
             temporary = f"{STAGE_REPOSITORY}:tmp-base-{keys.base[:16]}-{os.getpid()}"
             self._tags.append(temporary)
             self._run(
-                "import", *self._arch_options("import"),
-                "--change", 'CMD ["/bin/bash"]',
-                "--change", f"LABEL {label('stage')}=base",
-                "--change", f"LABEL {label('content-key')}={keys.base}",
-                tarball, temporary,
-                label_="import", what="importing the Debian root",
-            )  # fmt: skip
+                "import",
+                *self._arch_options("import"),
+                "--change",
+                'CMD ["/bin/bash"]',
+                "--change",
+                f"LABEL {label('stage')}=base",
+                "--change",
+                f"LABEL {label('content-key')}={keys.base}",
+                tarball,
+                temporary,
+                label_="import",
+                what="importing the Debian root",
+            )
             remove_tree(tarball)
             installed = self._quiet(
-                "run", "--rm", "--network=none", temporary,
-                "dpkg-query", "-W", "-f", "${Package} ${Version}\n",
+                "run",
+                "--rm",
+                "--network=none",
+                temporary,
+                "dpkg-query",
+                "-W",
+                "-f",
+                "${Package} ${Version}\n",
                 what="listing the root's packages",
-            )  # fmt: skip
+            )
             listed = dict(sorted(line.split(" ", 1) for line in installed.splitlines() if line))
             if listed != dict(keys.packages):
                 differ = sorted(set(listed.items()) ^ set(keys.packages.items()))[:6]
@@ -542,20 +573,35 @@ class ImageBuilder:
         ccache.mkdir(parents=True, exist_ok=True)
         name = self._container_name(build.tag, key)
         self._run(
-            "run", "--rm", "--init", "--name", name, "--network=none",
-            "--volume", f"{orig.parent}:/mb/src:ro",
-            "--volume", f"{FILES}:/mb/files:ro",
-            "--volume", f"{out_dir}:/mb/out",
+            "run",
+            "--rm",
+            "--init",
+            "--name",
+            name,
+            "--network=none",
+            "--volume",
+            f"{orig.parent}:/mb/src:ro",
+            "--volume",
+            f"{FILES}:/mb/files:ro",
+            "--volume",
+            f"{out_dir}:/mb/out",
             # ccache outside the image and its key: it changes nothing in the content
-            "--volume", f"{ccache}:/mb/ccache",
-            "--env", "CCACHE_DIR=/mb/ccache",
-            "--env", f"PATH=/usr/lib/ccache:{PATH_IN_IMAGE}",
-            base, "bash", "/mb/files/build-cpython.sh", f"/mb/src/{orig.name}",
-            build.prefix, "nogil" if build.version.free_threaded else "gil",
+            "--volume",
+            f"{ccache}:/mb/ccache",
+            "--env",
+            "CCACHE_DIR=/mb/ccache",
+            "--env",
+            f"PATH=/usr/lib/ccache:{PATH_IN_IMAGE}",
+            base,
+            "bash",
+            "/mb/files/build-cpython.sh",
+            f"/mb/src/{orig.name}",
+            build.prefix,
+            "nogil" if build.version.free_threaded else "gil",
             f"/mb/out/{partial.name}",
             label_=f"cpython {build.tag}",
             what=f"building CPython {build.source.upstream}",
-        )  # fmt: skip
+        )
 
     def _cross_build(
         self, build: CPythonBuild, cross: Cross, orig: Path, base: str, partial: Path
@@ -569,13 +615,22 @@ class ImageBuilder:
         work = tmp / f"cross-{build.tag}-{os.getpid()}"
         self._temporary.append(work)
         done = stream(
-            ["bash", str(CROSS_BUILD_CPYTHON), str(orig), build.prefix,
-             "nogil" if build.version.free_threaded else "gil", str(partial), str(sysroot),
-             cross.triplet, cross.build_pythons[build.version.number][0], str(work)],
+            [
+                "bash",
+                str(CROSS_BUILD_CPYTHON),
+                str(orig),
+                build.prefix,
+                "nogil" if build.version.free_threaded else "gil",
+                str(partial),
+                str(sysroot),
+                cross.triplet,
+                cross.build_pythons[build.version.number][0],
+                str(work),
+            ],
             self.logger,
             env=self.environ,
             label=f"cross cpython {build.tag}",
-        )  # fmt: skip
+        )
         if done.returncode != 0:
             raise ContainerError(
                 f"cross-compiling CPython {build.source.upstream} for {self.spec.arch} failed "
@@ -606,16 +661,32 @@ class ImageBuilder:
         wheels = self.root / "wheels"
         oldest = min(build.version for build in self.spec.cpythons)
         arch = self.spec.arch
-        platform_tags = (self.spec.platform_tag, f"manylinux_2_17_{arch}", f"manylinux2014_{arch}",
-                         f"manylinux_2_5_{arch}", f"manylinux1_{arch}")  # fmt: skip
+        platform_tags = (
+            self.spec.platform_tag,
+            f"manylinux_2_17_{arch}",
+            f"manylinux2014_{arch}",
+            f"manylinux_2_5_{arch}",
+            f"manylinux1_{arch}",
+        )
         command = [
-            sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-            "--only-binary", ":all:", "--implementation", "cp",
-            "--python-version", oldest.number,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--require-hashes",
+            "--only-binary",
+            ":all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            oldest.number,
             *(arg for tag in platform_tags for arg in ("--platform", tag)),
-            "--dest", str(wheels),
+            "--dest",
+            str(wheels),
             *(arg for path in REQUIREMENTS for arg in ("--requirement", str(path))),
-        ]  # fmt: skip
+        ]
         done = stream(command, self.logger, env=self.environ, label="pip download")
         if done.returncode != 0:
             raise ContainerError(
@@ -638,46 +709,72 @@ class ImageBuilder:
             name = self._container_name("final", keys.final)
             cpython_dir = self.root / "cpython"
             self._run(
-                "run", "--init", "--name", name, "--network=none",
-                "--volume", f"{cpython_dir}:/mb/cpython:ro",
-                "--volume", f"{wheels}:/mb/wheels:ro",
-                "--volume", f"{FILES}:/mb/files:ro",
-                base, "bash", "/mb/files/finalize-image.sh",
+                "run",
+                "--init",
+                "--name",
+                name,
+                "--network=none",
+                "--volume",
+                f"{cpython_dir}:/mb/cpython:ro",
+                "--volume",
+                f"{wheels}:/mb/wheels:ro",
+                "--volume",
+                f"{FILES}:/mb/files:ro",
+                base,
+                "bash",
+                "/mb/files/finalize-image.sh",
                 *(f"/mb/cpython/{t.name}" for t in tarballs),
-                label_="finalize", what="finishing the image",
-            )  # fmt: skip
+                label_="finalize",
+                what="finishing the image",
+            )
             tmp = self.root / "tmp"
             tmp.mkdir(parents=True, exist_ok=True)
             tools_json = tmp / f"tools-{os.getpid()}.json"
             self._temporary.append(tools_json)
-            self._quiet("cp", f"{name}:/opt/_internal/tools.json", tools_json,
-                        what="reading the image's tool versions")  # fmt: skip
+            self._quiet(
+                "cp",
+                f"{name}:/opt/_internal/tools.json",
+                tools_json,
+                what="reading the image's tool versions",
+            )
             made = json.loads(tools_json.read_text())
             # The copy in the image tells what it holds and how its earlier stages went.
             record = self._record(keys, reference, made, tarballs, dict(stages))
             in_image = tmp / f"image-{os.getpid()}.json"
             self._temporary.append(in_image)
             in_image.write_text(json.dumps(record.to_json(), indent=1) + "\n")
-            self._quiet("cp", in_image, f"{name}:/opt/_internal/image.json",
-                        what="writing the image record into the image")  # fmt: skip
+            self._quiet(
+                "cp",
+                in_image,
+                f"{name}:/opt/_internal/image.json",
+                what="writing the image record into the image",
+            )
             changes = ['CMD ["/bin/bash"]']
             changes += [f"ENV {k}={v}" for k, v in image_env(self.spec).items()]
             changes += [f"LABEL {k}={v}" for k, v in record.labels().items()]
             temporary = f"{self.spec.repository}:tmp-{keys.final[:16]}-{os.getpid()}"
             self._tags.append(temporary)
             self._run(
-                "commit", *(arg for change in changes for arg in ("--change", change)),
-                name, temporary,
-                label_="commit", what="committing the image",
-            )  # fmt: skip
+                "commit",
+                *(arg for change in changes for arg in ("--change", change)),
+                name,
+                temporary,
+                label_="commit",
+                what="committing the image",
+            )
             if self.spec.foreign:
                 # Cross-compiled: its stdlib's modules are first loaded here, emulated.
                 for build in self.spec.cpythons:
                     self._quiet(
-                        "run", "--rm", "--network=none", temporary,
-                        f"/opt/python/{build.tag}/bin/python", "-c", STDLIB_CHECK,
+                        "run",
+                        "--rm",
+                        "--network=none",
+                        temporary,
+                        f"/opt/python/{build.tag}/bin/python",
+                        "-c",
+                        STDLIB_CHECK,
                         what=f"importing the stdlib of the cross-compiled CPython {build.tag}",
-                    )  # fmt: skip
+                    )
             # The name appears last: before this line, a kill leaves no image by this name.
             self._quiet("tag", temporary, reference, what="naming the image")
         stages["final"] = {"key": keys.final, "seconds": round(time.monotonic() - stage_start, 1)}
@@ -787,9 +884,13 @@ def image_record(engine: Engine, reference: str, environ: Mapping[str, str]) -> 
 def local_images(engine: Engine, environ: Mapping[str, str]) -> list[str]:
     """The references of the local images this engine holds (those with a content key)."""
     done = engine.run(
-        "images", "--filter", f"label={label('content-key')}",
-        "--format", "{{.Repository}}:{{.Tag}}", base=environ,
-    )  # fmt: skip
+        "images",
+        "--filter",
+        f"label={label('content-key')}",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        base=environ,
+    )
     if done.returncode != 0:
         raise ContainerError(f"`{engine.name} images` failed: {done.stderr.strip()[-500:]}")
     return sorted(

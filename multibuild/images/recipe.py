@@ -45,12 +45,35 @@ DEFAULT_GLIBC = "2.31"
 # stdlib modules link against (every module but _tkinter). python3 is Debian's own 3.9:
 # cibuildwheel runs /opt/python/cp39-cp39/bin/python as its utility interpreter (json, glob).
 PACKAGES = (
-    "gcc", "g++", "gfortran", "make", "cmake", "pkg-config", "ccache", "git",
-    "ca-certificates", "patch", "xz-utils", "bzip2", "unzip", "file", "python3",
-    "libssl-dev", "zlib1g-dev", "libffi-dev", "libbz2-dev", "liblzma-dev", "libsqlite3-dev",
-    "libreadline-dev", "uuid-dev", "libncurses-dev", "libgdbm-dev", "libgdbm-compat-dev",
-    "libzstd-dev", "libexpat1-dev",
-)  # fmt: skip
+    "gcc",
+    "g++",
+    "gfortran",
+    "make",
+    "cmake",
+    "pkg-config",
+    "ccache",
+    "git",
+    "ca-certificates",
+    "patch",
+    "xz-utils",
+    "bzip2",
+    "unzip",
+    "file",
+    "python3",
+    "libssl-dev",
+    "zlib1g-dev",
+    "libffi-dev",
+    "libbz2-dev",
+    "liblzma-dev",
+    "libsqlite3-dev",
+    "libreadline-dev",
+    "uuid-dev",
+    "libncurses-dev",
+    "libgdbm-dev",
+    "libgdbm-compat-dev",
+    "libzstd-dev",
+    "libexpat1-dev",
+)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,30 @@ GRAFTED = re.compile(r"^(?P<stem>.+?)-[0-9a-f]{8}(?P<so>\.so.*)$")
 # Libraries the interpreter itself loads (its zlib, ssl, ... modules): never hidden from the
 # tests, or Python would fail before the wheel is tried.
 INTERPRETER_LIBRARIES = frozenset(
-    {"libz", "libssl", "libcrypto", "libffi", "libexpat", "libbz2", "liblzma", "libsqlite3",
-     "libreadline", "libncursesw", "libtinfo", "libuuid", "libmpdec", "libc", "libm",
-     "libpthread", "libdl", "librt", "libutil", "libgcc_s", "libstdc++"}
-)  # fmt: skip
+    {
+        "libz",
+        "libssl",
+        "libcrypto",
+        "libffi",
+        "libexpat",
+        "libbz2",
+        "liblzma",
+        "libsqlite3",
+        "libreadline",
+        "libncursesw",
+        "libtinfo",
+        "libuuid",
+        "libmpdec",
+        "libc",
+        "libm",
+        "libpthread",
+        "libdl",
+        "librt",
+        "libutil",
+        "libgcc_s",
+        "libstdc++",
+    }
+)
 
 
 class LinuxPlatform(PosixPlatform):

@@ -80,8 +80,18 @@ def index_environ(environ: Mapping[str, str], template: str) -> dict[str, str]:
 def upload_command(
     org: str, token: str, files: Sequence[Path], program: str = PROGRAM
 ) -> list[str]:
-    return [program, "-t", token, "upload", "--force", "-u", org, "--label", LABEL,
-            *(str(f) for f in files)]  # fmt: skip
+    return [
+        program,
+        "-t",
+        token,
+        "upload",
+        "--force",
+        "-u",
+        org,
+        "--label",
+        LABEL,
+        *(str(f) for f in files),
+    ]
 
 
 def show_command(org: str, name: str, token: str, program: str = PROGRAM) -> list[str]:
@@ -169,8 +179,9 @@ def publish_nightly(
         return report  # a release's staging channel keeps every version
     shown = _run(show_command(org, name, token, program), secrets, f"listing {url}", echo)
     for version in versions_to_remove(versions_shown(shown.stdout + shown.stderr), keep):
-        _run(remove_command(org, name, version, token, program), secrets, f"removing {version}",
-             echo)  # fmt: skip
+        _run(
+            remove_command(org, name, version, token, program), secrets, f"removing {version}", echo
+        )
         report.removed.append(version)
     echo(
         f"multibuild upload: {url}: {len(report.uploaded)} uploaded, "

@@ -157,8 +157,10 @@ def history_html(title: str, records: Iterable[BuildRecord], present: set[str]) 
             reason = ""
             if status != "success":
                 # The message's first lines: the first often ends in a colon before the cause.
-                why = " ".join(line.strip() for line in (build.error or record.error or "")
-                               .strip().splitlines()[:3])  # fmt: skip
+                why = " ".join(
+                    line.strip()
+                    for line in (build.error or record.error or "").strip().splitlines()[:3]
+                )
                 if why:
                     reason = f'<div class="reason">{_e(why[:240])}</div>'
             python = _e(build.python) if build.python else "(none started)"

@@ -49,20 +49,30 @@ SECRET_VARIABLES = (
 # The upload credentials the containers and the nightly index read: the CI configs give them
 # to a job (never to a pull request) as encrypted or secret variables.
 UPLOAD_CREDENTIALS = (
-    "ST_AUTH", "ST_USER", "ST_KEY",
-    "OS_AUTH_URL", "OS_USERNAME", "OS_PASSWORD", "OS_PROJECT_NAME",
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL",
+    "ST_AUTH",
+    "ST_USER",
+    "ST_KEY",
+    "OS_AUTH_URL",
+    "OS_USERNAME",
+    "OS_PASSWORD",
+    "OS_PROJECT_NAME",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ENDPOINT_URL",
     "ANACONDA_TOKEN",
-)  # fmt: skip
+)
 # Credentials that are not secret values by themselves (user names, endpoints) but that
 # only the upload and the release tools need: a build never gets them either.
 CREDENTIAL_VARIABLES = (
     *UPLOAD_CREDENTIALS,
-    "OS_PROJECT_ID", "OS_STORAGE_URL", "OS_APPLICATION_CREDENTIAL_ID",
+    "OS_PROJECT_ID",
+    "OS_STORAGE_URL",
+    "OS_APPLICATION_CREDENTIAL_ID",
     "AWS_ENDPOINT_URL_S3",
-    "TWINE_USERNAME", "TWINE_REPOSITORY_URL",
+    "TWINE_USERNAME",
+    "TWINE_REPOSITORY_URL",
     "ACTIONS_ID_TOKEN_REQUEST_URL",
-)  # fmt: skip
+)
 # A name with one of these words holds a secret (MY_API_TOKEN, PYPI_PASSWORD, ...).
 _SECRET_WORDS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL")
 # User names that go with a secret in HTTP basic auth (base64 of "user:secret").
