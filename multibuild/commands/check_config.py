@@ -48,10 +48,14 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if problems:
         raise ConfigurationError(f"{len(problems)} CI config problem(s); see above")
     commits = configs.read_commits(root)
+    pinned = (
+        f"SDIST={settings.project.sdist}"
+        if settings.project.sdist
+        else f"BUILD_COMMIT={commits['BUILD_COMMIT']} DAILY_COMMIT={commits['DAILY_COMMIT']}"
+    )
     console.result(
-        f"OK: {len(configs.ALL_FILES)} files agree: BUILD_COMMIT={commits['BUILD_COMMIT']} "
-        f"DAILY_COMMIT={commits['DAILY_COMMIT']}; {', '.join(configs.GENERATED)} are as "
-        "settings.toml generates them"
+        f"OK: {len(configs.ALL_FILES)} files agree: {pinned}; "
+        f"{', '.join(configs.GENERATED)} are as settings.toml generates them"
         + ("" if args.no_cibuildwheel else "; cibuildwheel selects exactly the matrix's jobs")
     )
     return 0

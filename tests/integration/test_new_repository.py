@@ -308,6 +308,7 @@ def test_a_repository_for_a_release_sdist(tmp_path: Path) -> None:
     assert '\nsdist = "twice==0.1.0"\n' in settings and "\nBUILD_COMMIT" not in settings
     done = multibuild("check-config", cwd=root)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 files agree: SDIST=twice==0.1.0;" in done.stdout
     for path in (".github/workflows/wheels.yml", "appveyor.yml"):
         assert 'SDIST: "twice==0.1.0"' in (root / path).read_text(), path
     assert "- SDIST=twice==0.1.0" in (root / ".travis.yml").read_text()
