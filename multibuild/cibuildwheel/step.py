@@ -111,12 +111,13 @@ def settle_installed(build_dir: Path) -> dict[str, str]:
     """The build requirements just installed into this Python, dated for the kept build dir
     (multibuild.engine.kept_build_dir.settle_requirements)."""
     paths = sysconfig.get_paths()
-    trees = sorted({Path(paths["purelib"]), Path(paths["platlib"])})
+    packages = sorted({Path(paths["purelib"]), Path(paths["platlib"])})
     versions = sorted(
         f"{d.metadata['Name']}=={d.version}"
-        for d in metadata.distributions(path=[str(t) for t in trees])
+        for d in metadata.distributions(path=[str(t) for t in packages])
     )
-    note = settle_requirements(build_dir, trees, versions)
+    # The scripts too: meson makes every Cython step depend on bin/cython (pythran likewise).
+    note = settle_requirements(build_dir, [*packages, Path(paths["scripts"])], versions)
     return {"build_dir_note": note} if note else {}
 
 
