@@ -50,7 +50,10 @@ def _root(given: Path | None) -> Path:
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     root = _root(args.root)
-    sdist = load_settings(root / SETTINGS_FILE).project.sdist
+    try:
+        sdist = load_settings(root / SETTINGS_FILE).project.sdist
+    except ConfigurationError:
+        sdist = ""  # set_commits below names what is wrong with the file
     if sdist and not args.check and (args.ref or args.daily):
         raise ConfigurationError(
             f"settings.toml builds a release's sdist ([project] sdist = {sdist!r}), no commit: "

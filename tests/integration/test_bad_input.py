@@ -423,7 +423,7 @@ CASES = [
         "init-without-a-project",
         ("init", "new"),
         2,
-        r"--name, --repo and --commit are needed \(or --engine-only\)",
+        r"--name and either --repo and --commit or --sdist NAME==VERSION are needed",
         usage=True,
     ),
     Case(
