@@ -214,9 +214,17 @@ def test_interrupted_download_resumes(
     argv = [sys.executable, str(script), "-w", str(tmp_path / "wh"), "-n", "-j", "2"]
     argv += ["--settings", str(settings), "scipy", "1.17.1"]
     slow = f"{proxy.url.rstrip('/')}{path}/{container_name}/"
-    with subprocess.Popen(
-        [*argv, "-u", slow], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as proc:
+    # A shell without job control starts `cmd &` with SIGINT ignored, and an ignored signal
+    # stays ignored across exec: the Ctrl-C below would never reach the tool when this suite
+    # runs in the background. A handler here is reset to the default by exec.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [*argv, "-u", slow], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with proc:
         assert proxy.holding.wait(60), "no wheel download started"
         proc.send_signal(signal.SIGINT)
         time.sleep(0.2)  # the interrupt lands first; then the held downloads see it
