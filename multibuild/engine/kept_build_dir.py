@@ -17,7 +17,7 @@ import json
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +37,22 @@ def _files(source: Path) -> Iterator[tuple[str, Path]]:
                 yield path.relative_to(source).as_posix(), path
 
 
-def source_dates(source: Path) -> dict[str, list[Any]]:
-    """Each source file's sha256 and date (ns), by its path relative to `source`."""
-    return {name: [sha256_file(path), path.stat().st_mtime_ns] for name, path in _files(source)}
+def source_dates(
+    source: Path, known: Mapping[str, tuple[str, int, int]] | None = None
+) -> dict[str, list[Any]]:
+    """Each source file's sha256 and date (ns), by its path relative to `source`. A file whose
+    size and date are still those in `known` (name: sha256, size, date) keeps that sha256."""
+    known = known or {}
+    dates: dict[str, list[Any]] = {}
+    for name, path in _files(source):
+        stat = path.stat()
+        seen = known.get(name)
+        if seen is not None and seen[1:] == (stat.st_size, stat.st_mtime_ns):
+            digest = seen[0]
+        else:
+            digest = sha256_file(path)
+        dates[name] = [digest, stat.st_mtime_ns]
+    return dates
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,11 @@ class KeptBuildDir:
     host: Path
     path: str
     configuration: Mapping[str, Any]
+    # What prepare hashed (name: sha256, size, the date it gave): save re-reads only the
+    # dates, and hashes again only a file the build changed.
+    _hashed: dict[str, tuple[str, int, int]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def record_file(self) -> Path:
@@ -65,14 +83,18 @@ class KeptBuildDir:
         else:
             now = time.time_ns()
             unchanged = changed = 0
+            self._hashed.clear()
             for name, path in _files(source):
                 known = kept.get(name)
-                if isinstance(known, list) and len(known) == 2 and known[0] == sha256_file(path):
-                    os.utime(path, ns=(int(known[1]), int(known[1])))
+                digest = sha256_file(path)
+                if isinstance(known, list) and len(known) == 2 and known[0] == digest:
+                    date = int(known[1])
                     unchanged += 1
                 else:
-                    os.utime(path, ns=(now, now))  # newer than every output: rebuilt
+                    date = now  # newer than every output: rebuilt
                     changed += 1
+                os.utime(path, ns=(date, date))
+                self._hashed[name] = (digest, path.stat().st_size, date)
             note = f"kept: {unchanged} source files unchanged, {changed} changed or new"
         # Until this build succeeds, the build dir holds outputs no record describes.
         self.record_file.unlink(missing_ok=True)
@@ -84,7 +106,7 @@ class KeptBuildDir:
         data = {
             "format": FORMAT,
             "configuration": dict(self.configuration),
-            "sources": source_dates(source),
+            "sources": source_dates(source, self._hashed),
         }
         partial = self.record_file.with_name(self.record_file.name + ".partial")
         partial.write_text(json.dumps(data, sort_keys=True))

@@ -4,12 +4,17 @@ record, or from another configuration, is emptied (multibuild.engine.kept_build_
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
 from pathlib import Path
 
+import pytest
+
+from multibuild.engine import kept_build_dir
 from multibuild.engine.kept_build_dir import SETTLED_DATE, KeptBuildDir, settle_requirements
+from multibuild.util.files import sha256_file
 
 CONFIGURATION = {"image": "localhost/x:1", "build": "cp311-manylinux_x86_64",
                  "config_settings": ["build-dir=/tmp/b"]}  # fmt: skip
@@ -115,6 +120,36 @@ def test_a_restored_copy_of_the_cache_keeps_working(tmp_path: Path) -> None:
     assert restored.prepare(fresh_copy(tmp_path, "second")) == (
         "kept: 3 source files unchanged, 0 changed or new"
     )
+
+
+def test_the_record_hashes_again_only_what_the_build_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """prepare hashed every file: save re-reads only the dates, and hashes a file again only
+    when the build changed it (its size or date differ from what prepare left)."""
+    kept = KeptBuildDir(host=tmp_path / "cache" / "p-cp311", path="/c/p-cp311",
+                        configuration=CONFIGURATION)  # fmt: skip
+    first = fresh_copy(tmp_path, "first")
+    kept.prepare(first)
+    built(kept, first)
+    second = fresh_copy(tmp_path, "second")
+    hashed: list[str] = []
+
+    def counting(path: Path) -> str:
+        hashed.append(Path(path).name)
+        return sha256_file(path)
+
+    monkeypatch.setattr(kept_build_dir, "sha256_file", counting)
+    assert kept.prepare(second).startswith("kept: 3 source files unchanged")
+    assert sorted(hashed) == ["a.c", "b.c", "meson.build"]
+    hashed.clear()
+    (second / "src" / "a.c").write_text("int a(void) { return 10; }\n")  # a build's rewrite
+    built(kept, second)
+    assert hashed == ["a.c"]
+    record = json.loads(kept.record_file.read_text())["sources"]
+    assert record["src/a.c"][0] == sha256_file(second / "src" / "a.c")
+    assert record["src/b.c"] == [sha256_file(second / "src" / "b.c"),
+                                 (second / "src" / "b.c").stat().st_mtime_ns]  # fmt: skip
 
 
 def test_build_requirements_get_an_old_date_and_new_versions_empty_the_build_dir(
