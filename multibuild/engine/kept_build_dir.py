@@ -78,12 +78,12 @@ class KeptBuildDir:
         """Date `source`'s files for the kept build dir (or empty it); returns what the record
         says of it."""
         note, kept = self._kept()
+        self._hashed.clear()
         if kept is None:
             remove_tree(self.host)
         else:
             now = time.time_ns()
             unchanged = changed = 0
-            self._hashed.clear()
             for name, path in _files(source):
                 known = kept.get(name)
                 digest = sha256_file(path)
