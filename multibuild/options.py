@@ -339,7 +339,7 @@ def resolve_build_options(
     arguments: BuildArguments,
     *,
     settings: Settings | None,
-    knobs: EnvironmentOptions,
+    env_options: EnvironmentOptions,
     platform: Platform,
     environ: Mapping[str, str],
     commit: str | None = None,
@@ -395,7 +395,7 @@ def resolve_build_options(
     # or --config are (then `nox -s build -- --config other/config.sh` uploads ./wheelhouse).
     here = cwd or Path.cwd()
     work_dir = Path(arguments.work_dir or here / WORK_DIR).resolve()
-    cache_dir = Path(arguments.cache_dir or knobs.cache_dir or work_dir / "cache")
+    cache_dir = Path(arguments.cache_dir or env_options.cache_dir or work_dir / "cache")
     wheelhouse = Path(arguments.wheelhouse or here / "wheelhouse").resolve()
     for flag, directory in (
         ("--wheelhouse", wheelhouse),
@@ -418,7 +418,7 @@ def resolve_build_options(
         work_dir=work_dir,
         cache_dir=cache_dir.resolve(),
         mirrors=tuple(
-            Path(m).resolve() for m in (*map(Path, arguments.mirror), *knobs.mirror_dirs)
+            Path(m).resolve() for m in (*map(Path, arguments.mirror), *env_options.mirror_dirs)
         ),
         plat=arguments.plat,
         config_settings=arguments.config_setting or (build.config_settings if build else ()),
@@ -439,7 +439,7 @@ def resolve_build_options(
         verbose=arguments.verbose,
         environ=dict(environ),
         nightly=nightly,
-        prefix_namespace=knobs.prefix_namespace,
+        prefix_namespace=env_options.prefix_namespace,
         library_versions=tuple(sorted(settings.libraries.items())) if settings else (),
         hook_env=tuple(sorted(settings.hook_env.items())) if settings else (),
         notes=notes,

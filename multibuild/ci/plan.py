@@ -248,7 +248,7 @@ def run_job(
     *,
     settings: Settings,
     arguments: BuildArguments,
-    knobs: EnvironmentOptions,
+    env_options: EnvironmentOptions,
     environ: Mapping[str, str],
     upload: bool = True,
     redact: Redactor = NO_SECRETS,
@@ -280,7 +280,7 @@ def run_job(
                 arguments=arguments,
                 wheelhouse=wheelhouse,
                 records=records,
-                knobs=knobs,
+                env_options=env_options,
                 environ=environ,
                 redact=redact,
             )
@@ -292,7 +292,7 @@ def run_job(
         [p for record in records for p in products_of(record, wheelhouse)],
         wheelhouse=wheelhouse,
         upload=upload,
-        knobs=knobs,
+        env_options=env_options,
         environ=environ,
         redact=redact,
     )
@@ -308,7 +308,7 @@ def _build(
     arguments: BuildArguments,
     wheelhouse: Path,
     records: list[BuildRecord],
-    knobs: EnvironmentOptions,
+    env_options: EnvironmentOptions,
     environ: Mapping[str, str],
     redact: Redactor,
 ) -> None:
@@ -317,7 +317,7 @@ def _build(
     options = resolve_build_options(
         replace(arguments, wheelhouse=str(wheelhouse)),
         settings=settings,
-        knobs=knobs,
+        env_options=env_options,
         platform=platform,
         environ=withheld(environ),  # the build runs the project's code: no credentials
         commit=plan.commit,
@@ -336,7 +336,7 @@ def _build(
                 options=options,
                 platform=platform,
                 records=records,
-                knobs=knobs,
+                env_options=env_options,
                 environ=environ,
                 logger=logger,
             )
@@ -349,7 +349,7 @@ def _publish(
     *,
     wheelhouse: Path,
     upload: bool,
-    knobs: EnvironmentOptions,
+    env_options: EnvironmentOptions,
     environ: Mapping[str, str],
     redact: Redactor,
 ) -> None:
@@ -381,7 +381,7 @@ def _publish(
         project=settings.project.name,
         environ=environ,
         redact=redact,
-        tuning=knobs.upload,
+        tuning=env_options.upload,
     )
 
 
@@ -455,7 +455,7 @@ def _run_cibuildwheel(
     options: BuildOptions,
     platform: Platform,
     records: list[BuildRecord],
-    knobs: EnvironmentOptions,
+    env_options: EnvironmentOptions,
     environ: Mapping[str, str],
     logger: Logger,
 ) -> None:
@@ -467,7 +467,7 @@ def _run_cibuildwheel(
         or ContainerChoice("official", None, official_image(settings, plan.job), on_ci=True),
         repository=settings.root,
         image_pythons=image_pythons((plan.job.version,), settings.matrix.python)[0],
-        passed=knobs.container_env,
+        passed=env_options.container_env,
         plan=plan.describe(),
         settings={"job": plan.job.id, "nightly": plan.nightly},
         job_environ={plan.job.id: cibuildwheel.job_environ(settings, plan.job)},

@@ -170,7 +170,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     options = resolve_build_options(
         arguments,
         settings=settings,
-        knobs=EnvironmentOptions.from_environ(environ),
+        env_options=EnvironmentOptions.from_environ(environ),
         platform=platform,
         environ=withheld(environ),  # the build runs the project's code: no credentials
         commit=commit,
@@ -259,7 +259,7 @@ def _run_cibuildwheel(
     options = resolve_build_options(
         arguments,
         settings=settings,
-        knobs=EnvironmentOptions.from_environ(environ),
+        env_options=EnvironmentOptions.from_environ(environ),
         platform=platform,
         environ=withheld(environ),
         commit=commit,

@@ -88,10 +88,10 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     if settings is None:
         raise ConfigurationError("no settings.toml here or above; --settings PATH")
     settings = settings.pinned()
-    knobs = EnvironmentOptions.from_environ(environ)
+    env_options = EnvironmentOptions.from_environ(environ)
     if args.list:
         return _list(settings, args)
-    job_id = args.job or knobs.job
+    job_id = args.job or env_options.job
     if not job_id:
         raise ConfigurationError(
             "which job? give --job ID or set MB_JOB (the CI configs do); "
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(settings.root))
     if args.nightly and not info.on_ci:
         info = channels.as_nightly(info)  # reproduce a nightly by hand
-    decision = channels.decide(info, settings, local_on_ci=knobs.local_container_on_ci)
+    decision = channels.decide(info, settings, local_on_ci=env_options.local_container_on_ci)
     # settings.toml's [project] sdist unless --repo or --sdist names another source.
     args.sdist = args.sdist or (None if args.repo else settings.project.sdist or None)
     requires, source_notes = _requires_python(settings, args, decision.commit, environ)
@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         plan,
         settings=settings,
         arguments=arguments,
-        knobs=knobs,
+        env_options=env_options,
         environ=environ,
         upload=not args.no_upload,
         redact=redactor,

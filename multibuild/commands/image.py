@@ -96,18 +96,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def images_cache(args: argparse.Namespace, knobs: EnvironmentOptions, root: Path) -> Path:
+def images_cache(args: argparse.Namespace, env_options: EnvironmentOptions, root: Path) -> Path:
     """Where the image's file stages, records and logs live: the build cache's images/."""
-    cache = Path(args.cache_dir) if args.cache_dir else knobs.cache_dir
+    cache = Path(args.cache_dir) if args.cache_dir else env_options.cache_dir
     return ((cache or root / ".multibuild" / "cache") / "images").resolve()
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
     environ = os.environ
-    knobs = EnvironmentOptions.from_environ(environ)
+    env_options = EnvironmentOptions.from_environ(environ)
     settings = settings_from(args.settings)
     root = settings.root if settings else Path.cwd()
-    cache = images_cache(args, knobs, root)
+    cache = images_cache(args, env_options, root)
     engine = find_engine(args.container_engine, environ, cache)
     if args.action == "list":
         return _list(engine, cache, environ)

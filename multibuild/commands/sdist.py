@@ -52,7 +52,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
             verbose=args.verbose,
         ),
         settings=settings,
-        knobs=EnvironmentOptions.from_environ(environ),
+        env_options=EnvironmentOptions.from_environ(environ),
         platform=platform,
         environ=withheld(environ),  # the hooks run the project's code: no credentials
         commit=settings.project.build_commit if settings else None,

@@ -66,14 +66,14 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
     base = Path.cwd()
     root = settings.root if settings else base
     info = providers.detect(environ, git_branch=lambda: providers.local_git_branch(root))
-    knobs = EnvironmentOptions.from_environ(environ)
+    env_options = EnvironmentOptions.from_environ(environ)
     decision = channels.decide(
         info,
         settings,
         requested=args.channel,
         container_url=args.container,
         base_dir=base,
-        local_on_ci=knobs.local_container_on_ci,
+        local_on_ci=env_options.local_container_on_ci,
     )
     what = "run by hand" if info.by_hand else f"{info.provider} {info.event}"
     where = what + (f" on {info.branch}" if info.branch else "")
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         project=settings.project.name if settings else "",
         environ=environ,
         redact=redactor,
-        tuning=knobs.upload,
+        tuning=env_options.upload,
         dry_run=args.dry_run,
     )
     return 0

@@ -81,7 +81,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 
 def run(args: argparse.Namespace, redactor: Redactor) -> int:
-    knobs = EnvironmentOptions.from_environ(os.environ)
+    env_options = EnvironmentOptions.from_environ(os.environ)
     settings = settings_from(args.settings, fallback=PACKAGE_REPOSITORY)
     wheelhouse = Path(args.wheelhouse).expanduser()
     if wheelhouse.exists() and not wheelhouse.is_dir():
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace, redactor: Redactor) -> int:
         kind=args.kind,
         sign=args.sign,
         identity=args.identity,
-        gpg=knobs.gpg,
+        gpg=env_options.gpg,
         clobber=args.clobber,
         no_upload=args.no_upload,
         repository=args.repository,

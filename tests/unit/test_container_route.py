@@ -320,7 +320,7 @@ def test_any_projects_cibuildwheel_toml_comes_from_its_options(tmp_path: Path) -
             config_setting=("setup-args=-Dblas=none",),
         ),
         settings=None,
-        knobs=EnvironmentOptions(),
+        env_options=EnvironmentOptions(),
         platform=LinuxPlatform(),
         environ={},
         cwd=tmp_path,
@@ -370,10 +370,10 @@ def test_the_image_record_round_trips_and_its_labels_summarize_it() -> None:
 
 
 def test_variables_for_the_container_are_named_by_a_knob() -> None:
-    knobs = EnvironmentOptions.from_environ(
+    env_options = EnvironmentOptions.from_environ(
         {"MB_CONTAINER_ENV": "SCIPY_TEST_MODULES, OMP_NUM_THREADS"}
     )
-    assert knobs.container_env == ("SCIPY_TEST_MODULES", "OMP_NUM_THREADS")
+    assert env_options.container_env == ("SCIPY_TEST_MODULES", "OMP_NUM_THREADS")
     with pytest.raises(ConfigurationError, match="MB_CONTAINER_ENV: 'A=B' is not a variable"):
         EnvironmentOptions.from_environ({"MB_CONTAINER_ENV": "A=B"})
 

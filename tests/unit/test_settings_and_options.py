@@ -118,7 +118,7 @@ def test_nightly_builds_build_the_daily_commit(
     options = resolve_build_options(
         BuildArguments(python=("3.11",)),
         settings=settings,
-        knobs=EnvironmentOptions.from_environ(environ),
+        env_options=EnvironmentOptions.from_environ(environ),
         platform=LinuxPlatform(),
         environ=environ,
         commit=commit,
@@ -148,12 +148,12 @@ def test_bad_knobs_are_clear_errors(name: str, value: str) -> None:
 
 
 def test_knobs_read_once() -> None:
-    knobs = EnvironmentOptions.from_environ(
+    env_options = EnvironmentOptions.from_environ(
         {"MB_JOB": "cp311-manylinux_x86_64", "MB_UPLOAD_THREADS": "3", "MB_MIRROR_DIRS": "/a:/b"}
     )
-    assert knobs.job == "cp311-manylinux_x86_64"
-    assert knobs.upload.threads == 3
-    assert knobs.mirror_dirs == (Path("/a"), Path("/b"))
+    assert env_options.job == "cp311-manylinux_x86_64"
+    assert env_options.upload.threads == 3
+    assert env_options.mirror_dirs == (Path("/a"), Path("/b"))
 
 
 def test_python_versions_one_rule() -> None:
@@ -185,7 +185,7 @@ def test_a_python_of_the_matrix_not_here_is_said_not_dropped(
     options = resolve_build_options(
         BuildArguments(),
         settings=settings,
-        knobs=EnvironmentOptions(),
+        env_options=EnvironmentOptions(),
         platform=NoInterpreters(),
         environ={},
         commit="v1",
@@ -206,7 +206,7 @@ def test_the_build_header_says_ccache_only_where_it_is(
     options = resolve_build_options(
         BuildArguments(python=("3.11",), commit="v1.17.1"),
         settings=settings,
-        knobs=EnvironmentOptions.from_environ({}),
+        env_options=EnvironmentOptions.from_environ({}),
         platform=LinuxPlatform(),
         environ={},
     )
@@ -226,7 +226,7 @@ def test_the_header_names_the_project_of_the_settings_not_the_clones_directory()
     options = resolve_build_options(
         BuildArguments(python=("3.11",), repo="/mirrors/a-clone", commit="v1.17.1"),
         settings=settings,
-        knobs=EnvironmentOptions.from_environ({}),
+        env_options=EnvironmentOptions.from_environ({}),
         platform=LinuxPlatform(),
         environ={},
     )
@@ -240,7 +240,7 @@ def test_the_header_names_the_project_of_the_settings_not_the_clones_directory()
             config=str(REPO_ROOT / "config.sh"),
         ),
         settings=None,
-        knobs=EnvironmentOptions.from_environ({}),
+        env_options=EnvironmentOptions.from_environ({}),
         platform=LinuxPlatform(),
         environ={},
     )
@@ -277,13 +277,17 @@ def test_a_release_sdist_pins_what_ci_builds(tmp_path: Path) -> None:
     options = resolve_build_options(
         arguments,
         settings=settings,
-        knobs=EnvironmentOptions(),
+        env_options=EnvironmentOptions(),
         platform=LinuxPlatform(),
         environ={},
     )
     assert options.source == SdistSource(spec="twice==0.1.0")
     other = dataclasses.replace(arguments, repo="/src/twice", commit="v0.2.0")
     options = resolve_build_options(
-        other, settings=settings, knobs=EnvironmentOptions(), platform=LinuxPlatform(), environ={}
+        other,
+        settings=settings,
+        env_options=EnvironmentOptions(),
+        platform=LinuxPlatform(),
+        environ={},
     )
     assert options.source == GitSource(url="/src/twice", ref="v0.2.0")
